@@ -1,0 +1,3 @@
+"""Ready-made promptc programs (installed as ``promptc.programs``)."""
+
+__all__: list[str] = []

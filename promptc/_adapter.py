@@ -1,0 +1,222 @@
+"""The adapter: signature + instruction + ordered demos + inputs -> chat messages, and back.
+
+Formatting is done by three Jinja2 templates (system, user turn, assistant turn), rendered in
+Jinja2's sandbox with strict undefined variables; the template texts travel inside compiled
+artifacts, so a shipped prompt is rendered by exactly the text that was compiled. Values are
+turned into strings and neutralized in Python before rendering: a template never evaluates user
+text, and user text cannot forge a field marker.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal, get_args, get_origin
+
+import jinja2
+import jinja2.meta
+import jinja2.sandbox
+
+from promptc._backend import Message
+from promptc._signature import Field, Signature
+from promptc._types import format_value, parse_value
+
+__all__ = ["ChatAdapter", "ParseFailure"]
+
+TEMPLATE_NAMES = ("system", "user", "assistant")
+# What each template may read; the user turn may also name the signature's input fields.
+TEMPLATE_CONTEXT = {
+    "system": frozenset({"instruction", "input_fields", "output_fields"}),
+    "user": frozenset({"fields", "output_fields"}),
+    "assistant": frozenset({"fields"}),
+}
+_MARKER = re.compile(r"\[\[\s*##\s*([A-Za-z_][A-Za-z0-9_]*)\s*##\s*\]\]")
+_FORGED = re.compile(r"\[\[(\s*##)")
+
+
+class ParseFailure(ValueError):
+    """A completion did not fit the signature; ``field`` names the culprit when one does."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@functools.lru_cache(maxsize=1)
+def _default_templates() -> dict[str, str]:
+    folder = resources.files("promptc") / "templates"
+    return {name: (folder / f"chat_{name}.jinja2").read_text("utf-8") for name in TEMPLATE_NAMES}
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.sandbox.SandboxedEnvironment:
+    return jinja2.sandbox.SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(source: str) -> jinja2.Template:
+    return _environment().from_string(source)
+
+
+def template_variables(source: str) -> set[str]:
+    """The undeclared variables a template reads (checked against the signature at load)."""
+    env = _environment()
+    return set(jinja2.meta.find_undeclared_variables(env.parse(source)))
+
+
+def _neutralize(text: str) -> str:
+    """Break any ``[[ ## name ## ]]`` inside a value so it cannot pose as a field marker."""
+    return _FORGED.sub(r"[ [\1", text)
+
+
+def _hint(f: Field) -> str:
+    tp = f.annotation
+    if tp is str:
+        return f"{{{f.name}}}"
+    if tp is bool:
+        return f"{{{f.name}}} (true or false)"
+    if tp is int:
+        return f"{{{f.name}}} (an integer)"
+    if tp is float:
+        return f"{{{f.name}}} (a number)"
+    if get_origin(tp) is Literal:
+        return f"{{{f.name}}} (exactly one of: {', '.join(str(a) for a in get_args(tp))})"
+    return f"{{{f.name}}} (JSON of type {f.type_name})"
+
+
+def _describe(fields: dict[str, Field]) -> list[dict[str, str]]:
+    return [
+        {"name": f.name, "type": f.type_name, "desc": f.desc, "hint": _hint(f)}
+        for f in fields.values()
+    ]
+
+
+def _values(fields: dict[str, Field], values: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"name": name, "value": _neutralize(format_value(values[name]))}
+        for name in fields
+        if name in values
+    ]
+
+
+@dataclass(frozen=True)
+class ChatAdapter:
+    """Formats prompts as chat turns with ``[[ ## field ## ]]`` markers and parses replies.
+
+    Attributes:
+        templates: Jinja2 sources for the ``system``, ``user`` and ``assistant`` turns; the
+            defaults ship with promptc under ``promptc/templates``.
+    """
+
+    templates: dict[str, str] = field(default_factory=lambda: dict(_default_templates()))
+
+    def __post_init__(self) -> None:
+        missing = [n for n in TEMPLATE_NAMES if n not in self.templates]
+        if missing:
+            raise ValueError(f"ChatAdapter templates lack {missing}; give all of {TEMPLATE_NAMES}")
+
+    def format(
+        self,
+        signature: type[Signature],
+        demos: list[dict[str, Any]],
+        inputs: dict[str, Any],
+    ) -> list[Message]:
+        """Render the messages for one call.
+
+        Args:
+            signature: the signature; its ``instruction`` is the one used.
+            demos: ordered demonstrations, each a dict of field values.
+            inputs: the validated input values.
+        """
+        outs = _describe(signature.output_fields)
+        system = self._render(
+            "system",
+            {
+                "instruction": signature.instruction,
+                "input_fields": _describe(signature.input_fields),
+                "output_fields": outs,
+            },
+        )
+        messages: list[Message] = [{"role": "system", "content": system}]
+        for demo in demos:
+            messages.append(self._user(signature, demo, outs))
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": self._render(
+                        "assistant", {"fields": _values(signature.output_fields, demo)}
+                    ),
+                }
+            )
+        messages.append(self._user(signature, inputs, outs))
+        return messages
+
+    def _user(
+        self, signature: type[Signature], values: dict[str, Any], outs: list[dict[str, str]]
+    ) -> Message:
+        fields = _values(signature.input_fields, values)
+        by_name = {f["name"]: f["value"] for f in fields}
+        content = self._render("user", {**by_name, "fields": fields, "output_fields": outs})
+        return {"role": "user", "content": content}
+
+    def _render(self, name: str, context: dict[str, Any]) -> str:
+        return _compile(self.templates[name]).render(**context).strip()
+
+    def parse(self, signature: type[Signature], completion: str) -> dict[str, Any]:
+        """Parse a completion into typed output values.
+
+        A reply with no markers at all is taken whole when the signature has a single output.
+
+        Raises:
+            ParseFailure: a field is missing or does not fit its type.
+        """
+        sections = _sections(completion)
+        outputs = signature.output_fields
+        if not sections and len(outputs) == 1:
+            sections = {next(iter(outputs)): completion}
+        missing = [n for n in outputs if n not in sections]
+        if missing:
+            raise ParseFailure(f"the reply lacks the field(s) {missing}", missing[0])
+        parsed: dict[str, Any] = {}
+        for name, f in outputs.items():
+            try:
+                parsed[name] = parse_value(sections[name], f.annotation)
+            except ValueError as exc:
+                raise ParseFailure(f"field {name!r}: {exc}", name) from None
+        return parsed
+
+    def feedback(self, signature: type[Signature], completion: str, error: str) -> list[Message]:
+        """Messages that show the model its unparsable reply and what was wrong with it."""
+        markers = ", ".join(f"[[ ## {n} ## ]]" for n in signature.output_fields)
+        return [
+            {"role": "assistant", "content": completion},
+            {
+                "role": "user",
+                "content": (
+                    f"Your reply could not be used: {error}. Reply again with the fields "
+                    f"{markers}, each on its own line followed by its value, then "
+                    "[[ ## completed ## ]]."
+                ),
+            },
+        ]
+
+
+def _sections(completion: str) -> dict[str, str]:
+    """Split a completion at field markers; the first occurrence of a field wins."""
+    found: dict[str, str] = {}
+    matches = list(_MARKER.finditer(completion))
+    for i, m in enumerate(matches):
+        name = m.group(1)
+        if name == "completed":
+            break
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(completion)
+        found.setdefault(name, completion[m.end() : end].strip())
+    return found

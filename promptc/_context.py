@@ -1,0 +1,121 @@
+"""Scoped run state: the LM in use, the trace being recorded, predictor names.
+
+There is no global settings object. ``with promptc.context(lm=...)`` sets the LM for the block
+(and for threads or tasks started with a copy of the context); nested blocks override it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promptc._lm import LM
+
+__all__ = ["Trace", "TraceEntry", "context", "current_lm", "trace"]
+
+_LM: contextvars.ContextVar[LM | None] = contextvars.ContextVar("promptc_lm", default=None)
+_TRACE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("promptc_trace", default=None)
+_NAMES: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
+    "promptc_names", default=None
+)
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    """One predictor call.
+
+    Attributes:
+        predictor: the predictor's name in its program (``"classify"``, ``"steps[0].predict"``).
+        signature: the signature's class name.
+        instruction: the instruction used.
+        inputs: the validated inputs.
+        outputs: the parsed outputs (empty when the call failed).
+        demos: the demos shown, in order.
+        raw: the raw completions, one per attempt.
+        usage: LM usage of this call (calls, cache hits, tokens, cost).
+        error: the error message when the call failed, else ``None``.
+    """
+
+    predictor: str
+    signature: str
+    instruction: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    demos: list[dict[str, Any]]
+    raw: list[str]
+    usage: dict[str, Any]
+    error: str | None = None
+
+
+@dataclass
+class Trace:
+    """The entries recorded inside a :func:`trace` block, in call order (thread-safe)."""
+
+    entries: list[TraceEntry] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, entry: TraceEntry) -> None:
+        """Append an entry."""
+        with self._lock:
+            self.entries.append(entry)
+
+    def __iter__(self) -> Iterator[TraceEntry]:
+        return iter(list(self.entries))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+@contextmanager
+def context(*, lm: LM | None = None) -> Iterator[None]:
+    """Use ``lm`` for every predictor without an LM of its own inside the block."""
+    token = _LM.set(lm)
+    try:
+        yield
+    finally:
+        _LM.reset(token)
+
+
+def current_lm() -> LM | None:
+    """The LM set by the innermost :func:`context` block, if any."""
+    return _LM.get()
+
+
+@contextmanager
+def trace() -> Iterator[Trace]:
+    """Record every predictor call made inside the block (nested blocks record separately)."""
+    recorder = Trace()
+    token = _TRACE.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _TRACE.reset(token)
+
+
+def current_trace() -> Trace | None:
+    """The trace being recorded, if any."""
+    return _TRACE.get()
+
+
+@contextmanager
+def naming(names: dict[int, str]) -> Iterator[None]:
+    """Bind predictor names (by object id) for the calls of one top-level program run."""
+    if _NAMES.get() is not None:
+        yield
+        return
+    token = _NAMES.set(names)
+    try:
+        yield
+    finally:
+        _NAMES.reset(token)
+
+
+def predictor_name(obj: object, fallback: str) -> str:
+    """The name bound to ``obj`` by the running program, or ``fallback``."""
+    names = _NAMES.get()
+    return names.get(id(obj), fallback) if names else fallback

@@ -1,0 +1,97 @@
+"""Datasets: rows of field values read from JSONL or CSV, with errors that name the line."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from promptc.exceptions import ConfigurationError
+
+__all__ = ["DataError", "data_hash", "load_dataset", "split_dataset"]
+
+Example = dict[str, Any]
+
+
+class DataError(ConfigurationError):
+    """A dataset file cannot be read; the message names the file and line."""
+
+
+def load_dataset(path: str | Path, *, limit: int | None = None) -> list[Example]:
+    """Read a ``.jsonl`` (one JSON object per line) or ``.csv`` (with a header row) file.
+
+    Raises:
+        DataError: the file is missing, empty, of an unknown kind, or has a broken line
+            (the message gives the line number and what was wrong).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"dataset {p} does not exist")
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = _read_jsonl(p)
+    elif suffix == ".csv":
+        rows = _read_csv(p)
+    else:
+        raise DataError(f"dataset {p}: expected a .jsonl or .csv file, got {suffix or 'no suffix'}")
+    if not rows:
+        raise DataError(f"dataset {p} has no rows")
+    return rows[:limit] if limit is not None else rows
+
+
+def _read_jsonl(path: Path) -> list[Example]:
+    rows: list[Example] = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(
+                    f"{path}:{number}: expected a JSON object, got {type(row).__name__}"
+                )
+            rows.append(row)
+    return rows
+
+
+def _read_csv(path: Path) -> list[Example]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = []
+        for row in reader:
+            if None in row:
+                raise DataError(f"{path}:{reader.line_num}: more values than header columns")
+            rows.append(dict(row))
+        return rows
+
+
+def data_hash(rows: Sequence[Example]) -> str:
+    """A sha256 over the rows' canonical JSON (order matters)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+def split_dataset(
+    rows: Sequence[Example], fractions: Sequence[float], *, seed: int
+) -> list[list[Example]]:
+    """Shuffle ``rows`` with ``seed`` and cut them into parts of the given fractions."""
+    if abs(sum(fractions) - 1.0) > 1e-9 or any(f <= 0 for f in fractions):
+        raise ConfigurationError(f"split fractions must be positive and sum to 1, got {fractions}")
+    order = list(rows)
+    random.Random(seed).shuffle(order)
+    parts, start = [], 0
+    for i, frac in enumerate(fractions):
+        end = len(order) if i == len(fractions) - 1 else start + round(frac * len(order))
+        parts.append(order[start:end])
+        start = end
+    return parts

@@ -1,0 +1,194 @@
+"""Evaluate a program on a dataset with a metric: in parallel, per example, errors counted.
+
+A program that raises on one example scores 0 there and the error is kept with the example; the
+run goes on. A metric that returns something other than a number is a bug in the metric, and
+stops the run with a message that says so.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import math
+import random
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptc._context import context, current_lm
+from promptc._lm import LM
+from promptc._module import Module, Predict, Prediction
+from promptc.exceptions import BudgetExhaustedError, ConfigurationError
+from promptc.metrics import Metric
+
+__all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_inputs"]
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    """One example's outcome: the prediction (or error) and its score."""
+
+    index: int
+    inputs: dict[str, Any]
+    prediction: Any
+    score: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Scores over a dataset.
+
+    Attributes:
+        results: per-example outcomes, in dataset order.
+        mean: the mean score (errors count as 0).
+        ci: a 95% percentile-bootstrap confidence interval of the mean.
+        errors: how many examples raised.
+    """
+
+    results: list[ExampleResult]
+    mean: float
+    ci: tuple[float, float]
+    errors: int
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scores(self) -> list[float]:
+        """Per-example scores, in dataset order."""
+        return [r.score for r in self.results]
+
+    def summary(self) -> str:
+        """A one-line summary: mean, CI, n, errors."""
+        return (
+            f"{self.mean:.3f} (95% CI {self.ci[0]:.3f}-{self.ci[1]:.3f}, n={len(self.results)}, "
+            f"errors={self.errors})"
+        )
+
+
+def bootstrap_ci(
+    scores: Sequence[float], *, confidence: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (seeded, so reports are reproducible)."""
+    n = len(scores)
+    if n == 0:
+        return (0.0, 0.0)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(scores, k=n)) / n for _ in range(resamples))
+    lo = means[math.floor((1 - confidence) / 2 * (resamples - 1))]
+    hi = means[math.ceil((1 + confidence) / 2 * (resamples - 1))]
+    return (lo, hi)
+
+
+def program_inputs(program: Module) -> list[str]:
+    """The input names a program's ``forward`` takes."""
+    if isinstance(program, Predict):
+        return list(program.signature.input_fields)
+    params = inspect.signature(program.forward).parameters.values()
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not names:
+        raise ConfigurationError(
+            f"{type(program).__name__}.forward declares no named inputs; declare them "
+            "(e.g. `def forward(self, question: str)`) so dataset columns can be matched"
+        )
+    return names
+
+
+def _score(metric: Metric, row: Mapping[str, Any], prediction: Any) -> float:
+    value = metric(row, prediction)
+    if isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        name = getattr(metric, "__name__", repr(metric))
+        raise ConfigurationError(
+            f"metric {name} returned {value!r}; a metric must return a number or a bool"
+        )
+    return float(value)
+
+
+def evaluate(
+    program: Module,
+    rows: Sequence[Mapping[str, Any]],
+    metric: Metric,
+    *,
+    lm: LM | None = None,
+    num_threads: int = 4,
+    progress: bool = False,
+    on_result: Callable[[ExampleResult], None] | None = None,
+) -> EvalResult:
+    """Run ``program`` on every row and score it with ``metric``.
+
+    Args:
+        program: the program; its ``forward`` inputs are taken from each row's columns.
+        rows: the dataset; other columns (the gold labels) are passed to the metric.
+        metric: ``metric(row, prediction) -> float | bool``.
+        lm: the LM to use (else the one set by :func:`promptc.context`).
+        num_threads: examples run at once.
+        progress: show a progress bar on stderr.
+        on_result: called with each example's result as it finishes.
+
+    Raises:
+        ConfigurationError: rows lack the program's inputs, or the metric returns a non-number.
+    """
+    names = program_inputs(program)
+    for i, row in enumerate(rows):
+        missing = [n for n in names if n not in row]
+        if missing:
+            raise ConfigurationError(
+                f"example {i} lacks the program's input(s) {missing}; it has {list(row)}"
+            )
+    chosen = lm if lm is not None else current_lm()
+    ctx = contextvars.copy_context()
+
+    def run(i: int) -> ExampleResult:
+        row = rows[i]
+        inputs = {n: row[n] for n in names}
+        try:
+            with context(lm=chosen):
+                prediction = program(**inputs)
+        except BudgetExhaustedError:
+            raise
+        except Exception as exc:  # a failing example scores 0; the run goes on
+            return ExampleResult(i, inputs, None, 0.0, f"{type(exc).__name__}: {exc}")
+        shown = prediction.to_dict() if isinstance(prediction, Prediction) else prediction
+        return ExampleResult(i, inputs, shown, _score(metric, row, prediction))
+
+    results = _run_all(ctx, run, len(rows), num_threads, progress, on_result)
+    scores = [r.score for r in results]
+    return EvalResult(
+        results=results,
+        mean=sum(scores) / len(scores) if scores else 0.0,
+        ci=bootstrap_ci(scores),
+        errors=sum(r.error is not None for r in results),
+    )
+
+
+def _run_all(
+    ctx: contextvars.Context,
+    run: Callable[[int], ExampleResult],
+    n: int,
+    num_threads: int,
+    progress: bool,
+    on_result: Callable[[ExampleResult], None] | None,
+) -> list[ExampleResult]:
+    bar = _progress(n) if progress else None
+    out: list[ExampleResult | None] = [None] * n
+    with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
+        futures = [pool.submit(ctx.copy().run, run, i) for i in range(n)]
+        for future in futures:
+            result = future.result()
+            out[result.index] = result
+            if on_result is not None:
+                on_result(result)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return [r for r in out if r is not None]
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+    return tqdm(total=total, file=sys.stderr, unit="ex", leave=False, disable=None)

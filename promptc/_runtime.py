@@ -1,0 +1,140 @@
+"""The production runtime: load an artifact, render its prompts, run it.
+
+Loading imports nothing of the compiler (no optuna, numpy, torch or sentence-transformers):
+an artifact is data, rendered by the templates it carries and parsed by promptc's adapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptc._artifact import Artifact, load_artifact, predictor_from_spec
+from promptc._backend import Message
+from promptc._context import context, current_lm
+from promptc._lm import LM
+from promptc._module import Module, Params, Predict, Prediction
+from promptc.exceptions import ArtifactError, ConfigurationError
+
+__all__ = ["CompiledProgram", "load"]
+
+
+class CompiledProgram:
+    """A loaded artifact: callable when it holds one predictor, or bound onto your program.
+
+    Attributes:
+        artifact: the validated artifact.
+        predictors: a :class:`Predict` per stored predictor, by name.
+    """
+
+    def __init__(self, artifact: Artifact, *, lm: LM | None = None, program: Module | None = None):
+        self.artifact = artifact
+        self.predictors: dict[str, Predict] = {
+            spec.name: predictor_from_spec(spec) for spec in artifact.predictors
+        }
+        self._lm = lm
+        self._program = self._bind(program) if program is not None else None
+
+    @property
+    def name(self) -> str:
+        """The program's name."""
+        return self.artifact.program.name
+
+    def lm(self) -> LM:
+        """The LM to run with: the one given, the one in context, else the artifact's settings."""
+        if self._lm is not None:
+            return self._lm
+        chosen = current_lm()
+        if chosen is not None:
+            return chosen
+        first = next((p.lm for p in self.artifact.predictors if p.lm is not None), None)
+        if first is None:
+            raise ConfigurationError(
+                f"artifact {self.name} records no LM settings; pass load(path, lm=LM(...))"
+            )
+        self._lm = LM(
+            first.model,
+            temperature=first.temperature,
+            max_tokens=first.max_tokens,
+            params=dict(first.params),
+            cache=False,
+        )
+        return self._lm
+
+    def _bind(self, program: Module) -> Module:
+        own = dict(program.named_predictors())
+        if set(own) != set(self.predictors):
+            raise ArtifactError(
+                f"program has predictors {sorted(own)}, the artifact {sorted(self.predictors)}"
+            )
+        for name, p in own.items():
+            stored = self.predictors[name].signature
+            if list(p.signature.fields()) != list(stored.fields()):
+                raise ArtifactError(
+                    f"predictor {name!r}: program fields {list(p.signature.fields())} differ from "
+                    f"the artifact's {list(stored.fields())}"
+                )
+        bound = program.with_params(
+            {n: Params(p.signature.instruction, tuple(p.demos)) for n, p in self.predictors.items()}
+        )
+        for name, p in bound.named_predictors():
+            p.adapter = self.predictors[name].adapter
+        return bound
+
+    def _target(self) -> Module:
+        if self._program is not None:
+            return self._program
+        if len(self.predictors) == 1:
+            return next(iter(self.predictors.values()))
+        raise ConfigurationError(
+            f"artifact {self.name} holds {len(self.predictors)} predictors; its forward() is "
+            "your code: load(path, program=YourProgram()) to run it, or render() each prompt"
+        )
+
+    def __call__(self, **inputs: Any) -> Any:
+        """Run the program on one input."""
+        with context(lm=self.lm()):
+            return self._target()(**inputs)
+
+    async def acall(self, **inputs: Any) -> Any:
+        """Async twin of :meth:`__call__`."""
+        with context(lm=self.lm()):
+            return await self._target().acall(**inputs)
+
+    def render(self, predictor: str | None = None, **inputs: Any) -> list[Message]:
+        """The exact chat messages a predictor sends for ``inputs`` (for your own LM client)."""
+        return self._predictor(predictor).messages(**inputs)
+
+    def parse(self, completion: str, predictor: str | None = None) -> Prediction:
+        """Parse a completion from your own LM client into typed outputs."""
+        p = self._predictor(predictor)
+        return Prediction(p.adapter.parse(p.signature, completion))
+
+    def _predictor(self, name: str | None) -> Predict:
+        if name is None:
+            if len(self.predictors) != 1:
+                raise ConfigurationError(
+                    f"artifact {self.name} has predictors {list(self.predictors)}; name one"
+                )
+            return next(iter(self.predictors.values()))
+        if name not in self.predictors:
+            raise ConfigurationError(f"no predictor {name!r}; have {list(self.predictors)}")
+        return self.predictors[name]
+
+
+def load(
+    path: str | Path, *, lm: LM | None = None, program: Module | None = None
+) -> CompiledProgram:
+    """Load a compiled artifact for production use.
+
+    Args:
+        path: the artifact's YAML file.
+        lm: the LM to call (default: the one in context, else built from the artifact).
+        program: your program object, for multi-predictor programs whose ``forward`` is code;
+            the artifact's prompts are bound onto a copy of it.
+
+    Raises:
+        ArtifactError: the file is malformed, tampered with, newer than this promptc, or does
+            not match ``program``.
+    """
+    return CompiledProgram(load_artifact(path), lm=lm, program=program)

@@ -1,0 +1,91 @@
+"""Usage accounting: LM calls, cache hits, tokens and cost, per predictor and in total."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from promptc._backend import LMResponse
+
+__all__ = ["Usage", "UsageTracker"]
+
+
+@dataclass
+class Usage:
+    """Counters for one scope (a predictor, or everything).
+
+    Tokens and cost cover every response served, fresh or cached (a cached response counts what
+    it cost when it was made), so they describe the work a run needs whatever the cache holds;
+    ``calls`` says how many of those responses were fresh calls paid for now.
+
+    Attributes:
+        calls: requests sent to a backend (each retry counts; cache hits do not).
+        cache_hits: requests answered from the LM cache.
+        errors: backend calls that failed.
+        prompt_tokens: prompt tokens of the responses served.
+        completion_tokens: completion tokens of the responses served.
+        cost: US dollars of the responses served, where the provider's price is known.
+    """
+
+    calls: int = 0
+    cache_hits: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+    @classmethod
+    def served(cls, response: LMResponse) -> Usage:
+        """The usage of one served response (a cache hit or a fresh call)."""
+        return cls(
+            calls=0 if response.cached else 1,
+            cache_hits=1 if response.cached else 0,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            cost=response.cost or 0.0,
+        )
+
+    def add(self, other: Usage) -> None:
+        """Add ``other``'s counters into this one."""
+        self.calls += other.calls
+        self.cache_hits += other.cache_hits
+        self.errors += other.errors
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost += other.cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters as a plain dict."""
+        return asdict(self)
+
+
+@dataclass
+class UsageTracker:
+    """Thread-safe usage totals, kept per tag (the predictor's name) and overall."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _by_tag: dict[str, Usage] = field(default_factory=dict)
+
+    def record(self, tag: str, usage: Usage) -> None:
+        """Add ``usage`` under ``tag``."""
+        with self._lock:
+            self._by_tag.setdefault(tag, Usage()).add(usage)
+
+    def total(self) -> Usage:
+        """The sum over all tags."""
+        with self._lock:
+            out = Usage()
+            for u in self._by_tag.values():
+                out.add(u)
+            return out
+
+    def by_tag(self) -> dict[str, Usage]:
+        """A copy of the per-tag counters."""
+        with self._lock:
+            return {k: Usage(**asdict(v)) for k, v in sorted(self._by_tag.items())}
+
+    def reset(self) -> None:
+        """Forget all counts."""
+        with self._lock:
+            self._by_tag.clear()
