@@ -23,17 +23,15 @@ def _isolated_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 def reply(**fields: object) -> str:
     """A well-formed completion for the given output fields."""
-    body = "".join(
-        f"[[ ## {k} ## ]]\n{v if isinstance(v, str) else json.dumps(v)}\n\n"
-        for k, v in fields.items()
+    return "\n".join(
+        f"<{k}>{v if isinstance(v, str) else json.dumps(v)}</{k}>" for k, v in fields.items()
     )
-    return body + "[[ ## completed ## ]]"
 
 
 def last_field(request: LMRequest, name: str) -> str:
     """The value of input field ``name`` in the request's last user message."""
     text = request.message_list[-1]["content"]
-    m = re.search(rf"\[\[ ## {name} ## \]\]\n(.*?)(?:\n\n|$)", text, re.DOTALL)
+    m = re.search(rf"<{name}>\n(.*?)\n</{name}>", text, re.DOTALL)
     assert m, f"field {name} not in {text!r}"
     return m.group(1)
 

@@ -39,7 +39,7 @@ def controller_for_two_words(request: LMRequest) -> str:
 
 def handler(request: LMRequest) -> str:
     system = request.message_list[0]["content"]
-    if "`action`" in system:
+    if "- action (" in system:
         return controller_for_two_words(request)
     return reply(letter=last_field(request, "word")[-1])
 

@@ -74,17 +74,18 @@ def test_parse_failure_is_retried_with_the_error_shown(fake_lm: MakeLM) -> None:
     assert len(seen) == 2
     retry = seen[1].message_list
     assert retry[-2] == {"role": "assistant", "content": "I think it is good"}
-    assert "could not be used" in retry[-1]["content"] and "label" in retry[-1]["content"]
+    assert "could not be used" in retry[-1]["content"]
+    assert "<label>...</label>" in retry[-1]["content"]
     assert t.entries[0].raw == ["I think it is good", reply(label="positive")]
     assert lm.usage.total().calls == 2
 
 
 def test_exhausted_parse_retries_raise_with_raw_completion_and_usage(fake_lm: MakeLM) -> None:
-    lm = fake_lm(lambda r: "[[ ## label ## ]]\nneutral")
+    lm = fake_lm(lambda r: "<label>neutral</label>")
     with pytest.raises(OutputParseError) as info:
         Predict(Sentiment, lm=lm, max_parse_retries=2)(review="x")
     err = info.value
-    assert err.raw == "[[ ## label ## ]]\nneutral"
+    assert err.raw == "<label>neutral</label>"
     assert err.attempts == 3
     assert err.field == "label"
     assert err.usage["calls"] == 3
@@ -113,9 +114,9 @@ class Pipeline(Module):
 
 def pipeline_handler(request: LMRequest) -> str:
     system = request.message_list[0]["content"]
-    if "`summary` (str)" in system and "`keywords`" in system:
+    if "- summary (str)" in system and "- keywords" in system:
         return reply(keywords=["film", "bad"])
-    if "`review`" in system:
+    if "- review" in system:
         return reply(reasoning="it says bad", label="negative")
     return reply(summary="a bad film")
 
@@ -149,7 +150,7 @@ def test_params_read_set_clone_never_mutate(fake_lm: MakeLM) -> None:
     assert tuned.get_params()["summarize"].demos == (demo,)  # running did not change it
     first = lm.backend.requests[0].message_list  # type: ignore[attr-defined]
     assert first[0]["content"].startswith("Summarize in 5 words.")
-    assert first[1]["content"].startswith("[[ ## text ## ]]\nt")
+    assert first[1]["content"] == "<text>\nt\n</text>"
 
 
 def test_async_call_matches_sync(fake_lm: MakeLM) -> None:
