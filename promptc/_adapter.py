@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 import jinja2.sandbox
 
 from promptc._backend import Message
@@ -70,6 +71,21 @@ def template_variables(source: str) -> set[str]:
     """The undeclared variables a template reads (checked against the signature at load)."""
     env = _environment()
     return set(jinja2.meta.find_undeclared_variables(env.parse(source)))
+
+
+def private_accesses(source: str) -> list[str]:
+    """Attribute or key accesses to names starting with ``_`` (a reach for Python internals).
+
+    The sandbox already refuses them at render time; finding them at load time lets a hostile
+    artifact be refused before anything is rendered.
+    """
+    tree = _environment().parse(source)
+    found = [n.attr for n in tree.find_all(jinja2.nodes.Getattr) if n.attr.startswith("_")]
+    for node in tree.find_all(jinja2.nodes.Getitem):
+        key = node.arg
+        if isinstance(key, jinja2.nodes.Const) and str(key.value).startswith("_"):
+            found.append(str(key.value))
+    return found
 
 
 @functools.lru_cache(maxsize=256)

@@ -20,7 +20,13 @@ import jinja2
 import pydantic
 import yaml
 
-from promptc._adapter import TEMPLATE_CONTEXT, TEMPLATE_NAMES, ChatAdapter, template_variables
+from promptc._adapter import (
+    TEMPLATE_CONTEXT,
+    TEMPLATE_NAMES,
+    ChatAdapter,
+    private_accesses,
+    template_variables,
+)
 from promptc._module import Module, Predict
 from promptc._signature import Field, Signature, derive_signature
 from promptc._types import parse_type
@@ -179,6 +185,9 @@ class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)  # indent list items under their key
+
 
 def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     style = "|" if "\n" in data else None
@@ -312,6 +321,12 @@ def _check_templates(source: str, spec: PredictorSpec) -> None:
             raise ArtifactError(
                 f"{source}: predictor {spec.name!r}: template {name!r} line {exc.lineno}: {exc}"
             ) from None
+        private = private_accesses(source_text)
+        if private:
+            raise ArtifactError(
+                f"{source}: predictor {spec.name!r}: template {name!r} accesses private "
+                f"attributes {sorted(set(private))}; templates may only read field values"
+            )
         allowed = TEMPLATE_CONTEXT[name] | (inputs if name == "user" else set())
         unknown = used - allowed
         if unknown:

@@ -96,6 +96,8 @@ def _lm(args: argparse.Namespace) -> LM:
     kwargs: dict[str, Any] = {}
     if getattr(args, "no_cache", False):
         kwargs["cache"] = False
+    if getattr(args, "max_tokens", None):
+        kwargs["max_tokens"] = args.max_tokens
     if args.model:
         return LM(args.model, **kwargs)
     return default_lm(**kwargs)
@@ -252,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=4, help="examples run at once")
         p.add_argument("--limit", type=int, help="use only the first N rows of each dataset")
         p.add_argument("--no-cache", action="store_true", help="do not use the LM cache")
+        p.add_argument("--max-tokens", type=int, help="completion length cap (default 512)")
 
     c = sub.add_parser("compile", help="compile a program into an artifact")
     c.add_argument("program", help="FILE.py:OBJECT or MODULE:OBJECT")
