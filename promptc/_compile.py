@@ -11,16 +11,17 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
-from promptc._artifact import Artifact, artifact_from_program
+from promptc._artifact import Artifact, artifact_from_program, save_artifact
 from promptc._context import current_lm
 from promptc._data import data_hash, split_dataset
 from promptc._evaluate import EvalResult, evaluate
 from promptc._lm import LM, Budget, default_lm
 from promptc._module import Module, Params, Predict
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
-from promptc.metrics import Metric
+from promptc.metrics import Metric, resolve_metric
 
 __all__ = [
     "Candidate",
@@ -110,6 +111,10 @@ class CompileResult:
     trials: list[dict[str, Any]] = field(default_factory=list)
     run_usage: dict[str, int] = field(default_factory=dict)
 
+    def save(self, path: str | Path) -> Path:
+        """Write the artifact atomically to ``path`` (YAML)."""
+        return save_artifact(self.artifact, path)
+
 
 def _describe(candidate: Candidate) -> dict[str, Any]:
     return {
@@ -120,7 +125,7 @@ def _describe(candidate: Candidate) -> dict[str, Any]:
 def compile_program(
     program: Module,
     trainset: Sequence[Mapping[str, Any]],
-    metric: Metric,
+    metric: Metric | str,
     *,
     optimizer: Optimizer | str = "labeled",
     lm: LM | None = None,
@@ -137,7 +142,7 @@ def compile_program(
     Args:
         program: the program to compile; it is never changed.
         trainset: rows to draw demos from; also split for validation when ``valset`` is None.
-        metric: ``metric(row, prediction) -> float | bool``.
+        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
         optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``.
         lm: the LM to compile with (default: the one in context, else :func:`default_lm`).
         valset: rows candidates are scored on.
@@ -151,6 +156,7 @@ def compile_program(
     if budget is not None and budget < 1:
         raise ConfigurationError(f"budget must be a positive number of LM calls, got {budget}")
     optimizer = resolve_optimizer(optimizer)
+    metric = resolve_metric(metric)
     lm = lm or current_lm() or default_lm()
     train, val = _splits(trainset, valset, seed)
     spend = Budget(budget if budget is not None else sys.maxsize)

@@ -21,7 +21,7 @@ from promptc._context import context, current_lm
 from promptc._lm import LM
 from promptc._module import Module, Predict, Prediction
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
-from promptc.metrics import Metric
+from promptc.metrics import Metric, resolve_metric
 
 __all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_inputs"]
 
@@ -110,7 +110,7 @@ def _score(metric: Metric, row: Mapping[str, Any], prediction: Any) -> float:
 def evaluate(
     program: Module,
     rows: Sequence[Mapping[str, Any]],
-    metric: Metric,
+    metric: Metric | str,
     *,
     lm: LM | None = None,
     num_threads: int = 4,
@@ -122,7 +122,7 @@ def evaluate(
     Args:
         program: the program; its ``forward`` inputs are taken from each row's columns.
         rows: the dataset; other columns (the gold labels) are passed to the metric.
-        metric: ``metric(row, prediction) -> float | bool``.
+        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
         lm: the LM to use (else the one set by :func:`promptc.context`).
         num_threads: examples run at once.
         progress: show a progress bar on stderr.
@@ -131,6 +131,7 @@ def evaluate(
     Raises:
         ConfigurationError: rows lack the program's inputs, or the metric returns a non-number.
     """
+    metric = resolve_metric(metric)
     names = program_inputs(program)
     for i, row in enumerate(rows):
         missing = [n for n in names if n not in row]

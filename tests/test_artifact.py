@@ -42,7 +42,9 @@ DEMOS = [{"review": "loved it", "label": "positive"}, {"review": "dull", "label"
 LM_SETTINGS = {"model": "local/qwen2.5-coder-0.5b", "temperature": 0.0, "max_tokens": 64}
 
 
-def build(demos: list[dict[str, Any]] = DEMOS, provenance: dict[str, Any] | None = None) -> Artifact:
+def build(
+    demos: list[dict[str, Any]] = DEMOS, provenance: dict[str, Any] | None = None
+) -> Artifact:
     program = Predict(Sentiment, demos=demos)
     return artifact_from_program(
         program, name="sentiment", lm_settings=LM_SETTINGS, provenance=provenance or {"seed": 3}
@@ -53,7 +55,12 @@ def test_yaml_is_readable_ordered_and_block_formatted() -> None:
     text = dump_artifact(build())
     keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")]
     assert keys == [
-        "schema_version", "promptc_version", "program", "predictors", "provenance", "content_hash",
+        "schema_version",
+        "promptc_version",
+        "program",
+        "predictors",
+        "provenance",
+        "content_hash",
     ]
     assert "    instruction: |-\n      Classify the sentiment of a movie review.\n" in text
     assert "      - review: loved it\n        label: positive\n" in text  # one demo per block

@@ -209,3 +209,19 @@ def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> N
     assert "95% CI" in evaluated.stdout
     rows = [json.loads(x) for x in (tmp_path / "res.jsonl").read_text().splitlines()]
     assert [r["index"] for r in rows] == list(range(8))
+
+
+@pytest.mark.local_model
+def test_readme_example_runs_on_the_default_model(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "examples/readme_example.py"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] in ("positive", "negative")
+    assert "95% CI" in lines[1] and "->" in lines[1]
+    assert lines[2] in ("positive", "negative")
