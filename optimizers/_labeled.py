@@ -34,7 +34,7 @@ class LabeledFewShot(Optimizer):
 
     def ask(self) -> Candidate | None:
         candidate, self._candidate = self._candidate, None
-        return candidate
+        return candidate or None  # no predictor has training rows: nothing to propose
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -189,8 +190,13 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)  # indent list items under their key
 
 
+# Characters YAML would fold or drop in plain and block styles (NEL, LS, PS, CR, controls):
+# strings holding any are written double-quoted, where they are escaped and survive a reload.
+_NEEDS_QUOTES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
 def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    style = "|" if "\n" in data else None
+    style = '"' if _NEEDS_QUOTES.search(data) else ("|" if "\n" in data else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 

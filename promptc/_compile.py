@@ -9,17 +9,18 @@ from __future__ import annotations
 import random
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from promptc._artifact import Artifact, artifact_from_program, save_artifact
-from promptc._context import current_lm
+from promptc._context import current_lm, metering
 from promptc._data import data_hash, split_dataset
 from promptc._evaluate import EvalResult, evaluate
-from promptc._lm import LM, Budget, default_lm
+from promptc._lm import LM, default_lm
 from promptc._module import Module, Params, Predict
+from promptc._usage import Budget
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
 from promptc.metrics import Metric, resolve_metric
 
@@ -146,7 +147,8 @@ def compile_program(
         optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``.
         lm: the LM to compile with (default: the one in context, else :func:`default_lm`).
         valset: rows candidates are scored on.
-        budget: hard cap on LM calls (cache hits are free); ``None`` for no cap.
+        budget: hard cap on LM requests, by any LM in the program (a cache hit counts too, so a
+            warm-cache recompile takes the same path); ``None`` for no cap.
         seed: makes the compile reproducible.
         name: the program name stored in the artifact.
         entry: where the program lives (``file.py:object``), stored for reference.
@@ -154,13 +156,11 @@ def compile_program(
         progress: show progress bars.
     """
     if budget is not None and budget < 1:
-        raise ConfigurationError(f"budget must be a positive number of LM calls, got {budget}")
+        raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
     optimizer = resolve_optimizer(optimizer)
     metric = resolve_metric(metric)
     lm = lm or current_lm() or default_lm()
     train, val = _splits(trainset, valset, seed)
-    spend = Budget(budget if budget is not None else sys.maxsize)
-    guarded = lm.with_budget(spend)
     space = SearchSpace(
         predictors=dict(program.named_predictors()),
         base=program.get_params(),
@@ -169,33 +169,12 @@ def compile_program(
     )
 
     def score(candidate: Module) -> EvalResult:
-        return evaluate(
-            candidate, val, metric, lm=guarded, num_threads=num_threads, progress=progress
-        )
+        return evaluate(candidate, val, metric, lm=lm, num_threads=num_threads, progress=progress)
 
-    baseline = score(program)
-    best_program, best, trials = (
-        program,
-        baseline,
-        [{"candidate": "baseline", "score": baseline.mean}],
-    )
-    optimizer.setup(space)
-    while True:
-        candidate = optimizer.ask()
-        if candidate is None:
-            break
-        trial = program.with_params(candidate)
-        try:
-            result = score(trial)
-        except BudgetExhaustedError:
-            trials.append({"candidate": _describe(candidate), "score": None, "stopped": "budget"})
-            break
-        optimizer.tell(candidate, result)
-        trials.append({"candidate": _describe(candidate), "score": result.mean})
-        if result.mean > best.mean:
-            best_program, best = trial, result
-    usage = guarded.usage.total()
-    run_usage = {"lm_calls": usage.calls, "cache_hits": usage.cache_hits, "errors": usage.errors}
+    spend = Budget(budget if budget is not None else sys.maxsize)
+    with metering(spend) as meter:
+        run = _search(program, optimizer, space, score, budget, len(val))
+    usage = meter.usage.total()
     provenance = {
         "optimizer": {"name": optimizer.name, "config": optimizer.config()},
         "seed": seed,
@@ -205,8 +184,8 @@ def compile_program(
         },
         "scores": {
             "metric": getattr(metric, "__name__", "metric"),
-            "baseline": _score_record(baseline),
-            "compiled": _score_record(best),
+            "baseline": _score_record(run.baseline),
+            "compiled": _score_record(run.best),
         },
         "spent": {
             "budget": budget,
@@ -215,16 +194,62 @@ def compile_program(
             "completion_tokens": usage.completion_tokens,
             "cost_usd": round(usage.cost, 6),
         },
-        "trials": trials,
+        "trials": run.trials,
     }
     artifact = artifact_from_program(
-        best_program,
+        run.program,
         name=name or type(program).__name__,
         entry=entry,
         lm_settings=lm.settings(),
         provenance=provenance,
     )
-    return CompileResult(best_program, artifact, baseline, best, trials, run_usage)
+    run_usage = {"lm_calls": usage.calls, "cache_hits": usage.cache_hits, "errors": usage.errors}
+    return CompileResult(run.program, artifact, run.baseline, run.best, run.trials, run_usage)
+
+
+@dataclass
+class _Run:
+    program: Module
+    baseline: EvalResult
+    best: EvalResult
+    trials: list[dict[str, Any]]
+
+
+def _search(
+    program: Module,
+    optimizer: Optimizer,
+    space: SearchSpace,
+    score: Callable[[Module], EvalResult],
+    budget: int | None,
+    val_rows: int,
+) -> _Run:
+    """The ask/tell loop: score the baseline, then each candidate, keeping the best."""
+    try:
+        baseline = score(program)
+    except BudgetExhaustedError as exc:
+        raise BudgetExhaustedError(
+            f"a budget of {budget} LM requests cannot even score the uncompiled program on "
+            f"{val_rows} validation rows; raise the budget or use fewer validation rows",
+            limit=exc.limit,
+        ) from None
+    run = _Run(program, baseline, baseline, [_trial("baseline", baseline.mean)])
+    optimizer.setup(space)
+    while (candidate := optimizer.ask()) is not None:
+        trial = program.with_params(candidate)
+        try:
+            result = score(trial)
+        except BudgetExhaustedError:
+            run.trials.append({**_trial(_describe(candidate), None), "stopped": "budget"})
+            break
+        optimizer.tell(candidate, result)
+        run.trials.append(_trial(_describe(candidate), result.mean))
+        if result.mean > run.best.mean:
+            run.program, run.best = trial, result
+    return run
+
+
+def _trial(candidate: Any, score: float | None) -> dict[str, Any]:
+    return {"candidate": candidate, "score": None if score is None else round(score, 6)}
 
 
 def _score_record(result: EvalResult) -> dict[str, Any]:

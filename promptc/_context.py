@@ -13,13 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from promptc._usage import Budget, UsageTracker
+
 if TYPE_CHECKING:
     from promptc._lm import LM
 
-__all__ = ["Trace", "TraceEntry", "context", "current_lm", "trace"]
+__all__ = ["Meter", "Trace", "TraceEntry", "context", "current_lm", "metering", "trace"]
 
 _LM: contextvars.ContextVar[LM | None] = contextvars.ContextVar("promptc_lm", default=None)
 _TRACE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("promptc_trace", default=None)
+_METERS: contextvars.ContextVar[tuple[Meter, ...]] = contextvars.ContextVar(
+    "promptc_meters", default=()
+)
 _NAMES: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
     "promptc_names", default=None
 )
@@ -119,3 +124,35 @@ def predictor_name(obj: object, fallback: str) -> str:
     """The name bound to ``obj`` by the running program, or ``fallback``."""
     names = _NAMES.get()
     return names.get(id(obj), fallback) if names else fallback
+
+
+@dataclass(frozen=True)
+class Meter:
+    """Counts the LM requests made inside a :func:`metering` block, by any LM.
+
+    Attributes:
+        budget: the cap every request inside counts against, if any.
+        usage: calls, cache hits, tokens and cost of the requests inside.
+    """
+
+    budget: Budget | None
+    usage: UsageTracker
+
+
+@contextmanager
+def metering(budget: Budget | None = None) -> Iterator[Meter]:
+    """Meter (and optionally cap) every LM request inside the block, whichever LM makes it.
+
+    Predictors that carry an LM of their own are metered too; nested blocks each count.
+    """
+    meter = Meter(budget, UsageTracker())
+    token = _METERS.set((*_METERS.get(), meter))
+    try:
+        yield meter
+    finally:
+        _METERS.reset(token)
+
+
+def current_meters() -> tuple[Meter, ...]:
+    """The meters of the enclosing :func:`metering` blocks, outermost first."""
+    return _METERS.get()

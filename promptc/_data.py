@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,8 @@ def _read_csv(path: Path) -> list[Example]:
         for row in reader:
             if None in row:
                 raise DataError(f"{path}:{reader.line_num}: more values than header columns")
+            if None in row.values():
+                raise DataError(f"{path}:{reader.line_num}: fewer values than header columns")
             rows.append(dict(row))
         return rows
 
@@ -85,7 +88,7 @@ def split_dataset(
     rows: Sequence[Example], fractions: Sequence[float], *, seed: int
 ) -> list[list[Example]]:
     """Shuffle ``rows`` with ``seed`` and cut them into parts of the given fractions."""
-    if abs(sum(fractions) - 1.0) > 1e-9 or any(f <= 0 for f in fractions):
+    if not all(math.isfinite(f) and f > 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
         raise ConfigurationError(f"split fractions must be positive and sum to 1, got {fractions}")
     order = list(rows)
     random.Random(seed).shuffle(order)

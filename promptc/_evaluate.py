@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptc._context import context, current_lm
+from promptc._context import context, current_lm, metering
 from promptc._lm import LM
 from promptc._module import Module, Predict, Prediction
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
@@ -46,6 +46,7 @@ class EvalResult:
         mean: the mean score (errors count as 0).
         ci: a 95% percentile-bootstrap confidence interval of the mean.
         errors: how many examples raised.
+        usage: LM calls, cache hits, tokens and cost of this evaluation.
     """
 
     results: list[ExampleResult]
@@ -81,18 +82,23 @@ def bootstrap_ci(
     return (lo, hi)
 
 
-def program_inputs(program: Module) -> list[str]:
-    """The input names a program's ``forward`` takes."""
+def program_inputs(program: Module) -> tuple[list[str], list[str]]:
+    """The (required, optional) input names a program's ``forward`` takes."""
     if isinstance(program, Predict):
-        return list(program.signature.input_fields)
-    params = inspect.signature(program.forward).parameters.values()
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    if not names:
+        return list(program.signature.input_fields), []
+    params = [
+        p
+        for p in inspect.signature(program.forward).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    required = [p.name for p in params if p.default is p.empty]
+    optional = [p.name for p in params if p.default is not p.empty]
+    if not params:
         raise ConfigurationError(
             f"{type(program).__name__}.forward declares no named inputs; declare them "
             "(e.g. `def forward(self, question: str)`) so dataset columns can be matched"
         )
-    return names
+    return required, optional
 
 
 def _score(metric: Metric, row: Mapping[str, Any], prediction: Any) -> float:
@@ -126,13 +132,13 @@ def evaluate(
         lm: the LM to use (else the one set by :func:`promptc.context`).
         num_threads: examples run at once.
         progress: show a progress bar on stderr.
-        on_result: called with each example's result as it finishes.
+        on_result: called with each example's result, in dataset order.
 
     Raises:
         ConfigurationError: rows lack the program's inputs, or the metric returns a non-number.
     """
     metric = resolve_metric(metric)
-    names = program_inputs(program)
+    names, optional = program_inputs(program)
     for i, row in enumerate(rows):
         missing = [n for n in names if n not in row]
         if missing:
@@ -140,11 +146,10 @@ def evaluate(
                 f"example {i} lacks the program's input(s) {missing}; it has {list(row)}"
             )
     chosen = lm if lm is not None else current_lm()
-    ctx = contextvars.copy_context()
 
     def run(i: int) -> ExampleResult:
         row = rows[i]
-        inputs = {n: row[n] for n in names}
+        inputs = {n: row[n] for n in [*names, *optional] if n in row}
         try:
             with context(lm=chosen):
                 prediction = program(**inputs)
@@ -155,13 +160,16 @@ def evaluate(
         shown = prediction.to_dict() if isinstance(prediction, Prediction) else prediction
         return ExampleResult(i, inputs, shown, _score(metric, row, prediction))
 
-    results = _run_all(ctx, run, len(rows), num_threads, progress, on_result)
+    with metering() as meter:
+        ctx = contextvars.copy_context()
+        results = _run_all(ctx, run, len(rows), num_threads, progress, on_result)
     scores = [r.score for r in results]
     return EvalResult(
         results=results,
         mean=sum(scores) / len(scores) if scores else 0.0,
         ci=bootstrap_ci(scores),
         errors=sum(r.error is not None for r in results),
+        usage=meter.usage.total().to_dict(),
     )
 
 

@@ -7,7 +7,6 @@ to litellm (``openai/gpt-4o-mini``, ``anthropic/...``, ``ollama/...``).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
 import random
@@ -19,52 +18,21 @@ from typing import Any, TypeVar
 
 from promptc._backend import Backend, LMRequest, LMResponse, Message
 from promptc._cache import Cache
+from promptc._context import current_meters
 from promptc._usage import Usage, UsageTracker
 from promptc.exceptions import (
-    BudgetExhaustedError,
     ConfigurationError,
     LMError,
     RetriesExhaustedError,
     TransientLMError,
 )
 
-__all__ = ["DEFAULT_MODEL", "LM", "Budget", "default_lm"]
+__all__ = ["DEFAULT_MODEL", "LM", "default_lm"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
 T = TypeVar("T")
-
-
-class Budget:
-    """A hard cap on LM requests, shared by every LM that holds it (thread-safe).
-
-    Each request counts once, whether it is answered by a fresh call or from the cache, and each
-    retry of a failed call counts again: so a compile under a budget takes the same path with a
-    cold or a warm cache, and never makes more calls than the budget.
-    """
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ConfigurationError(f"a budget must allow at least 1 LM request, got {limit}")
-        self.limit = limit
-        self.used = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> None:
-        """Count one request, or raise :class:`BudgetExhaustedError` if none is left."""
-        with self._lock:
-            if self.used >= self.limit:
-                raise BudgetExhaustedError(
-                    f"the budget of {self.limit} LM requests is spent", limit=self.limit
-                )
-            self.used += 1
-
-    @property
-    def remaining(self) -> int:
-        """Requests still allowed."""
-        with self._lock:
-            return self.limit - self.used
 
 
 def _backend_for(model: str) -> Backend:
@@ -103,7 +71,6 @@ class LM:
         timeout: seconds per call.
         max_concurrency: calls in flight at once through this LM.
         params: further sampling parameters (``top_p``, ``seed``, ``stop``, ...).
-        budget: a :class:`Budget` every request of this LM counts against.
     """
 
     def __init__(
@@ -119,7 +86,6 @@ class LM:
         timeout: float | None = 120.0,
         max_concurrency: int = 8,
         params: dict[str, Any] | None = None,
-        budget: Budget | None = None,
     ) -> None:
         _check_settings(model, temperature, max_tokens, num_retries)
         if max_concurrency < 1:
@@ -135,7 +101,6 @@ class LM:
         self.backend = backend if backend is not None else _backend_for(model)
         self.cache = _make_cache(cache)
         self.usage = UsageTracker()
-        self.budget = budget
         self._sem = threading.BoundedSemaphore(max_concurrency)
         self._async_sems: dict[int, asyncio.Semaphore] = {}
 
@@ -218,16 +183,15 @@ class LM:
             sem = self._async_sems.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
         return sem
 
-    def with_budget(self, budget: Budget | None) -> LM:
-        """A sibling LM (same backend, cache and settings) that counts against ``budget``."""
-        twin = copy.copy(self)
-        twin.budget = budget
-        twin.usage = UsageTracker()
-        return twin
-
     def _take(self) -> None:
-        if self.budget is not None:
-            self.budget.take()
+        for meter in current_meters():
+            if meter.budget is not None:
+                meter.budget.take()
+
+    def _record(self, tag: str, usage: Usage) -> None:
+        self.usage.record(tag, usage)
+        for meter in current_meters():
+            meter.usage.record(tag, usage)
 
     def _cached(self, request: LMRequest, tag: str) -> LMResponse | None:
         self._take()
@@ -235,18 +199,18 @@ class LM:
             return None
         hit = self.cache.get(request)
         if hit is not None:
-            self.usage.record(tag, Usage.served(hit))
+            self._record(tag, Usage.served(hit))
         return hit
 
     def _done(self, request: LMRequest, tag: str, response: LMResponse) -> LMResponse:
-        self.usage.record(tag, Usage.served(response))
+        self._record(tag, Usage.served(response))
         if self.cache is not None:
             self.cache.put(request, response)
         return response
 
     def _failed(self, tag: str, exc: LMError, attempt: int) -> float:
         """Count a failed call; return the delay before the next try."""
-        self.usage.record(tag, Usage(calls=1, errors=1))
+        self._record(tag, Usage(calls=1, errors=1))
         delay: float = min(30.0, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
         logger.warning(
             "%s: transient error (attempt %d of %d): %s",
@@ -278,7 +242,7 @@ class LM:
                 time.sleep(delay)
                 self._take()
             except LMError:
-                self.usage.record(tag, Usage(calls=1, errors=1))
+                self._record(tag, Usage(calls=1, errors=1))
                 raise
         raise AssertionError("unreachable")
 
@@ -295,7 +259,7 @@ class LM:
                 await asyncio.sleep(delay)
                 self._take()
             except LMError:
-                self.usage.record(tag, Usage(calls=1, errors=1))
+                self._record(tag, Usage(calls=1, errors=1))
                 raise
         raise AssertionError("unreachable")
 

@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from promptc._backend import LMResponse
+from promptc.exceptions import BudgetExhaustedError, ConfigurationError
 
-__all__ = ["Usage", "UsageTracker"]
+__all__ = ["Budget", "Usage", "UsageTracker"]
 
 
 @dataclass
@@ -89,3 +90,34 @@ class UsageTracker:
         """Forget all counts."""
         with self._lock:
             self._by_tag.clear()
+
+
+class Budget:
+    """A hard cap on LM requests, shared by every LM that holds it (thread-safe).
+
+    Each request counts once, whether it is answered by a fresh call or from the cache, and each
+    retry of a failed call counts again: so a compile under a budget takes the same path with a
+    cold or a warm cache, and never makes more calls than the budget.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ConfigurationError(f"a budget must allow at least 1 LM request, got {limit}")
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Count one request, or raise :class:`BudgetExhaustedError` if none is left."""
+        with self._lock:
+            if self.used >= self.limit:
+                raise BudgetExhaustedError(
+                    f"the budget of {self.limit} LM requests is spent", limit=self.limit
+                )
+            self.used += 1
+
+    @property
+    def remaining(self) -> int:
+        """Requests still allowed."""
+        with self._lock:
+            return self.limit - self.used

@@ -33,7 +33,9 @@ Metric = Callable[[Mapping[str, Any], Any], "float | bool"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_LETTER = re.compile(r"\(([A-Za-z])\)|^\s*([A-Za-z])(?:[\s\).:]|$)")
+_PAREN_LETTER = re.compile(r"\(([A-Za-z])\)")
+_BARE_LETTER = re.compile(r"\s*(?:option\s+)?([A-Za-z])\s*[.):]?\s*", re.IGNORECASE)
+_LEADING_LETTER = re.compile(r"\s*([A-Za-z])[.)]\s")
 
 
 def normalize(text: Any) -> str:
@@ -117,8 +119,11 @@ def _numeric_match(pred: Any, gold: Any) -> float:
 
 
 def _letter(value: Any) -> str | None:
-    m = _LETTER.search(str(value).strip())
-    return (m.group(1) or m.group(2)).upper() if m else None
+    """``(B)`` anywhere, else a reply that is only a letter (``B``, ``option b``), else a reply
+    opening with a letter and ``.`` or ``)`` (``B. Paris``); never the "I" of "I think"."""
+    text = str(value)
+    m = _PAREN_LETTER.search(text) or _BARE_LETTER.fullmatch(text) or _LEADING_LETTER.match(text)
+    return m.group(1).upper() if m else None
 
 
 def _choice_letter_match(pred: Any, gold: Any) -> float:

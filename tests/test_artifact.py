@@ -117,6 +117,18 @@ def test_published_json_schema_matches_the_model() -> None:
     assert published["$defs"] == generated["$defs"]
 
 
+def test_dumped_artifacts_validate_against_the_published_schema() -> None:
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    jsonschema.validate(yaml.safe_load(dump_artifact(build())), schema)
+    bad = yaml.safe_load(dump_artifact(build()))
+    bad["predictors"][0]["lm"]["max_tokens"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
 def _mutated(edit: Any) -> str:
     data = yaml.safe_load(dump_artifact(build()))
     edit(data)

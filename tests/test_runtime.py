@@ -90,6 +90,16 @@ def test_loading_and_running_imports_no_compiler_dependencies(tmp_path: Path) ->
     path = saved_predict(tmp_path)
     code = f"""
 import sys, json
+
+class Uninstalled:
+    \"\"\"Acts as if the compiler's dependencies were not installed at all.\"\"\"
+    BLOCKED = ("optuna", "numpy", "torch", "sentence_transformers")
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ImportError(f"{{name}} is not installed")
+        return None
+
+sys.meta_path.insert(0, Uninstalled())
 import promptc
 from promptc.testing import FakeBackend
 lm = promptc.LM("fake/m", backend=FakeBackend(lambda r: "<label>positive</label>"), cache=False)

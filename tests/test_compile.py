@@ -1,0 +1,385 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import last_field, reply
+
+import promptc
+from promptc import LM, Predict
+from promptc._artifact import dump_artifact
+from promptc._backend import LMRequest
+from promptc._data import data_hash, split_dataset
+from promptc.compiler import Candidate, EvalResult, Optimizer, SearchSpace
+from promptc.exceptions import BudgetExhaustedError, ConfigurationError
+from promptc.metrics import exact_match
+from promptc.optimizers import LabeledFewShot, RandomSearch
+from promptc.testing import FakeBackend
+
+MakeLM = Callable[..., LM]
+SIGNATURE = "word -> label: Literal['a', 'b']"
+
+TRAIN_WORDS = ["apple", "bread", "cloud", "eagle", "flute", "igloo", "jelly", "otter"]
+VAL_WORDS = ["acorn", "basil", "onion", "tulip"]
+
+
+def rule(word: str) -> str:
+    """The gold label: 'a' for words starting with a vowel, else 'b'."""
+    return "a" if word[0] in "aeiou" else "b"
+
+
+def rows(words: list[str]) -> list[dict[str, Any]]:
+    return [{"word": w, "label": rule(w)} for w in words]
+
+
+TRAIN, VAL = rows(TRAIN_WORDS), rows(VAL_WORDS)
+
+
+def demo_count(request: LMRequest) -> int:
+    return sum(
+        m["content"].count("<label>") for m in request.message_list if m["role"] == "assistant"
+    )
+
+
+def demo_words(request: LMRequest) -> list[str]:
+    """The words of the demos shown in a request (every user turn but the last)."""
+    users = [m["content"] for m in request.message_list if m["role"] == "user"][:-1]
+    found = [re.search(r"<word>\n(.*?)\n</word>", u) for u in users]
+    assert all(found), users
+    return [m.group(1) for m in found if m]
+
+
+def needs_demos(request: LMRequest) -> str:
+    """Answers right only when the prompt shows at least 2 demos, else wrong."""
+    right = rule(last_field(request, "word"))
+    wrong = "b" if right == "a" else "a"
+    return reply(label=right if demo_count(request) >= 2 else wrong)
+
+
+def calls(lm: LM) -> int:
+    backend = lm.backend
+    assert isinstance(backend, FakeBackend)
+    return backend.calls
+
+
+def requests(lm: LM) -> list[LMRequest]:
+    backend = lm.backend
+    assert isinstance(backend, FakeBackend)
+    return backend.requests
+
+
+@pytest.mark.parametrize(
+    ("make_optimizer", "k"), [(lambda: "labeled", 4), (lambda: LabeledFewShot(k=3), 3)]
+)
+def test_labeled_few_shot_beats_the_baseline_and_leaves_the_input_alone(
+    fake_lm: MakeLM, make_optimizer: Callable[[], Any], k: int
+) -> None:
+    program = Predict(SIGNATURE)
+    before = program.get_params()
+    result = promptc.compile(
+        program, TRAIN, exact_match, optimizer=make_optimizer(), lm=fake_lm(needs_demos), valset=VAL
+    )
+    assert result.baseline.mean == 0.0
+    assert result.best.mean == 1.0
+    demos = result.program.get_params()["self"].demos
+    assert len(demos) == k
+    assert all(d in TRAIN for d in demos)
+    assert [s.demos for s in result.artifact.predictors] == [list(demos)]
+    assert program.get_params() == before
+    assert program.demos == []
+    assert result.program is not program
+
+
+def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -> None:
+    # With demos the fake LM answers wrong: the uncompiled program stays the winner.
+    def hates_demos(request: LMRequest) -> str:
+        right = rule(last_field(request, "word"))
+        return reply(label=right if demo_count(request) == 0 else "b" if right == "a" else "a")
+
+    program = Predict(SIGNATURE)
+    result = promptc.compile(
+        program,
+        TRAIN,
+        exact_match,
+        optimizer=RandomSearch(k=2, num_candidates=3),
+        lm=fake_lm(hates_demos),
+        valset=VAL,
+    )
+    assert [t["score"] for t in result.trials] == [1.0, 0.0, 0.0, 0.0]
+    assert result.best is result.baseline
+    assert result.program.get_params() == program.get_params()
+
+
+def compile_random(lm: LM, budget: int | None, **kwargs: Any) -> Any:
+    return promptc.compile(
+        Predict(SIGNATURE),
+        TRAIN,
+        exact_match,
+        optimizer=RandomSearch(k=2, num_candidates=10),
+        lm=lm,
+        valset=VAL,
+        budget=budget,
+        **kwargs,
+    )
+
+
+FULL_RUN = len(VAL) * 11  # the baseline and 10 candidates
+
+
+@pytest.mark.parametrize("budget", [5, 16, 17, 40, FULL_RUN - 1])
+def test_budget_is_a_hard_cap_and_an_interrupted_candidate_never_wins(
+    fake_lm: MakeLM, budget: int
+) -> None:
+    lm = fake_lm(needs_demos)
+    result = compile_random(lm, budget)
+    assert calls(lm) == budget  # never more; and the whole budget was used
+    spent = result.artifact.provenance["spent"]
+    assert (spent["budget"], spent["lm_requests"]) == (budget, budget)
+    completed = (budget - len(VAL)) // len(VAL)
+    assert len(result.trials) == 1 + completed + 1
+    assert all("stopped" not in t for t in result.trials[:-1])
+    assert result.trials[-1]["stopped"] == "budget"
+    assert result.trials[-1]["score"] is None
+    # Every candidate here scores 1.0 when complete; a partial one must not be picked.
+    if completed == 0:
+        assert result.best is result.baseline
+        assert result.program.get_params()["self"].demos == ()
+    else:
+        assert result.best.mean == 1.0
+        assert len(result.best.results) == len(VAL)
+
+
+@pytest.mark.parametrize("budget", [FULL_RUN, 100, None])
+def test_a_sufficient_budget_runs_every_candidate(fake_lm: MakeLM, budget: int | None) -> None:
+    lm = fake_lm(needs_demos)
+    result = compile_random(lm, budget)
+    assert calls(lm) == FULL_RUN
+    assert len(result.trials) == 11
+    assert all("stopped" not in t for t in result.trials)
+    assert result.artifact.provenance["spent"]["budget"] == budget
+
+
+@pytest.mark.parametrize("budget", [1, len(VAL) - 1])
+def test_budget_too_small_for_the_baseline_raises_within_the_cap(
+    fake_lm: MakeLM, budget: int
+) -> None:
+    lm = fake_lm(needs_demos)
+    with pytest.raises(BudgetExhaustedError):
+        compile_random(lm, budget, num_threads=2)
+    assert calls(lm) <= budget
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_budget_below_one_is_rejected(fake_lm: MakeLM, budget: int) -> None:
+    lm = fake_lm(needs_demos)
+    with pytest.raises(ConfigurationError, match=f"positive number of LM requests, got {budget}"):
+        compile_random(lm, budget)
+    assert calls(lm) == 0
+
+
+def test_budget_also_caps_predictors_that_carry_their_own_lm(fake_lm: MakeLM) -> None:
+    lm = fake_lm(needs_demos)
+    program = Predict(SIGNATURE, lm=lm)
+    promptc.compile(
+        program,
+        TRAIN,
+        exact_match,
+        optimizer=RandomSearch(k=2, num_candidates=10),
+        lm=lm,
+        valset=VAL,
+        budget=6,
+    )
+    assert calls(lm) <= 6
+
+
+def cached_lm(path: Path) -> LM:
+    return LM("fake/test", backend=FakeBackend(needs_demos), cache=path)
+
+
+def test_warm_cache_makes_no_calls_and_the_same_artifact(tmp_path: Path) -> None:
+    cold_lm, warm_lm = cached_lm(tmp_path / "c.db"), cached_lm(tmp_path / "c.db")
+    cold = compile_random(cold_lm, None, seed=3)
+    warm = compile_random(warm_lm, None, seed=3)
+    assert calls(cold_lm) == FULL_RUN
+    assert calls(warm_lm) == 0
+    assert dump_artifact(warm.artifact) == dump_artifact(cold.artifact)
+    assert cold.run_usage == {"lm_calls": FULL_RUN, "cache_hits": 0, "errors": 0}
+    assert warm.run_usage == {"lm_calls": 0, "cache_hits": FULL_RUN, "errors": 0}
+
+
+def test_cache_hits_count_against_the_budget(tmp_path: Path) -> None:
+    budget = len(VAL) * 4  # the baseline and 3 candidates; the 4th is stopped
+    cold_lm, warm_lm = cached_lm(tmp_path / "c.db"), cached_lm(tmp_path / "c.db")
+    cold = compile_random(cold_lm, budget)
+    warm = compile_random(warm_lm, budget)
+    assert calls(cold_lm) == budget
+    assert calls(warm_lm) == 0  # free hits would have let it go on to new candidates
+    assert warm.trials == cold.trials
+    assert warm.trials[-1]["stopped"] == "budget"
+    assert warm.artifact.provenance["spent"]["lm_requests"] == budget
+    assert dump_artifact(warm.artifact) == dump_artifact(cold.artifact)
+
+
+def test_same_seed_same_artifact_different_seed_different_demos(fake_lm: MakeLM) -> None:
+    def run(seed: int) -> Any:
+        lm = fake_lm(needs_demos)
+        result = compile_random(lm, None, seed=seed)
+        shown = [tuple(demo_words(r)) for r in requests(lm) if demo_count(r)]
+        return result, shown
+
+    first, first_shown = run(11)
+    again, again_shown = run(11)
+    other, other_shown = run(12)
+    assert dump_artifact(again.artifact) == dump_artifact(first.artifact)
+    assert sorted(again_shown) == sorted(first_shown)
+    assert sorted(other_shown) != sorted(first_shown)
+    assert other.program.get_params() != first.program.get_params()
+
+
+def test_too_few_rows_without_valset_is_rejected(fake_lm: MakeLM) -> None:
+    lm = fake_lm(needs_demos)
+    with pytest.raises(ConfigurationError, match="trainset has 3 rows; give at least 4"):
+        promptc.compile(Predict(SIGNATURE), TRAIN[:3], exact_match, lm=lm)
+    with pytest.raises(ConfigurationError, match="must both be non-empty"):
+        promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, lm=lm, valset=[])
+    assert calls(lm) == 0
+
+
+def test_unknown_optimizer_lists_the_names(fake_lm: MakeLM) -> None:
+    with pytest.raises(ConfigurationError, match="unknown optimizer 'genetic'") as info:
+        promptc.compile(
+            Predict(SIGNATURE), TRAIN, exact_match, optimizer="genetic", lm=fake_lm(needs_demos)
+        )
+    assert "['labeled', 'random']" in str(info.value)
+
+
+def test_provenance_records_the_run(tmp_path: Path) -> None:
+    data = rows([*TRAIN_WORDS, *VAL_WORDS])
+    train, val = split_dataset(data, [0.5, 0.5], seed=5)
+
+    def run() -> tuple[Any, LM]:
+        lm = cached_lm(tmp_path / "c.db")
+        optimizer = RandomSearch(k=2, num_candidates=3)
+        result = promptc.compile(
+            Predict(SIGNATURE), data, exact_match, optimizer=optimizer, lm=lm, seed=5
+        )
+        return result, lm
+
+    result, lm = run()
+    prov = result.artifact.provenance
+    assert prov["optimizer"] == {"name": "random", "config": {"k": 2, "num_candidates": 3}}
+    assert prov["seed"] == 5
+    assert prov["data"] == {
+        "train": {"rows": 6, "hash": data_hash(train)},
+        "val": {"rows": 6, "hash": data_hash(val)},
+    }
+    scores = prov["scores"]
+    assert scores["metric"] == "exact_match"
+    assert scores["baseline"] == {"mean": 0.0, "ci95": [0.0, 0.0], "n": 6, "errors": 0}
+    assert scores["compiled"] == {"mean": 1.0, "ci95": [1.0, 1.0], "n": 6, "errors": 0}
+    assert [t["score"] for t in prov["trials"]] == [0.0, 1.0, 1.0, 1.0]
+    assert prov["spent"]["budget"] is None
+    assert prov["spent"]["lm_requests"] == calls(lm) == 6 * 4
+    assert prov["spent"]["prompt_tokens"] > 0 and prov["spent"]["completion_tokens"] > 0
+
+    warm, warm_lm = run()
+    spent = warm.artifact.provenance["spent"]
+    assert calls(warm_lm) == 0
+    assert spent["lm_requests"] == warm.run_usage["cache_hits"] == 6 * 4
+    assert spent == prov["spent"]
+
+
+def test_provenance_ci_matches_the_evaluation(fake_lm: MakeLM) -> None:
+    def half_right(request: LMRequest) -> str:
+        word = last_field(request, "word")
+        return reply(label=rule(word) if word in ("acorn", "onion") else "a")
+
+    result = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(half_right), valset=VAL
+    )
+    baseline = result.artifact.provenance["scores"]["baseline"]
+    assert baseline["mean"] == 0.5
+    assert baseline["ci95"] == [round(x, 6) for x in result.baseline.ci]
+    assert baseline["ci95"][0] < 0.5 < baseline["ci95"][1]
+
+
+def test_validation_rows_never_become_demos_with_a_valset(fake_lm: MakeLM) -> None:
+    lm = fake_lm(needs_demos)
+    result = compile_random(lm, None)
+    shown = {w for r in requests(lm) for w in demo_words(r)}
+    asked = {last_field(r, "word") for r in requests(lm)}
+    assert shown and shown <= set(TRAIN_WORDS)
+    assert asked == set(VAL_WORDS)
+    assert all(d in TRAIN for d in result.program.get_params()["self"].demos)
+
+
+def test_validation_split_never_becomes_demos_without_a_valset(fake_lm: MakeLM) -> None:
+    data = rows([*TRAIN_WORDS, *VAL_WORDS])
+    train, val = split_dataset(data, [0.5, 0.5], seed=2)
+    lm = fake_lm(needs_demos)
+    promptc.compile(
+        Predict(SIGNATURE),
+        data,
+        exact_match,
+        optimizer=RandomSearch(k=3, num_candidates=6),
+        lm=lm,
+        seed=2,
+    )
+    shown = {w for r in requests(lm) for w in demo_words(r)}
+    asked = {last_field(r, "word") for r in requests(lm)}
+    assert asked == {r["word"] for r in val}
+    assert shown and shown <= {r["word"] for r in train}
+
+
+class Recording(Optimizer):
+    """Proposes the given candidates in turn and records what the driver tells it."""
+
+    name = "recording"
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.candidates = list(candidates)
+        self.spaces: list[SearchSpace] = []
+        self.told: list[tuple[Candidate, EvalResult]] = []
+
+    def setup(self, space: SearchSpace) -> None:
+        self.spaces.append(space)
+
+    def ask(self) -> Candidate | None:
+        return self.candidates.pop(0) if self.candidates else None
+
+    def tell(self, candidate: Candidate, result: EvalResult) -> None:
+        self.told.append((candidate, result))
+
+
+def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: MakeLM) -> None:
+    program = Predict(SIGNATURE)
+    one = {"self": promptc.Params(program.signature.instruction, tuple(TRAIN[:2]))}
+    none: Candidate = {"self": promptc.Params("Label the word.")}
+    optimizer = Recording([one, none])
+    result = promptc.compile(
+        program,
+        TRAIN,
+        exact_match,
+        optimizer=optimizer,
+        lm=fake_lm(needs_demos),
+        valset=VAL,
+        seed=9,
+    )
+    (space,) = optimizer.spaces
+    assert space.trainset == TRAIN and space.seed == 9
+    assert space.base == program.get_params()
+    assert [c for c, _ in optimizer.told] == [one, none]
+    assert [r.mean for _, r in optimizer.told] == [1.0, 0.0]
+    assert result.program.get_params() == one
+    assert result.artifact.provenance["optimizer"] == {"name": "recording", "config": {}}
+
+
+def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:
+    lm = fake_lm(needs_demos)
+    with promptc.context(lm=lm):
+        result = promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, valset=VAL)
+    assert calls(lm) == 2 * len(VAL)
+    assert result.best.mean == 1.0
