@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from promptc import Params
-from promptc.compiler import Candidate, Optimizer, SearchSpace
+from promptc.compiler import Optimizer, SearchSpace, Trial
 
 __all__ = ["LabeledFewShot"]
 
@@ -22,19 +22,21 @@ class LabeledFewShot(Optimizer):
 
     def __init__(self, k: int = 4) -> None:
         self.k = k
-        self._candidate: Candidate | None = None
+        self._trial: Trial | None = None
 
     def setup(self, space: SearchSpace) -> None:
         rng = random.Random(space.seed)
-        self._candidate = {
+        candidate = {
             name: Params(space.base[name].instruction, space.sample_demos(name, self.k, rng))
             for name in space.predictors
             if space.demo_pool(name)
         }
+        # No predictor has training rows to draw from: there is nothing to propose.
+        self._trial = Trial(candidate) if candidate else None
 
-    def ask(self) -> Candidate | None:
-        candidate, self._candidate = self._candidate, None
-        return candidate or None  # no predictor has training rows: nothing to propose
+    def ask(self) -> Trial | None:
+        trial, self._trial = self._trial, None
+        return trial
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k}

@@ -6,13 +6,16 @@ import random
 from typing import Any
 
 from promptc import Params
-from promptc.compiler import Candidate, EvalResult, Optimizer, SearchSpace
+from promptc.compiler import Optimizer, SearchSpace, Trial
 
 __all__ = ["RandomSearch"]
 
 
 class RandomSearch(Optimizer):
     """Proposes ``num_candidates`` random ordered demo sets of size ``k`` per predictor.
+
+    Every candidate is scored on all validation rows; the best one is kept if it beats the
+    uncompiled program.
 
     Args:
         k: demos per predictor.
@@ -27,27 +30,23 @@ class RandomSearch(Optimizer):
         self._space: SearchSpace | None = None
         self._rng = random.Random(0)
         self._asked = 0
-        self.history: list[tuple[Candidate, float]] = []
 
     def setup(self, space: SearchSpace) -> None:
         self._space = space
         self._rng = random.Random(space.seed)
         self._asked = 0
-        self.history = []
 
-    def ask(self) -> Candidate | None:
+    def ask(self) -> Trial | None:
         space = self._space
         if space is None or self._asked >= self.num_candidates:
             return None
         self._asked += 1
-        return {
+        candidate = {
             name: Params(space.base[name].instruction, space.sample_demos(name, self.k, self._rng))
             for name in space.predictors
             if space.demo_pool(name)
-        } or None
-
-    def tell(self, candidate: Candidate, result: EvalResult) -> None:
-        self.history.append((candidate, result.mean))
+        }
+        return Trial(candidate) if candidate else None
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k, "num_candidates": self.num_candidates}

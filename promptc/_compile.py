@@ -1,56 +1,163 @@
-"""The compile driver: search a program's prompts on a dev set under an LM-call budget.
+"""The compile driver: search a program's prompts on a dev set under an LM-request budget.
 
-Strategies (``promptc.optimizers``) only propose candidates; this driver owns the run state:
-splits, the budget, evaluation, the incumbent, and the artifact with its provenance.
+Strategies (``promptc.optimizers``) only propose trials; this driver owns the run state: the
+splits, the budget, phase accounting, the paired score board, the incumbent, the held-out
+re-score, and the artifact with its provenance.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from promptc._artifact import Artifact, artifact_from_program, save_artifact
 from promptc._context import current_lm, metering
 from promptc._data import data_hash, split_dataset
-from promptc._evaluate import EvalResult, evaluate
+from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate, program_inputs
 from promptc._lm import LM, default_lm
 from promptc._module import Module, Params, Predict
-from promptc._usage import Budget
+from promptc._propose import bootstrap_demos, propose_instructions, resample_instructions
+from promptc._usage import Budget, Usage, UsageTracker
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
 from promptc.metrics import Metric, resolve_metric
 
 __all__ = [
+    "Board",
     "Candidate",
     "CompileResult",
     "Optimizer",
     "SearchSpace",
+    "Trial",
     "compile_program",
     "resolve_optimizer",
 ]
 
 Candidate = dict[str, Params]
+PHASES = ("bootstrap", "propose", "search", "holdout")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluation a strategy asks for.
+
+    Attributes:
+        candidate: parameters for some predictors (the others keep their current ones);
+            ``{}`` is the uncompiled program.
+        rows: indices into the validation rows to score on; ``None`` for all of them.
+            Strategies that race give every candidate of a round the same rows (paired).
+    """
+
+    candidate: Candidate
+    rows: tuple[int, ...] | None = None
+
+
+class Board:
+    """Per-row validation scores of every candidate evaluated so far (the paired record).
+
+    Candidates are keyed by their full parameters, so a candidate that equals the uncompiled
+    program on every predictor *is* the baseline.
+    """
+
+    def __init__(self, base: Mapping[str, Params], n_rows: int) -> None:
+        self.base = dict(base)
+        self.n_rows = n_rows
+        self._results: dict[str, dict[int, ExampleResult]] = {}
+        self._candidates: dict[str, Candidate] = {}
+
+    def key(self, candidate: Candidate) -> str:
+        """A canonical key of the candidate's full parameters."""
+        full = {**self.base, **candidate}
+        return json.dumps(
+            {n: [p.instruction, list(p.demos)] for n, p in sorted(full.items())},
+            sort_keys=True,
+            default=str,
+        )
+
+    def record(self, candidate: Candidate, rows: Sequence[int], result: EvalResult) -> None:
+        """Store the per-example results of ``candidate`` on validation ``rows``."""
+        key = self.key(candidate)
+        self._candidates.setdefault(key, dict(candidate))
+        stored = self._results.setdefault(key, {})
+        for row, example in zip(rows, result.results, strict=True):
+            stored[row] = replace(example, index=row)
+
+    def scores(self, candidate: Candidate) -> dict[int, float]:
+        """Row index -> score for ``candidate`` (empty if never evaluated)."""
+        return {r: e.score for r, e in self._results.get(self.key(candidate), {}).items()}
+
+    def mean(self, candidate: Candidate, rows: Sequence[int] | None = None) -> float:
+        """Mean score over ``rows`` (default: all rows it was evaluated on)."""
+        scores = self.scores(candidate)
+        picked = [scores[r] for r in (rows if rows is not None else scores) if r in scores]
+        return sum(picked) / len(picked) if picked else float("nan")
+
+    def result(self, candidate: Candidate) -> EvalResult:
+        """The candidate's results on every validation row, as one evaluation."""
+        stored = self._results.get(self.key(candidate), {})
+        results = [stored[r] for r in range(self.n_rows)]
+        scores = [r.score for r in results]
+        return EvalResult(
+            results=results,
+            mean=sum(scores) / len(scores),
+            ci=bootstrap_ci(scores),
+            errors=sum(r.error is not None for r in results),
+        )
+
+    def complete(self) -> list[Candidate]:
+        """Candidates scored on every validation row, in the order first seen."""
+        return [self._candidates[k] for k, s in self._results.items() if len(s) == self.n_rows]
+
+    def gain(self, candidate: Candidate) -> float:
+        """Mean score minus the uncompiled program's, paired on the rows ``candidate`` has."""
+        rows = list(self.scores(candidate))
+        return self.mean(candidate, rows) - self.mean({}, rows) if rows else float("-inf")
+
+    def leader(self) -> Candidate:
+        """The candidate with the largest paired gain (more rows scored wins ties)."""
+        best: Candidate = {}
+        best_key = (0.0, self.n_rows)
+        for cand in self._candidates.values():
+            key = (self.gain(cand), len(self.scores(cand)))
+            if key > best_key:
+                best, best_key = cand, key
+        return best
+
+    def incumbent(self) -> Candidate:
+        """The best candidate among those scored on every row (the earliest wins ties)."""
+        best: Candidate = {}
+        for cand in self.complete():
+            if self.mean(cand) > self.mean(best) + 1e-12:
+                best = cand
+        return best
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """What a strategy may tune, handed to :meth:`Optimizer.setup`.
+    """What a strategy may tune and use, handed to :meth:`Optimizer.setup`.
 
     Attributes:
         predictors: the program's predictors by name (read-only: do not call or change them).
         base: the program's current parameters by name.
         trainset: rows demos may be drawn from (never the validation rows).
+        n_val: how many validation rows trials may index.
         seed: the compile's seed; derive every random choice from it.
+        board: per-row validation scores so far (the baseline's are there from the start).
     """
 
     predictors: dict[str, Predict]
     base: dict[str, Params]
     trainset: list[dict[str, Any]]
+    n_val: int
     seed: int
+    board: Board
+    _run: _Run = field(repr=False)
 
     def demo_pool(self, name: str) -> list[dict[str, Any]]:
         """Training rows that carry every field of predictor ``name``, reduced to those fields."""
@@ -60,23 +167,50 @@ class SearchSpace:
         ]
 
     def sample_demos(self, name: str, k: int, rng: random.Random) -> tuple[dict[str, Any], ...]:
-        """``k`` distinct demos for predictor ``name`` from its pool, in random order."""
+        """``k`` distinct labeled demos for predictor ``name``, in random order."""
         pool = self.demo_pool(name)
         return tuple(rng.sample(pool, min(k, len(pool))))
+
+    def bootstrap(self, n: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+        """Demos from full traces of passing runs on ``n`` random training rows, per predictor.
+
+        Costs up to ``n`` program runs (LM requests count against the budget, phase
+        ``bootstrap``). Uses the teacher LM when the compile has one.
+        """
+        rows = rng.sample(self.trainset, min(n, len(self.trainset)))
+        run = self._run
+        with run.phase("bootstrap"):
+            return bootstrap_demos(
+                run.program, rows, run.metric, run.inputs, run.teacher, num_threads=run.threads
+            )
+
+    def propose_instructions(
+        self, name: str, demo_sets: Sequence[Sequence[Mapping[str, Any]]]
+    ) -> list[str]:
+        """APE: one proposed instruction for predictor ``name`` per demo set (phase ``propose``)."""
+        with self._run.phase("propose"):
+            return propose_instructions(name, self.predictors, demo_sets, self._run.proposer)
+
+    def resample_instructions(self, instruction: str, n: int) -> list[str]:
+        """APE's Monte Carlo step: ``n`` variants of a good instruction (phase ``propose``)."""
+        with self._run.phase("propose"):
+            return resample_instructions(instruction, n, self._run.proposer)
 
 
 class Optimizer(ABC):
     """A search strategy over predictor parameters (instructions and ordered demos).
 
-    :func:`compile_program` calls, in this order:
+    :func:`compile_program` first scores the uncompiled program on every validation row
+    (``space.board`` holds those scores), then calls, in this order:
 
-    1. :meth:`setup` once, with the :class:`SearchSpace`;
-    2. :meth:`ask` for the next candidate (a ``{predictor name: Params}`` dict, covering any
-       subset of predictors), or ``None`` to end the search;
-    3. :meth:`tell` with that candidate's validation result; then back to 2.
+    1. :meth:`setup` once, with the :class:`SearchSpace` (proposing candidates may spend LM
+       requests here, through the space's ``bootstrap`` / ``propose_instructions``);
+    2. :meth:`ask` for the next :class:`Trial`, or ``None`` to end the search;
+    3. :meth:`tell` with that trial's per-row scores (in ``trial.rows`` order); then back to 2.
 
-    The driver evaluates every candidate on the same validation rows, keeps the best (the
-    uncompiled program included), and stops early when the LM-call budget is spent.
+    When the search ends (or the budget runs out), the driver scores :meth:`best` on every
+    validation row it has not seen yet and keeps it only if it beats the uncompiled program on
+    the same rows. A ~70-line :class:`~promptc.optimizers.RandomSearch` is the reference.
     """
 
     name: ClassVar[str] = "optimizer"
@@ -86,11 +220,15 @@ class Optimizer(ABC):
         """Receive the search space before the first :meth:`ask`."""
 
     @abstractmethod
-    def ask(self) -> Candidate | None:
-        """The next candidate to evaluate, or ``None`` when done."""
+    def ask(self) -> Trial | None:
+        """The next trial to evaluate, or ``None`` when done."""
 
-    def tell(self, candidate: Candidate, result: EvalResult) -> None:  # noqa: B027 - optional
-        """Learn from a candidate's validation result (stateless strategies ignore it)."""
+    def tell(self, trial: Trial, scores: list[float]) -> None:  # noqa: B027 - optional
+        """Learn from a trial's per-row scores (stateless strategies ignore them)."""
+
+    def best(self, board: Board) -> Candidate:
+        """The strategy's pick; by default the board's :meth:`Board.leader`."""
+        return board.leader()
 
     def config(self) -> dict[str, Any]:
         """The strategy's settings, recorded in the artifact's provenance."""
@@ -101,8 +239,16 @@ class Optimizer(ABC):
 class CompileResult:
     """What a compile returns: the better program, its artifact, and the run's record.
 
-    ``run_usage`` counts what this run itself called (fresh calls vs. cache hits); the artifact's
-    provenance records only what does not depend on the cache's state.
+    Attributes:
+        program: the compiled program (a new object; the input is never changed).
+        artifact: the frozen artifact of ``program``.
+        baseline: the uncompiled program's validation result.
+        best: the compiled program's validation result (the same rows).
+        trials: one record per trial, in order.
+        report: the full compile report (see :func:`promptc._report.write_report`).
+        run_usage: what this run itself called (fresh calls vs. cache hits); the artifact's
+            provenance records only what does not depend on the cache's state.
+        holdout: baseline and compiled results on the held-out rows, when given.
     """
 
     program: Module
@@ -110,155 +256,98 @@ class CompileResult:
     baseline: EvalResult
     best: EvalResult
     trials: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
     run_usage: dict[str, int] = field(default_factory=dict)
+    holdout: dict[str, EvalResult] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> Path:
         """Write the artifact atomically to ``path`` (YAML)."""
         return save_artifact(self.artifact, path)
 
 
-def _describe(candidate: Candidate) -> dict[str, Any]:
-    return {
-        name: {"instruction": p.instruction, "demos": len(p.demos)} for name, p in candidate.items()
-    }
-
-
-def compile_program(
-    program: Module,
-    trainset: Sequence[Mapping[str, Any]],
-    metric: Metric | str,
-    *,
-    optimizer: Optimizer | str = "labeled",
-    lm: LM | None = None,
-    valset: Sequence[Mapping[str, Any]] | None = None,
-    budget: int | None = None,
-    seed: int = 0,
-    name: str | None = None,
-    entry: str | None = None,
-    num_threads: int = 4,
-    progress: bool = False,
-) -> CompileResult:
-    """Search ``program``'s prompts and return a new program plus its artifact.
-
-    Args:
-        program: the program to compile; it is never changed.
-        trainset: rows to draw demos from; also split for validation when ``valset`` is None.
-        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
-        optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``.
-        lm: the LM to compile with (default: the one in context, else :func:`default_lm`).
-        valset: rows candidates are scored on.
-        budget: hard cap on LM requests, by any LM in the program (a cache hit counts too, so a
-            warm-cache recompile takes the same path); ``None`` for no cap.
-        seed: makes the compile reproducible.
-        name: the program name stored in the artifact.
-        entry: where the program lives (``file.py:object``), stored for reference.
-        num_threads: examples evaluated at once.
-        progress: show progress bars.
-    """
-    if budget is not None and budget < 1:
-        raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
-    optimizer = resolve_optimizer(optimizer)
-    metric = resolve_metric(metric)
-    lm = lm or current_lm() or default_lm()
-    train, val = _splits(trainset, valset, seed)
-    space = SearchSpace(
-        predictors=dict(program.named_predictors()),
-        base=program.get_params(),
-        trainset=train,
-        seed=seed,
-    )
-
-    def score(candidate: Module) -> EvalResult:
-        return evaluate(candidate, val, metric, lm=lm, num_threads=num_threads, progress=progress)
-
-    spend = Budget(budget if budget is not None else sys.maxsize)
-    with metering(spend) as meter:
-        run = _search(program, optimizer, space, score, budget, len(val))
-    usage = meter.usage.total()
-    provenance = {
-        "optimizer": {"name": optimizer.name, "config": optimizer.config()},
-        "seed": seed,
-        "data": {
-            "train": {"rows": len(train), "hash": data_hash(train)},
-            "val": {"rows": len(val), "hash": data_hash(val)},
-        },
-        "scores": {
-            "metric": getattr(metric, "__name__", "metric"),
-            "baseline": _score_record(run.baseline),
-            "compiled": _score_record(run.best),
-        },
-        "spent": {
-            "budget": budget,
-            "lm_requests": spend.used,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "cost_usd": round(usage.cost, 6),
-        },
-        "trials": run.trials,
-    }
-    artifact = artifact_from_program(
-        run.program,
-        name=name or type(program).__name__,
-        entry=entry,
-        lm_settings=lm.settings(),
-        provenance=provenance,
-    )
-    run_usage = {"lm_calls": usage.calls, "cache_hits": usage.cache_hits, "errors": usage.errors}
-    return CompileResult(run.program, artifact, run.baseline, run.best, run.trials, run_usage)
-
-
 @dataclass
 class _Run:
+    """Run state shared by the driver and the search space."""
+
     program: Module
-    baseline: EvalResult
-    best: EvalResult
-    trials: list[dict[str, Any]]
+    metric: Metric
+    lm: LM
+    teacher: LM
+    proposer: LM
+    inputs: list[str]
+    val: list[dict[str, Any]]
+    threads: int
+    progress: bool
+    budget: Budget
+    phases: dict[str, UsageTracker] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        with metering() as meter:
+            try:
+                yield
+            finally:
+                self.phases.setdefault(name, UsageTracker()).record(name, meter.usage.total())
+
+    def score(self, program: Module, rows: Sequence[int]) -> EvalResult:
+        with self.phase("search"):
+            return evaluate(
+                program,
+                [self.val[i] for i in rows],
+                self.metric,
+                lm=self.lm,
+                num_threads=self.threads,
+                progress=self.progress,
+            )
 
 
-def _search(
-    program: Module,
-    optimizer: Optimizer,
-    space: SearchSpace,
-    score: Callable[[Module], EvalResult],
-    budget: int | None,
-    val_rows: int,
-) -> _Run:
-    """The ask/tell loop: score the baseline, then each candidate, keeping the best."""
+def _describe(candidate: Candidate) -> dict[str, Any] | str:
+    if not candidate:
+        return "baseline"
+    return {n: {"instruction": p.instruction, "demos": len(p.demos)} for n, p in candidate.items()}
+
+
+def _evaluate_trial(run: _Run, board: Board, trial: Trial) -> list[float] | None:
+    """Score a trial (skipping rows already scored); ``None`` if the budget ran out."""
+    rows = list(trial.rows if trial.rows is not None else range(len(run.val)))
+    known = board.scores(trial.candidate)
+    todo = [r for r in rows if r not in known]
+    record: dict[str, Any] = {"id": len(run.trials), "candidate": _describe(trial.candidate)}
     try:
-        baseline = score(program)
-    except BudgetExhaustedError as exc:
-        raise BudgetExhaustedError(
-            f"a budget of {budget} LM requests cannot even score the uncompiled program on "
-            f"{val_rows} validation rows; raise the budget or use fewer validation rows",
-            limit=exc.limit,
-        ) from None
-    run = _Run(program, baseline, baseline, [_trial("baseline", baseline.mean)])
+        if todo:
+            result = run.score(run.program.with_params(trial.candidate), todo)
+            board.record(trial.candidate, todo, result)
+    except BudgetExhaustedError:
+        run.trials.append({**record, "rows": len(rows), "score": None, "stopped": "budget"})
+        return None
+    scores = [board.scores(trial.candidate)[r] for r in rows]
+    best = board.mean(board.incumbent())
+    run.trials.append(
+        {
+            **record,
+            "rows": len(rows),
+            "score": round(sum(scores) / len(scores), 6) if scores else None,
+            "requests": run.budget.used,
+            "best": round(best, 6),
+        }
+    )
+    return scores
+
+
+def _search(run: _Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
+    """The ask/tell loop, then a full-row check of the strategy's pick."""
+    board = space.board
     optimizer.setup(space)
-    while (candidate := optimizer.ask()) is not None:
-        trial = program.with_params(candidate)
-        try:
-            result = score(trial)
-        except BudgetExhaustedError:
-            run.trials.append({**_trial(_describe(candidate), None), "stopped": "budget"})
+    while (trial := optimizer.ask()) is not None:
+        scores = _evaluate_trial(run, board, trial)
+        if scores is None:
             break
-        optimizer.tell(candidate, result)
-        run.trials.append(_trial(_describe(candidate), result.mean))
-        if result.mean > run.best.mean:
-            run.program, run.best = trial, result
-    return run
-
-
-def _trial(candidate: Any, score: float | None) -> dict[str, Any]:
-    return {"candidate": candidate, "score": None if score is None else round(score, 6)}
-
-
-def _score_record(result: EvalResult) -> dict[str, Any]:
-    return {
-        "mean": round(result.mean, 6),
-        "ci95": [round(result.ci[0], 6), round(result.ci[1], 6)],
-        "n": len(result.results),
-        "errors": result.errors,
-    }
+        optimizer.tell(trial, scores)
+    pick = optimizer.best(board)
+    if pick and len(board.scores(pick)) < board.n_rows:
+        _evaluate_trial(run, board, Trial(pick))  # the full evaluation of the winner
+    return board.incumbent()
 
 
 def _splits(
@@ -278,6 +367,15 @@ def _splits(
     return train, val
 
 
+def _score_record(result: EvalResult) -> dict[str, Any]:
+    return {
+        "mean": round(result.mean, 6),
+        "ci95": [round(result.ci[0], 6), round(result.ci[1], 6)],
+        "n": len(result.results),
+        "errors": result.errors,
+    }
+
+
 def resolve_optimizer(spec: Optimizer | str, **kwargs: Any) -> Optimizer:
     """An optimizer instance from an instance or a name (``"labeled"``, ``"random"``, ...)."""
     if isinstance(spec, Optimizer):
@@ -289,3 +387,234 @@ def resolve_optimizer(spec: Optimizer | str, **kwargs: Any) -> Optimizer:
         raise ConfigurationError(f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS)}")
     optimizer: Optimizer = OPTIMIZERS[spec](**kwargs)
     return optimizer
+
+
+def compile_program(
+    program: Module,
+    trainset: Sequence[Mapping[str, Any]],
+    metric: Metric | str,
+    *,
+    optimizer: Optimizer | str = "labeled",
+    lm: LM | None = None,
+    valset: Sequence[Mapping[str, Any]] | None = None,
+    holdout: Sequence[Mapping[str, Any]] | None = None,
+    budget: int | None = None,
+    seed: int = 0,
+    teacher: LM | None = None,
+    proposer: LM | None = None,
+    name: str | None = None,
+    entry: str | None = None,
+    num_threads: int = 4,
+    progress: bool = False,
+) -> CompileResult:
+    """Search ``program``'s prompts and return a new program plus its artifact.
+
+    Args:
+        program: the program to compile; it is never changed.
+        trainset: rows to draw demos from; also split for validation when ``valset`` is None.
+        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
+        optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``.
+        lm: the LM to compile with (default: the one in context, else :func:`default_lm`).
+        valset: rows candidates are scored on.
+        holdout: rows the search never sees; the uncompiled and compiled programs are re-scored
+            on them at the end and the gap to the search score is reported.
+        budget: hard cap on LM requests by any LM in the run, held-out re-score included (a
+            cache hit counts too, so a warm-cache recompile takes the same path); ``None`` for
+            no cap.
+        seed: makes the compile reproducible.
+        teacher: the LM that runs the program when bootstrapping demos (default: ``lm``).
+        proposer: the LM that proposes instructions (default: ``lm``).
+        name: the program name stored in the artifact.
+        entry: where the program lives (``file.py:object``), stored for reference.
+        num_threads: examples evaluated at once.
+        progress: show progress bars.
+
+    Raises:
+        BudgetExhaustedError: the budget cannot even score the uncompiled program.
+    """
+    if budget is not None and budget < 1:
+        raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
+    optimizer = resolve_optimizer(optimizer)
+    metric = resolve_metric(metric)
+    lm = lm or current_lm() or default_lm()
+    train, val = _splits(trainset, valset, seed)
+    held = [dict(r) for r in holdout or []]
+    required, optional = program_inputs(program)
+    spend = Budget(budget if budget is not None else sys.maxsize)
+    run = _Run(
+        program,
+        metric,
+        lm,
+        teacher or lm,
+        proposer or lm,
+        [*required, *optional],
+        val,
+        num_threads,
+        progress,
+        spend,
+    )
+    reserve = 2 * len(held) * max(1, len(program.named_predictors()))
+    with metering(spend) as meter:
+        board = Board(program.get_params(), len(val))
+        _baseline(run, board, budget)
+        space = SearchSpace(
+            dict(program.named_predictors()),
+            program.get_params(),
+            train,
+            len(val),
+            seed,
+            board,
+            run,
+        )
+        if held:
+            spend.limit = max(spend.used, spend.limit - reserve)
+        winner = _search(run, optimizer, space)
+        if held:
+            spend.limit += reserve
+            holdout_results = _score_holdout(run, winner, held)
+        else:
+            holdout_results = {}
+    compiled = program.with_params(winner)
+    baseline, best = board.result({}), board.result(winner)
+    return _finish(
+        run,
+        optimizer,
+        compiled,
+        baseline,
+        best,
+        holdout_results,
+        meter.usage.total(),
+        train=train,
+        budget=budget,
+        seed=seed,
+        name=name or type(program).__name__,
+        entry=entry,
+        credit=_credit(board, winner),
+    )
+
+
+def _baseline(run: _Run, board: Board, budget: int | None) -> None:
+    scores = _evaluate_trial(run, board, Trial({}))
+    if scores is None:
+        raise BudgetExhaustedError(
+            f"a budget of {budget} LM requests cannot even score the uncompiled program on "
+            f"{len(run.val)} validation rows; raise the budget or use fewer validation rows",
+            limit=budget or 0,
+        )
+
+
+def _score_holdout(
+    run: _Run, winner: Candidate, held: list[dict[str, Any]]
+) -> dict[str, EvalResult]:
+    with run.phase("holdout"):
+        return {
+            label: evaluate(
+                run.program.with_params(cand), held, run.metric, lm=run.lm, num_threads=run.threads
+            )
+            for label, cand in (("baseline", {}), ("compiled", winner))
+        }
+
+
+def _credit(board: Board, winner: Candidate) -> dict[str, float]:
+    """Score change on the validation rows when each predictor alone takes the winner's params.
+
+    Only candidates already on the board are used (no extra LM requests): a predictor's credit
+    is known when the single-predictor change was itself a complete trial.
+    """
+    base = board.mean({})
+    credit = {}
+    for name, params in winner.items():
+        alone = {name: params}
+        if len(board.scores(alone)) == board.n_rows:
+            credit[name] = round(board.mean(alone) - base, 6)
+    return credit
+
+
+def _finish(
+    run: _Run,
+    optimizer: Optimizer,
+    compiled: Module,
+    baseline: EvalResult,
+    best: EvalResult,
+    holdout: dict[str, EvalResult],
+    usage: Usage,
+    *,
+    train: list[dict[str, Any]],
+    budget: int | None,
+    seed: int,
+    name: str,
+    entry: str | None,
+    credit: dict[str, float],
+) -> CompileResult:
+    scores: dict[str, Any] = {
+        "metric": getattr(run.metric, "__name__", "metric"),
+        "baseline": _score_record(baseline),
+        "compiled": _score_record(best),
+    }
+    if holdout:
+        scores["holdout"] = {k: _score_record(v) for k, v in holdout.items()}
+        scores["gap"] = round(best.mean - holdout["compiled"].mean, 6)
+    spent = {
+        "budget": budget,
+        "lm_requests": run.budget.used,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": round(usage.cost, 6),
+        "by_phase": {
+            p: {"requests": t.total().calls + t.total().cache_hits}
+            for p, t in sorted(run.phases.items())
+        },
+    }
+    provenance = {
+        "optimizer": {"name": optimizer.name, "config": optimizer.config()},
+        "seed": seed,
+        "data": {
+            "train": {"rows": len(train), "hash": data_hash(train)},
+            "val": {"rows": len(run.val), "hash": data_hash(run.val)},
+        },
+        "scores": scores,
+        "spent": spent,
+        "trials": run.trials,
+    }
+    artifact = artifact_from_program(
+        compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
+    )
+    run_usage = {"lm_calls": usage.calls, "cache_hits": usage.cache_hits, "errors": usage.errors}
+    report = _report(run, optimizer, name, seed, budget, usage, scores)
+    if credit:
+        report["credit"] = credit
+    return CompileResult(compiled, artifact, baseline, best, run.trials, report, run_usage, holdout)
+
+
+def _usage_dict(usage: Usage) -> dict[str, Any]:
+    return {"requests": usage.calls + usage.cache_hits, **usage.to_dict()}
+
+
+def _report(
+    run: _Run,
+    optimizer: Optimizer,
+    name: str,
+    seed: int,
+    budget: int | None,
+    usage: Usage,
+    scores: dict[str, Any],
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "search": {"baseline": scores["baseline"], "compiled": scores["compiled"]}
+    }
+    if "holdout" in scores:
+        result["holdout"] = scores["holdout"]
+        result["gap"] = scores["gap"]
+    return {
+        "program": name,
+        "optimizer": {"name": optimizer.name, "config": optimizer.config()},
+        "seed": seed,
+        "metric": scores["metric"],
+        "budget": budget,
+        "spent": {
+            "total": _usage_dict(usage),
+            "by_phase": {p: _usage_dict(t.total()) for p, t in sorted(run.phases.items())},
+        },
+        "trials": run.trials,
+        "result": result,
+    }

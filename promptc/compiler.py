@@ -4,22 +4,26 @@ Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`Sea
 """
 
 from promptc._compile import (
+    Board,
     Candidate,
     CompileResult,
     Optimizer,
     SearchSpace,
+    Trial,
     compile_program,
     resolve_optimizer,
 )
 from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate
 
 __all__ = [
+    "Board",
     "Candidate",
     "CompileResult",
     "EvalResult",
     "ExampleResult",
     "Optimizer",
     "SearchSpace",
+    "Trial",
     "bootstrap_ci",
     "compile_program",
     "evaluate",

@@ -13,7 +13,7 @@ from promptc import LM, Predict
 from promptc._artifact import dump_artifact
 from promptc._backend import LMRequest
 from promptc._data import data_hash, split_dataset
-from promptc.compiler import Candidate, EvalResult, Optimizer, SearchSpace
+from promptc.compiler import Candidate, Optimizer, SearchSpace, Trial
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
 from promptc.metrics import exact_match
 from promptc.optimizers import LabeledFewShot, RandomSearch
@@ -109,7 +109,7 @@ def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -
         valset=VAL,
     )
     assert [t["score"] for t in result.trials] == [1.0, 0.0, 0.0, 0.0]
-    assert result.best is result.baseline
+    assert result.best == result.baseline
     assert result.program.get_params() == program.get_params()
 
 
@@ -145,7 +145,7 @@ def test_budget_is_a_hard_cap_and_an_interrupted_candidate_never_wins(
     assert result.trials[-1]["score"] is None
     # Every candidate here scores 1.0 when complete; a partial one must not be picked.
     if completed == 0:
-        assert result.best is result.baseline
+        assert result.best == result.baseline
         assert result.program.get_params()["self"].demos == ()
     else:
         assert result.best.mean == 1.0
@@ -342,16 +342,16 @@ class Recording(Optimizer):
     def __init__(self, candidates: list[Candidate]) -> None:
         self.candidates = list(candidates)
         self.spaces: list[SearchSpace] = []
-        self.told: list[tuple[Candidate, EvalResult]] = []
+        self.told: list[tuple[Trial, list[float]]] = []
 
     def setup(self, space: SearchSpace) -> None:
         self.spaces.append(space)
 
-    def ask(self) -> Candidate | None:
-        return self.candidates.pop(0) if self.candidates else None
+    def ask(self) -> Trial | None:
+        return Trial(self.candidates.pop(0), rows=(0, 1, 2)) if self.candidates else None
 
-    def tell(self, candidate: Candidate, result: EvalResult) -> None:
-        self.told.append((candidate, result))
+    def tell(self, trial: Trial, scores: list[float]) -> None:
+        self.told.append((trial, scores))
 
 
 def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: MakeLM) -> None:
@@ -371,8 +371,11 @@ def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: M
     (space,) = optimizer.spaces
     assert space.trainset == TRAIN and space.seed == 9
     assert space.base == program.get_params()
-    assert [c for c, _ in optimizer.told] == [one, none]
-    assert [r.mean for _, r in optimizer.told] == [1.0, 0.0]
+    assert [t.candidate for t, _ in optimizer.told] == [one, none]
+    assert [s for _, s in optimizer.told] == [[1.0] * 3, [0.0] * 3]  # only the rows it asked for
+    assert space.board.scores({}) == dict.fromkeys(range(len(VAL)), 0.0)  # baseline came first
+    # The pick was scored on 3 rows only; the driver completes it on every row before keeping it.
+    assert len(space.board.scores(one)) == len(VAL)
     assert result.program.get_params() == one
     assert result.artifact.provenance["optimizer"] == {"name": "recording", "config": {}}
 
