@@ -264,6 +264,12 @@ class CompileResult:
         """Write the artifact atomically to ``path`` (YAML)."""
         return save_artifact(self.artifact, path)
 
+    def write_report(self, path: str | Path) -> tuple[Path, Path]:
+        """Write the compile report as ``<path>.json`` and ``<path>.html`` (with the plot)."""
+        from promptc._report import write_report
+
+        return write_report(self.report, path)
+
 
 @dataclass
 class _Run:
@@ -338,7 +344,11 @@ def _evaluate_trial(run: _Run, board: Board, trial: Trial) -> list[float] | None
 def _search(run: _Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
     """The ask/tell loop, then a full-row check of the strategy's pick."""
     board = space.board
-    optimizer.setup(space)
+    try:
+        optimizer.setup(space)
+    except BudgetExhaustedError:  # proposing candidates spent the budget: nothing to race
+        run.trials.append({"id": len(run.trials), "candidate": "setup", "stopped": "budget"})
+        return board.incumbent()
     while (trial := optimizer.ask()) is not None:
         scores = _evaluate_trial(run, board, trial)
         if scores is None:
@@ -487,10 +497,14 @@ def compile_program(
         train=train,
         budget=budget,
         seed=seed,
-        name=name or type(program).__name__,
+        name=name or _program_name(program),
         entry=entry,
         credit=_credit(board, winner),
     )
+
+
+def _program_name(program: Module) -> str:
+    return program.signature.__name__ if isinstance(program, Predict) else type(program).__name__
 
 
 def _baseline(run: _Run, board: Board, budget: int | None) -> None:

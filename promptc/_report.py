@@ -137,13 +137,20 @@ def _predictor_specs(candidate: Mapping[str, Any]) -> list[tuple[str, str, Any]]
     return specs
 
 
+def _demos(count: Any, template: str) -> str:
+    """``template`` filled with "1 demo" / "4 demos"; empty when the count is unknown."""
+    if count is None:
+        return ""
+    return template.format(f"{_fmt(count)} demo{'' if count == 1 else 's'}")
+
+
 def _candidate_text(candidate: Any) -> str:
     if not isinstance(candidate, Mapping):
         return _short(_text(candidate), _INSTRUCTION_WIDTH)
-    parts = []
-    for name, instruction, demos in _predictor_specs(candidate):
-        demo = "" if demos is None else f" ({_fmt(demos)} demos)"
-        parts.append(f'{name}: "{_short(instruction, _INSTRUCTION_WIDTH)}"{demo}')
+    parts = [
+        f'{name}{_demos(demos, " ({})")}: "{_short(instruction, _INSTRUCTION_WIDTH)}"'
+        for name, instruction, demos in _predictor_specs(candidate)
+    ]
     return "; ".join(parts) or "(no predictors)"
 
 
@@ -154,8 +161,8 @@ def _candidate_html(candidate: Any) -> str:
     for name, instruction, demos in _predictor_specs(candidate):
         short = _short(instruction, _INSTRUCTION_WIDTH)
         tip = f' title="{_esc(instruction)}"' if short != instruction else ""
-        demo = "" if demos is None else f' <span class="demos">{_esc(_fmt(demos))} demos</span>'
-        lines.append(f"<div><b>{_esc(name)}</b>: <q{tip}>{_esc(short)}</q>{demo}</div>")
+        label = f'<b>{_esc(name)}</b><span class="demos">{_esc(_demos(demos, " ({})"))}</span>'
+        lines.append(f"<div>{label}: <q{tip}>{_esc(short)}</q></div>")
     return "".join(lines) or "(no predictors)"
 
 
@@ -456,9 +463,15 @@ def _chart_frame(
     limit = _number(budget)
     # A budget far beyond what was spent would squash the data into the left edge: leave it out.
     shown = limit if limit is not None and 0 < limit <= 2 * x_max else None
-    xticks = _nice_ticks(min([0.0, *xs]), max(x_max, shown or 0.0), min_step=1.0)
+    x_lo, x_hi = min([0.0, *xs]), max(x_max, shown or 0.0)
+    xticks = _nice_ticks(x_lo, x_hi, min_step=1.0)
+    if x_hi > x_lo:
+        # End the axis at the data, not at the next round tick: no empty band on the right.
+        xticks = [t for t in xticks if t <= x_hi * (1 + 1e-9)]
     yticks = _nice_ticks(min([0.0, *ys]), max([1.0, *ys]))
-    frame = _Frame(xticks[0], xticks[-1], yticks[0], yticks[-1])
+    # A little room on the right so the last point is not drawn on the frame edge.
+    x_end = max(x_hi + 0.03 * (x_hi - x_lo), xticks[-1])
+    frame = _Frame(xticks[0], x_end, yticks[0], yticks[-1])
     return frame, xticks, yticks, shown
 
 

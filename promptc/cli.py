@@ -114,8 +114,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     program = load_program(args.program)
     train = _rows(args.train, args.limit)
     val = _rows(args.val, args.limit) if args.val else None
+    holdout = _rows(args.holdout, args.limit) if args.holdout else None
     options: dict[str, Any] = {"k": args.k}
-    if args.optimizer == "random":
+    if args.optimizer in ("random", "racing"):
         options["num_candidates"] = args.candidates
     optimizer = resolve_optimizer(args.optimizer, **options)
     result = compile_program(
@@ -125,9 +126,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         optimizer=optimizer,
         lm=_lm(args),
         valset=val,
+        holdout=holdout,
         budget=args.budget,
         seed=args.seed,
-        name=args.name or args.program.rpartition(":")[2],
+        name=args.name,
         entry=args.program,
         num_threads=args.threads,
         progress=True,
@@ -136,12 +138,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     spent, run = result.artifact.provenance["spent"], result.run_usage
     print(f"baseline  {result.baseline.summary()}")
     print(f"compiled  {result.best.summary()}")
+    for label, held in result.holdout.items():
+        print(f"held-out  {label:<9} {held.summary()}")
     print(
         f"spent     {spent['lm_requests']} LM requests (budget {spent['budget']}): "
         f"{run['lm_calls']} calls, {run['cache_hits']} cache hits; {spent['prompt_tokens']}+"
         f"{spent['completion_tokens']} tokens"
     )
     print(f"artifact  {out}  ({result.artifact.content_hash[:19]})")
+    json_path, html_path = result.write_report(out.with_name(out.stem + ".report"))
+    print(f"report    {html_path}  ({json_path.name})")
     return EXIT_OK
 
 
@@ -260,8 +266,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("program", help="FILE.py:OBJECT or MODULE:OBJECT")
     c.add_argument("--train", required=True, help="training rows (.jsonl or .csv)")
     c.add_argument("--val", help="validation rows (default: half of --train)")
+    c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
     c.add_argument("--metric", default="exact_match", help="built-in name or MODULE:FUNCTION")
-    c.add_argument("--optimizer", default="labeled", help="strategy name (labeled, random)")
+    c.add_argument("--optimizer", default="labeled", help="strategy name (labeled, random, racing)")
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--k", type=int, default=4, help="demos per predictor")

@@ -1,0 +1,144 @@
+"""Racing and APE proposals against a fake world where instructions matter."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import last_field, reply
+
+import promptc
+from promptc import LM, Predict
+from promptc._artifact import dump_artifact
+from promptc._backend import LMRequest
+from promptc.compiler import SearchSpace, Trial
+from promptc.metrics import exact_match
+from promptc.optimizers import Racing
+from promptc.testing import FakeBackend
+
+MakeLM = Callable[..., LM]
+SIGNATURE = "word -> label: Literal['a', 'b']"
+WORDS = [f"{c}{i}x" for i in range(9) for c in "aeiobcdfg"][:60]
+PROPOSALS = ["Label a if the word starts with a vowel, else b.", "WRONG: invert everything."]
+
+
+def rule(word: str) -> str:
+    return "a" if word[0] in "aeiou" else "b"
+
+
+ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
+TRAIN, VAL, HELD = ROWS[:16], ROWS[16:48], ROWS[48:]
+
+
+def world(request: LMRequest) -> str:
+    """Proposals come from the proposer prompts; the task's accuracy follows the instruction."""
+    system = request.message_list[0]["content"]
+    if system.startswith("You write instructions"):
+        return reply(proposed_instruction=PROPOSALS[request.rollout % len(PROPOSALS)])
+    if system.startswith("Write a variation"):
+        return reply(variation="Give the label of the word.")
+    word = last_field(request, "word")
+    right, wrong = rule(word), "b" if rule(word) == "a" else "a"
+    if "vowel" in system:
+        return reply(label=right)
+    if system.startswith("WRONG"):
+        return reply(label=wrong)
+    # Any other instruction: right on about 60% of words (fixed per word).
+    return reply(label=right if zlib.crc32(word.encode()) % 10 < 6 else wrong)
+
+
+class Watching(Racing):
+    """Racing that records every trial it asks for."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.asked: list[Trial] = []
+
+    def setup(self, space: SearchSpace) -> None:
+        self.space = space
+        super().setup(space)
+
+    def ask(self) -> Trial | None:
+        trial = super().ask()
+        if trial is not None:
+            self.asked.append(trial)
+        return trial
+
+
+def run(lm: LM, **kwargs: Any) -> tuple[promptc.compiler.CompileResult, Watching]:
+    options = {"num_candidates": 8, "minibatch": 8, "bootstrap": 6, **kwargs.pop("racing", {})}
+    optimizer = Watching(**options)
+    result = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=optimizer, lm=lm, **kwargs
+    )
+    return result, optimizer
+
+
+def test_racing_finds_the_good_instruction_and_improves(fake_lm: MakeLM) -> None:
+    result, _ = run(fake_lm(world), seed=1)
+    assert result.best.mean == 1.0 > result.baseline.mean
+    assert "vowel" in result.program.get_params()["self"].instruction
+    assert result.artifact.provenance["scores"]["compiled"]["mean"] == 1.0
+
+
+def test_rounds_are_paired_and_clearly_worse_candidates_stop_early(fake_lm: MakeLM) -> None:
+    _, racing = run(fake_lm(world), seed=1)
+    rounds: dict[tuple[int, ...] | None, list[Trial]] = {}
+    for trial in racing.asked:
+        rounds.setdefault(trial.rows, []).append(trial)
+    for rows in rounds:
+        assert rows is not None and len(rows) == 8  # every candidate of a round: the same rows
+    wrong = [t for t in racing.asked if t.candidate["self"].instruction.startswith("WRONG")]
+    assert wrong, "the fake proposer should have offered the WRONG instruction"
+    assert all(t.rows == racing.asked[0].rows for t in wrong)  # raced once, then eliminated
+    assert any(reason == "cannot beat the incumbent" for _, reason in racing.eliminated)
+
+
+@pytest.mark.parametrize("budget", [40, 55, 80, 130])
+def test_budget_is_never_exceeded(fake_lm: MakeLM, budget: int) -> None:
+    lm = fake_lm(world)
+    result, _ = run(lm, budget=budget, seed=2)
+    backend = lm.backend
+    assert isinstance(backend, FakeBackend)
+    assert backend.calls <= budget
+    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
+
+
+def test_spending_is_reported_by_phase(fake_lm: MakeLM) -> None:
+    lm = fake_lm(world)
+    result, _ = run(lm, seed=3)
+    phases = result.report["spent"]["by_phase"]
+    assert set(phases) == {"bootstrap", "propose", "search"}
+    assert phases["bootstrap"]["requests"] == 6
+    assert (
+        sum(p["requests"] for p in phases.values()) == result.report["spent"]["total"]["requests"]
+    )
+    backend = lm.backend
+    assert isinstance(backend, FakeBackend)
+    assert result.report["spent"]["total"]["requests"] == backend.calls
+
+
+def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
+    first, _ = run(fake_lm(world), seed=5)
+    second, _ = run(fake_lm(world), seed=5)
+    assert dump_artifact(first.artifact) == dump_artifact(second.artifact)
+
+
+def test_holdout_rescore_and_gap(fake_lm: MakeLM) -> None:
+    result, _ = run(fake_lm(world), seed=1, holdout=HELD, budget=400)
+    assert set(result.holdout) == {"baseline", "compiled"}
+    assert result.holdout["compiled"].mean == 1.0
+    scores = result.artifact.provenance["scores"]
+    assert scores["gap"] == pytest.approx(result.best.mean - result.holdout["compiled"].mean)
+    assert result.report["result"]["holdout"]["compiled"]["n"] == len(HELD)
+    assert result.report["spent"]["by_phase"]["holdout"]["requests"] == 2 * len(HELD)
+
+
+def test_demos_come_from_training_rows_only(fake_lm: MakeLM) -> None:
+    lm = fake_lm(world)
+    result, _ = run(lm, seed=1)
+    val_words = {r["word"] for r in VAL}
+    for demo in result.program.get_params()["self"].demos:
+        assert demo["word"] not in val_words
