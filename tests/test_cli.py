@@ -160,6 +160,8 @@ def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> N
     assert first.returncode == 0, first.stderr
     assert "baseline" in first.stdout and "compiled" in first.stdout
     assert promptc_cli("validate", tmp_path / "a.yaml").returncode == 0
+    assert (tmp_path / "a.report.json").is_file() and (tmp_path / "a.report.html").is_file()
+    assert "<svg" in (tmp_path / "a.report.html").read_text()
     again = promptc_cli(
         "compile",
         f"{EXAMPLE}:program",
