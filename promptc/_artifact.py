@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +26,7 @@ from promptc._adapter import (
     private_accesses,
     template_variables,
 )
+from promptc._files import write_atomic
 from promptc._module import Module, Predict
 from promptc._signature import Field, Signature, derive_signature
 from promptc._types import parse_type
@@ -218,20 +217,7 @@ def dump_artifact(artifact: Artifact) -> str:
 
 def save_artifact(artifact: Artifact, path: str | Path) -> Path:
     """Write atomically: a crash mid-save leaves the old file (or none), never half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = dump_artifact(artifact).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(Path(path), dump_artifact(artifact).encode("utf-8"))
 
 
 class _NoAliasLoader(yaml.SafeLoader):

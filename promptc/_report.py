@@ -13,11 +13,12 @@ import html
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from promptc._files import write_atomic
 
 __all__ = ["format_table", "render_html", "write_report"]
 
@@ -588,17 +589,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def _write_atomic(target: Path, text: str) -> None:
-    """Write via a temp file in the same directory: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, text.encode("utf-8"))
 
 
 def write_report(report: dict[str, Any], path: str | os.PathLike[str]) -> tuple[Path, Path]:
