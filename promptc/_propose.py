@@ -51,11 +51,22 @@ class ResampleInstruction(Signature):
 
 def _describe_program(predictors: Mapping[str, Predict]) -> str:
     lines = []
-    for name, p in predictors.items():
+    for i, (name, p) in enumerate(predictors.items(), 1):
         ins = ", ".join(p.signature.input_fields)
         outs = ", ".join(p.signature.output_fields)
-        lines.append(f"- {name}: ({ins}) -> ({outs})")
+        lines.append(f"Step {i} ({name}) reads {ins} and writes {outs}.")
     return "\n".join(lines)
+
+
+def _plausible(text: str) -> bool:
+    """Reject degenerate proposals (signature echoes, runaway repetition) from weak proposers."""
+    words = text.split()
+    return (
+        "->" not in text
+        and 2 <= len(words) <= 80
+        and len(set(words)) >= len(words) / 3
+        and any(c.isalpha() for c in text)
+    )
 
 
 def _show_examples(predictor: Predict, demos: Sequence[Mapping[str, Any]]) -> str:
@@ -81,8 +92,8 @@ def _sample(
         value = next(iter(adapter.parse(signature, response.text).values()))
     except ParseFailure:
         return None
-    text = " ".join(str(value).split())
-    return text or None
+    text = " ".join(str(value).split()).strip("\"'")
+    return text if _plausible(text) else None
 
 
 def propose_instructions(

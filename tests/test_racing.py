@@ -142,3 +142,19 @@ def test_demos_come_from_training_rows_only(fake_lm: MakeLM) -> None:
     val_words = {r["word"] for r in VAL}
     for demo in result.program.get_params()["self"].demos:
         assert demo["word"] not in val_words
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("Write the antonym of the word.", True),
+        ("self -> incommensurate", False),
+        ("self: (input) -> (target) " * 20, False),
+        ("go " * 30, False),
+        ("?", False),
+    ],
+)
+def test_degenerate_proposals_are_dropped(text: str, ok: bool) -> None:
+    from promptc._propose import _plausible
+
+    assert _plausible(" ".join(text.split())) is ok
