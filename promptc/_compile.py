@@ -8,6 +8,7 @@ re-score, and the artifact with its provenance.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import sys
 from abc import ABC, abstractmethod
@@ -38,6 +39,8 @@ __all__ = [
     "compile_program",
     "resolve_optimizer",
 ]
+
+logger = logging.getLogger(__name__)
 
 Candidate = dict[str, Params]
 PHASES = ("bootstrap", "propose", "search", "holdout")
@@ -518,6 +521,17 @@ def _baseline(run: _Run, board: Board, budget: int | None) -> None:
 
 
 def _score_holdout(
+    run: _Run, winner: Candidate, held: list[dict[str, Any]]
+) -> dict[str, EvalResult]:
+    """Re-score both programs on the held-out rows; ``{}`` if parse retries outran the reserve."""
+    try:
+        return _holdout_results(run, winner, held)
+    except BudgetExhaustedError:
+        logger.warning("the budget ran out during the held-out re-score; no held-out figures")
+        return {}
+
+
+def _holdout_results(
     run: _Run, winner: Candidate, held: list[dict[str, Any]]
 ) -> dict[str, EvalResult]:
     with run.phase("holdout"):

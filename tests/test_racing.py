@@ -158,3 +158,21 @@ def test_degenerate_proposals_are_dropped(text: str, ok: bool) -> None:
     from promptc._propose import _plausible
 
     assert _plausible(" ".join(text.split())) is ok
+
+
+def test_holdout_that_outruns_its_reserve_is_skipped_not_fatal(fake_lm: MakeLM) -> None:
+    held_words = {r["word"] for r in HELD}
+
+    def unparsable_on_holdout(request: LMRequest) -> str:
+        user = " ".join(m["content"] for m in request.message_list if m["role"] == "user")
+        if any(f"<word>\n{w}\n</word>" in user for w in held_words):  # demos are train rows
+            return "no tags here"  # every held-out row costs a parse retry: twice the reserve
+        return world(request)
+
+    reserve = 2 * len(HELD)
+    lm = fake_lm(unparsable_on_holdout)
+    result, _ = run(lm, holdout=HELD, budget=60 + reserve, seed=1)
+    assert result.holdout == {} and "holdout" not in result.report["result"]
+    backend = lm.backend
+    assert isinstance(backend, FakeBackend)
+    assert backend.calls <= 60 + reserve

@@ -369,4 +369,5 @@ def test_text_table_without_trials() -> None:
 def test_all_is_sorted_and_complete() -> None:
     assert _report.__all__ == sorted(_report.__all__)
     public = {n for n, v in vars(_report).items() if callable(v) and not n.startswith("_")}
-    assert public - {"Any", "Mapping", "Path", "Sequence", "dataclass", "write_atomic"} == set(_report.__all__)
+    imported = {"Any", "Mapping", "Path", "Sequence", "dataclass", "write_atomic"}
+    assert public - imported == set(_report.__all__)
