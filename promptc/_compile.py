@@ -588,10 +588,7 @@ def _finish(
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "cost_usd": round(usage.cost, 6),
-        "by_phase": {
-            p: {"requests": t.total().calls + t.total().cache_hits}
-            for p, t in sorted(run.phases.items())
-        },
+        "by_phase": {p: {"requests": t.total().requests} for p, t in sorted(run.phases.items())},
     }
     provenance = {
         "optimizer": {"name": optimizer.name, "config": optimizer.config()},
@@ -615,7 +612,7 @@ def _finish(
 
 
 def _usage_dict(usage: Usage) -> dict[str, Any]:
-    return {"requests": usage.calls + usage.cache_hits, **usage.to_dict()}
+    return {"requests": usage.requests, **usage.to_dict()}
 
 
 def _report(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -108,12 +108,16 @@ def current_trace() -> Trace | None:
 
 
 @contextmanager
-def naming(names: dict[int, str]) -> Iterator[None]:
-    """Bind predictor names (by object id) for the calls of one top-level program run."""
+def naming(names: Callable[[], dict[int, str]]) -> Iterator[None]:
+    """Bind predictor names (by object id) for the calls of one top-level program run.
+
+    ``names`` is called only by the outermost run: nested module calls reuse its names, so
+    the program tree is walked once per run, not once per predictor call.
+    """
     if _NAMES.get() is not None:
         yield
         return
-    token = _NAMES.set(names)
+    token = _NAMES.set(names())
     try:
         yield
     finally:

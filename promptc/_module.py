@@ -73,12 +73,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward(**inputs)")
 
     def __call__(self, **inputs: Any) -> Any:
-        with naming(self._predictor_ids()):
+        with naming(self._predictor_ids):
             return self.forward(**inputs)
 
     async def acall(self, **inputs: Any) -> Any:
         """Run the program from async code (``aforward`` if defined, else in a thread)."""
-        with naming(self._predictor_ids()):
+        with naming(self._predictor_ids):
             aforward = getattr(self, "aforward", None)
             if aforward is not None:
                 return await aforward(**inputs)

@@ -47,6 +47,11 @@ class Usage:
             cost=response.cost or 0.0,
         )
 
+    @property
+    def requests(self) -> int:
+        """Requests answered: fresh calls (failed ones included) plus cache hits."""
+        return self.calls + self.cache_hits
+
     def add(self, other: Usage) -> None:
         """Add ``other``'s counters into this one."""
         self.calls += other.calls

@@ -141,55 +141,28 @@ def test_run_rejects_bad_json_input(tmp_path: Path) -> None:
     assert_one_line_error(promptc_cli("run", a, "--input", "[1]"), 2, "expected a JSON object")
 
 
+LOCAL = ["--model", "local/smollm2-135m", "--max-tokens", "24", "--limit", "8"]
+
+
+def compile_example(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Compile the example on SmolLM2 with its train and dev files, writing ``out``."""
+    return promptc_cli(
+        "compile", f"{EXAMPLE}:program", "--train", TRAIN, "--val", DEV, "-o", out, *extra, *LOCAL
+    )
+
+
 @pytest.mark.local_model
 def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> None:
-    common = ["--model", "local/smollm2-135m", "--max-tokens", "24", "--limit", "8"]
-    first = promptc_cli(
-        "compile",
-        f"{EXAMPLE}:program",
-        "--train",
-        TRAIN,
-        "--val",
-        DEV,
-        "--budget",
-        "60",
-        "-o",
-        tmp_path / "a.yaml",
-        *common,
-    )
+    first = compile_example(tmp_path / "a.yaml", "--budget", "60")
     assert first.returncode == 0, first.stderr
     assert "baseline" in first.stdout and "compiled" in first.stdout
     assert promptc_cli("validate", tmp_path / "a.yaml").returncode == 0
     assert (tmp_path / "a.report.json").is_file() and (tmp_path / "a.report.html").is_file()
     assert "<svg" in (tmp_path / "a.report.html").read_text()
-    again = promptc_cli(
-        "compile",
-        f"{EXAMPLE}:program",
-        "--train",
-        TRAIN,
-        "--val",
-        DEV,
-        "--budget",
-        "60",
-        "-o",
-        tmp_path / "again.yaml",
-        *common,
-    )
+    again = compile_example(tmp_path / "again.yaml", "--budget", "60")
     assert "0 calls" in again.stdout  # warm cache: nothing is called again
     assert (tmp_path / "a.yaml").read_bytes() == (tmp_path / "again.yaml").read_bytes()
-    other = promptc_cli(
-        "compile",
-        f"{EXAMPLE}:program",
-        "--train",
-        TRAIN,
-        "--val",
-        DEV,
-        "--seed",
-        "1",
-        "-o",
-        tmp_path / "b.yaml",
-        *common,
-    )
+    other = compile_example(tmp_path / "b.yaml", "--seed", "1")
     assert other.returncode == 0, other.stderr
     diff = promptc_cli("diff", tmp_path / "a.yaml", tmp_path / "b.yaml")
     assert diff.returncode == 1 and "demo" in diff.stdout
@@ -205,7 +178,7 @@ def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> N
     assert len(outputs) == 2
     assert all(o.get("label") in ("positive", "negative") or "error" in o for o in outputs)
     evaluated = promptc_cli(
-        "eval", tmp_path / "a.yaml", "--data", DEV, "--output", tmp_path / "res.jsonl", *common
+        "eval", tmp_path / "a.yaml", "--data", DEV, "--output", tmp_path / "res.jsonl", *LOCAL
     )
     assert evaluated.returncode == 0, evaluated.stderr
     assert "95% CI" in evaluated.stdout
