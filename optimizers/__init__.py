@@ -3,7 +3,13 @@
 from promptc.optimizers._labeled import LabeledFewShot
 from promptc.optimizers._racing import Racing
 from promptc.optimizers._random import RandomSearch
+from promptc.optimizers._thompson import ThompsonSampling
 
-OPTIMIZERS = {"labeled": LabeledFewShot, "racing": Racing, "random": RandomSearch}
+OPTIMIZERS = {
+    "labeled": LabeledFewShot,
+    "racing": Racing,
+    "random": RandomSearch,
+    "thompson": ThompsonSampling,
+}
 
-__all__ = ["OPTIMIZERS", "LabeledFewShot", "Racing", "RandomSearch"]
+__all__ = ["OPTIMIZERS", "LabeledFewShot", "Racing", "RandomSearch", "ThompsonSampling"]

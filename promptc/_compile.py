@@ -43,7 +43,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Candidate = dict[str, Params]
-PHASES = ("bootstrap", "propose", "search", "holdout")
 
 
 @dataclass(frozen=True)
@@ -199,6 +198,18 @@ class SearchSpace:
         with self._run.phase("propose"):
             return resample_instructions(instruction, n, self._run.proposer)
 
+    def remaining(self) -> int:
+        """LM requests left in the search's budget (a huge number when there is no cap)."""
+        return self._run.budget.remaining
+
+    def row_cost(self) -> float:
+        """LM requests the uncompiled program took per validation row (at least 1).
+
+        Strategies that stop on their own use it to keep enough budget for the driver's full
+        evaluation of their pick.
+        """
+        return max(1.0, self._run.baseline_requests / max(1, self.n_val))
+
 
 class Optimizer(ABC):
     """A search strategy over predictor parameters (instructions and ordered demos).
@@ -288,6 +299,7 @@ class _Run:
     threads: int
     progress: bool
     budget: Budget
+    baseline_requests: int = 0
     phases: dict[str, UsageTracker] = field(default_factory=dict)
     trials: list[dict[str, Any]] = field(default_factory=list)
 
@@ -299,8 +311,8 @@ class _Run:
             finally:
                 self.phases.setdefault(name, UsageTracker()).record(name, meter.usage.total())
 
-    def score(self, program: Module, rows: Sequence[int]) -> EvalResult:
-        with self.phase("search"):
+    def score(self, program: Module, rows: Sequence[int], phase: str = "search") -> EvalResult:
+        with self.phase(phase):
             return evaluate(
                 program,
                 [self.val[i] for i in rows],
@@ -317,15 +329,19 @@ def _describe(candidate: Candidate) -> dict[str, Any] | str:
     return {n: {"instruction": p.instruction, "demos": len(p.demos)} for n, p in candidate.items()}
 
 
-def _evaluate_trial(run: _Run, board: Board, trial: Trial) -> list[float] | None:
+def _evaluate_trial(
+    run: _Run, board: Board, trial: Trial, phase: str = "search"
+) -> list[float] | None:
     """Score a trial (skipping rows already scored); ``None`` if the budget ran out."""
     rows = list(trial.rows if trial.rows is not None else range(len(run.val)))
     known = board.scores(trial.candidate)
     todo = [r for r in rows if r not in known]
     record: dict[str, Any] = {"id": len(run.trials), "candidate": _describe(trial.candidate)}
+    if phase != "search":
+        record["phase"] = phase
     try:
         if todo:
-            result = run.score(run.program.with_params(trial.candidate), todo)
+            result = run.score(run.program.with_params(trial.candidate), todo, phase)
             board.record(trial.candidate, todo, result)
     except BudgetExhaustedError:
         run.trials.append({**record, "rows": len(rows), "score": None, "stopped": "budget"})
@@ -356,7 +372,11 @@ def _search(run: _Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
         scores = _evaluate_trial(run, board, trial)
         if scores is None:
             break
-        optimizer.tell(trial, scores)
+        try:
+            optimizer.tell(trial, scores)
+        except BudgetExhaustedError:  # a strategy that proposes mid-search (APE's resampling)
+            run.trials.append({"id": len(run.trials), "candidate": "tell", "stopped": "budget"})
+            break
     pick = optimizer.best(board)
     if pick and len(board.scores(pick)) < board.n_rows:
         _evaluate_trial(run, board, Trial(pick))  # the full evaluation of the winner
@@ -482,6 +502,7 @@ def compile_program(
         if held:
             spend.limit = max(spend.used, spend.limit - reserve)
         winner = _search(run, optimizer, space)
+        credit = _credit(run, board, winner)
         if held:
             spend.limit += reserve
             holdout_results = _score_holdout(run, winner, held)
@@ -502,7 +523,7 @@ def compile_program(
         seed=seed,
         name=name or _program_name(program),
         entry=entry,
-        credit=_credit(board, winner),
+        credit=credit,
     )
 
 
@@ -512,6 +533,7 @@ def _program_name(program: Module) -> str:
 
 def _baseline(run: _Run, board: Board, budget: int | None) -> None:
     scores = _evaluate_trial(run, board, Trial({}))
+    run.baseline_requests = run.budget.used
     if scores is None:
         raise BudgetExhaustedError(
             f"a budget of {budget} LM requests cannot even score the uncompiled program on "
@@ -543,18 +565,22 @@ def _holdout_results(
         }
 
 
-def _credit(board: Board, winner: Candidate) -> dict[str, float]:
-    """Score change on the validation rows when each predictor alone takes the winner's params.
+def _credit(run: _Run, board: Board, winner: Candidate) -> dict[str, float]:
+    """Leave-one-out credit: how far the winner's validation score falls when one predictor's
+    change is undone.
 
-    Only candidates already on the board are used (no extra LM requests): a predictor's credit
-    is known when the single-predictor change was itself a complete trial.
+    With one changed predictor that is the winner's gain over the uncompiled program (no LM
+    requests). With several, each ablation is scored on every validation row (phase
+    ``credit``, inside the search budget); an ablation the budget cannot pay for is left out.
     """
-    base = board.mean({})
-    credit = {}
-    for name, params in winner.items():
-        alone = {name: params}
-        if len(board.scores(alone)) == board.n_rows:
-            credit[name] = round(board.mean(alone) - base, 6)
+    credit: dict[str, float] = {}
+    for name in winner:
+        rest = {n: p for n, p in winner.items() if n != name}
+        scored = len(board.scores(rest)) == board.n_rows
+        if not scored and _evaluate_trial(run, board, Trial(rest), phase="credit") is None:
+            logger.warning("the budget ran out before the credit of %r was scored", name)
+            break
+        credit[name] = round(board.mean(winner) - board.mean(rest), 6)
     return credit
 
 

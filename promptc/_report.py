@@ -22,7 +22,7 @@ from promptc._files import write_atomic
 
 __all__ = ["format_table", "render_html", "write_report"]
 
-_PHASES = ("bootstrap", "propose", "search", "holdout")
+_PHASES = ("bootstrap", "propose", "search", "credit", "holdout")
 _USAGE_KEYS = (
     "requests",
     "calls",
@@ -551,11 +551,13 @@ def render_html(report: dict[str, Any]) -> str:
     )
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_table(report: dict[str, Any], top: int | None = None) -> str:
     """Format a compile report's trials as a fixed-width plain-text table for a terminal.
 
     Args:
         report: the compile report (a JSON-safe dict).
+        top: show only the ``top`` best-scoring trials (more rows scored wins ties), still in
+            trial order; ``None`` shows every trial.
 
     Returns:
         A header line, a rule, then one line per trial (``(no trials)`` when there are none);
@@ -572,7 +574,7 @@ def format_table(report: dict[str, Any]) -> str:
             _fmt(t.get("stopped"), ""),
             _short(_candidate_text(t.get("candidate")), _TEXT_CANDIDATE_WIDTH),
         )
-        for t in _trials(report)
+        for t in _top(_trials(report), top)
     ]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(head)]
 
@@ -586,6 +588,18 @@ def format_table(report: dict[str, Any]) -> str:
 
     lines = [line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     return "\n".join(lines if rows else [*lines, "(no trials)"])
+
+
+def _top(trials: list[Mapping[str, Any]], top: int | None) -> list[Mapping[str, Any]]:
+    if top is None or len(trials) <= top:
+        return trials
+
+    def rank(t: Mapping[str, Any]) -> tuple[float, float]:
+        score, rows = _number(t.get("score")), _number(t.get("rows"))
+        return (-math.inf if score is None else score, 0.0 if rows is None else rows)
+
+    kept = {id(t) for t in sorted(trials, key=rank, reverse=True)[: max(0, top)]}
+    return [t for t in trials if id(t) in kept]
 
 
 def _write_atomic(target: Path, text: str) -> None:

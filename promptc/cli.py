@@ -34,6 +34,7 @@ from promptc.exceptions import (
 __all__ = ["main"]
 
 EXIT_OK, EXIT_DIFF, EXIT_USAGE, EXIT_ARTIFACT, EXIT_LM, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+_TABLE_ROWS = 10  # candidates printed after a compile (the report has them all)
 
 
 class CLIError(Exception):
@@ -109,6 +110,7 @@ def _rows(path: str, limit: int | None = None) -> list[dict[str, Any]]:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from promptc._compile import compile_program, resolve_optimizer
+    from promptc._report import format_table
     from promptc.metrics import resolve_metric
 
     program = load_program(args.program)
@@ -116,7 +118,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     val = _rows(args.val, args.limit) if args.val else None
     holdout = _rows(args.holdout, args.limit) if args.holdout else None
     options: dict[str, Any] = {"k": args.k}
-    if args.optimizer in ("random", "racing"):
+    if args.optimizer in ("random", "racing", "thompson"):
         options["num_candidates"] = args.candidates
     optimizer = resolve_optimizer(args.optimizer, **options)
     result = compile_program(
@@ -136,6 +138,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     out = art.save_artifact(result.artifact, args.output)
     spent, run = result.artifact.provenance["spent"], result.run_usage
+    shown = min(len(result.trials), _TABLE_ROWS)
+    print(f"candidates: the best {shown} of {len(result.trials)} trials (all in the report)")
+    print(format_table(result.report, top=_TABLE_ROWS))
     print(f"baseline  {result.baseline.summary()}")
     print(f"compiled  {result.best.summary()}")
     for label, held in result.holdout.items():
@@ -268,11 +273,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--val", help="validation rows (default: half of --train)")
     c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
     c.add_argument("--metric", default="exact_match", help="built-in name or MODULE:FUNCTION")
-    c.add_argument("--optimizer", default="labeled", help="strategy name (labeled, random, racing)")
+    c.add_argument(
+        "--optimizer", default="labeled", help="strategy name (labeled, random, racing, thompson)"
+    )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--k", type=int, default=4, help="demos per predictor")
-    c.add_argument("--candidates", type=int, default=8, help="candidates (random search)")
+    c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")
     c.add_argument("--name", help="program name stored in the artifact")
     c.add_argument("-o", "--output", required=True, help="artifact path (.yaml)")
     common(c)

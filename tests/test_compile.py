@@ -253,7 +253,7 @@ def test_unknown_optimizer_lists_the_names(fake_lm: MakeLM) -> None:
         promptc.compile(
             Predict(SIGNATURE), TRAIN, exact_match, optimizer="genetic", lm=fake_lm(needs_demos)
         )
-    assert "['labeled', 'racing', 'random']" in str(info.value)
+    assert "['labeled', 'racing', 'random', 'thompson']" in str(info.value)
 
 
 def test_provenance_records_the_run(tmp_path: Path) -> None:
@@ -386,3 +386,64 @@ def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:
         result = promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, valset=VAL)
     assert calls(lm) == 2 * len(VAL)
     assert result.best.mean == 1.0
+
+
+class TwoSteps(promptc.Module):
+    """Copies the word, then labels the copy: only the labeler's instruction matters."""
+
+    def __init__(self) -> None:
+        self.copy = Predict("word -> copy")
+        self.label = Predict("copy -> label: Literal['a', 'b']")
+
+    def forward(self, word: str) -> promptc.Prediction:
+        return self.label(copy=self.copy(word=word).copy)
+
+
+def two_steps_world(request: LMRequest) -> str:
+    system = request.message_list[0]["content"]
+    if "<word>" in request.message_list[-1]["content"]:
+        return reply(copy=last_field(request, "word"))
+    right = rule(last_field(request, "copy"))
+    return reply(label=right if "vowel" in system else "b")
+
+
+def test_credit_goes_to_the_predictor_whose_change_moved_the_score(fake_lm: MakeLM) -> None:
+    changed = {
+        "copy": promptc.Params("Copy the word exactly."),
+        "label": promptc.Params("Answer a if the copy starts with a vowel, else b."),
+    }
+    lm = fake_lm(two_steps_world)
+    result = promptc.compile(
+        TwoSteps(), TRAIN, exact_match, optimizer=Recording([changed]), lm=lm, valset=VAL
+    )
+    assert result.program.get_params()["label"] == changed["label"]
+    gain = result.best.mean - result.baseline.mean
+    assert gain > 0
+    # Undoing the labeler's change loses the whole gain; undoing the copier's loses nothing.
+    assert result.report["credit"] == {"copy": 0.0, "label": pytest.approx(gain)}
+    ablations = [t for t in result.trials if t.get("phase") == "credit"]
+    assert len(ablations) == 2 and all(t["rows"] == len(VAL) for t in ablations)
+    phases = result.report["spent"]["by_phase"]
+    assert phases["credit"]["requests"] == 2 * 2 * len(VAL)  # two ablations, two steps a row
+    assert result.report["spent"]["total"]["requests"] == calls(lm)
+
+
+def test_credit_that_the_budget_cannot_pay_for_is_left_out(fake_lm: MakeLM) -> None:
+    changed = {
+        "copy": promptc.Params("Copy the word exactly."),
+        "label": promptc.Params("Answer a if the copy starts with a vowel, else b."),
+    }
+    lm = fake_lm(two_steps_world)
+    budget = 2 * 2 * len(VAL) + 3  # the baseline and the candidate, then almost nothing
+    result = promptc.compile(
+        TwoSteps(),
+        TRAIN,
+        exact_match,
+        optimizer=Recording([changed]),
+        lm=lm,
+        valset=VAL,
+        budget=budget,
+    )
+    assert result.program.get_params()["label"] == changed["label"]
+    assert "credit" not in result.report
+    assert calls(lm) <= budget

@@ -88,8 +88,10 @@ def test_rounds_are_paired_and_clearly_worse_candidates_stop_early(fake_lm: Make
     rounds: dict[tuple[int, ...] | None, list[Trial]] = {}
     for trial in racing.asked:
         rounds.setdefault(trial.rows, []).append(trial)
-    for rows in rounds:
-        assert rows is not None and len(rows) == 8  # every candidate of a round: the same rows
+    assert len(rounds) >= 2
+    for i, rows in enumerate(rounds, 1):
+        # Every candidate of a round gets the same rows: all rows seen so far plus 8 new ones.
+        assert rows is not None and len(rows) == 8 * i and len(set(rows)) == len(rows)
     wrong = [t for t in racing.asked if t.candidate["self"].instruction.startswith("WRONG")]
     assert wrong, "the fake proposer should have offered the WRONG instruction"
     assert all(t.rows == racing.asked[0].rows for t in wrong)  # raced once, then eliminated
@@ -176,3 +178,35 @@ def test_holdout_that_outruns_its_reserve_is_skipped_not_fatal(fake_lm: MakeLM) 
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
     assert backend.calls <= 60 + reserve
+
+
+def test_ape_resampling_of_the_leader_finds_a_better_instruction(fake_lm: MakeLM) -> None:
+    """Forward proposals are mediocre or wrong; only a variant of the leader is right."""
+
+    def mc_world(request: LMRequest) -> str:
+        system = request.message_list[0]["content"]
+        if system.startswith("You write instructions"):
+            return reply(
+                proposed_instruction=["Label the word.", "WRONG: invert."][request.rollout % 2]
+            )
+        if system.startswith("Write a variation"):
+            return reply(variation=PROPOSALS[0])  # the vowel rule
+        return world(request)
+
+    result, racing = run(
+        fake_lm(mc_world), seed=1, racing={"num_variants": 0, "num_resample": 1, "minibatch": 4}
+    )
+    assert racing.resampled, "the leader's instructions should have been resampled"
+    assert all("vowel" in c["self"].instruction for c in racing.resampled)
+    first = racing.asked[0].rows
+    assert first is not None
+    for cand in racing.resampled:
+        # A newcomer catches up on the rows every other candidate was already scored on.
+        assert set(first) <= set(racing.space.board.scores(cand))
+    assert "vowel" in result.program.get_params()["self"].instruction
+    assert result.best.mean == 1.0
+
+
+def test_resampling_can_be_turned_off(fake_lm: MakeLM) -> None:
+    _, racing = run(fake_lm(world), seed=1, racing={"num_resample": 0})
+    assert racing.resampled == []

@@ -362,6 +362,13 @@ def test_text_table_has_a_row_per_trial() -> None:
     assert max(len(line) for line in lines) <= 120
 
 
+def test_text_table_top_keeps_the_best_trials_in_trial_order() -> None:
+    report = make_report([0.5, None, 0.0, 0.75, 0.625])
+    rows = format_table(report, top=3).splitlines()[2:]
+    assert [r.split()[0] for r in rows] == ["0", "3", "4"]
+    assert len(format_table(report, top=10).splitlines()) == 2 + 5
+
+
 def test_text_table_without_trials() -> None:
     assert format_table(make_report([])).splitlines()[-1] == "(no trials)"
 

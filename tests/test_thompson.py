@@ -1,0 +1,94 @@
+"""Thompson sampling against the racing tests' fake world (instructions matter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from test_racing import SIGNATURE, TRAIN, VAL, world
+
+import promptc
+from promptc import LM, Predict
+from promptc._artifact import dump_artifact
+from promptc.compiler import CompileResult, SearchSpace, Trial
+from promptc.metrics import exact_match
+from promptc.optimizers import ThompsonSampling
+from promptc.testing import FakeBackend
+
+MakeLM = Callable[..., LM]
+
+
+class Watching(ThompsonSampling):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.asked: list[Trial] = []
+
+    def setup(self, space: SearchSpace) -> None:
+        self.space = space
+        super().setup(space)
+
+    def ask(self) -> Trial | None:
+        trial = super().ask()
+        if trial is not None:
+            self.asked.append(trial)
+        return trial
+
+
+def run(lm: LM, **kwargs: Any) -> tuple[CompileResult, Watching]:
+    options = {"num_candidates": 8, "bootstrap": 6, **kwargs.pop("thompson", {})}
+    optimizer = Watching(**options)
+    result = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=optimizer, lm=lm, **kwargs
+    )
+    return result, optimizer
+
+
+def test_finds_the_good_instruction_and_spends_most_rows_on_it(fake_lm: MakeLM) -> None:
+    result, ts = run(fake_lm(world), seed=1, budget=200)
+    assert result.best.mean == 1.0 > result.baseline.mean
+    assert "vowel" in result.program.get_params()["self"].instruction
+    wrong = [t for t in ts.asked if t.candidate["self"].instruction.startswith("WRONG")]
+    right = [t for t in ts.asked if "vowel" in t.candidate["self"].instruction]
+    assert len(right) > len(wrong)  # evidence moves the evaluations to the good candidate
+
+
+def test_candidates_walk_one_row_order_so_any_two_are_paired(fake_lm: MakeLM) -> None:
+    _, ts = run(fake_lm(world), seed=2, budget=150)
+    board = ts.space.board
+    order = ts._order
+    for cand in ts._candidates:
+        scored = set(board.scores(cand))
+        assert scored == set(order[: len(scored)])  # a prefix of the shared order
+
+
+@pytest.mark.parametrize("budget", [40, 60, 90, 150])
+def test_budget_is_never_exceeded_and_the_pick_is_scored_in_full(
+    fake_lm: MakeLM, budget: int
+) -> None:
+    lm = fake_lm(world)
+    result, _ = run(lm, budget=budget, seed=3)
+    backend = lm.backend
+    assert isinstance(backend, FakeBackend)
+    assert backend.calls <= budget
+    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
+    searched = [t for t in result.trials if t["candidate"] != "setup"]  # setup may run out
+    assert not any(t.get("stopped") == "budget" for t in searched)
+    assert len(result.best.results) == len(VAL)
+
+
+def test_without_a_budget_it_stops_when_every_candidate_is_scored(fake_lm: MakeLM) -> None:
+    _, ts = run(fake_lm(world), seed=4, thompson={"num_candidates": 3, "minibatch": 8})
+    board = ts.space.board
+    assert all(len(board.scores(c)) == len(VAL) for c in ts._candidates)
+
+
+def test_max_trials_stops_the_search(fake_lm: MakeLM) -> None:
+    _, ts = run(fake_lm(world), seed=4, thompson={"max_trials": 3})
+    assert len(ts.asked) == 3
+
+
+def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
+    first, _ = run(fake_lm(world), seed=5, budget=120)
+    second, _ = run(fake_lm(world), seed=5, budget=120)
+    assert dump_artifact(first.artifact) == dump_artifact(second.artifact)
