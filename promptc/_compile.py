@@ -432,6 +432,8 @@ def compile_program(
     valset: Sequence[Mapping[str, Any]] | None = None,
     holdout: Sequence[Mapping[str, Any]] | None = None,
     budget: int | None = None,
+    token_budget: int | None = None,
+    cost_budget: float | None = None,
     seed: int = 0,
     teacher: LM | None = None,
     proposer: LM | None = None,
@@ -454,6 +456,10 @@ def compile_program(
         budget: hard cap on LM requests by any LM in the run, held-out re-score included (a
             cache hit counts too, so a warm-cache recompile takes the same path); ``None`` for
             no cap.
+        token_budget: optional cap on prompt + completion tokens of every response served;
+            no request starts once it is reached (so the last one may overshoot it).
+        cost_budget: optional cap in US dollars, counted like ``token_budget`` (providers whose
+            price litellm does not know cost 0).
         seed: makes the compile reproducible.
         teacher: the LM that runs the program when bootstrapping demos (default: ``lm``).
         proposer: the LM that proposes instructions (default: ``lm``).
@@ -473,7 +479,9 @@ def compile_program(
     train, val = _splits(trainset, valset, seed)
     held = [dict(r) for r in holdout or []]
     required, optional = program_inputs(program)
-    spend = Budget(budget if budget is not None else sys.maxsize)
+    spend = Budget(
+        budget if budget is not None else sys.maxsize, tokens=token_budget, cost=cost_budget
+    )
     run = _Run(
         program,
         metric,
@@ -535,9 +543,12 @@ def _baseline(run: _Run, board: Board, budget: int | None) -> None:
     scores = _evaluate_trial(run, board, Trial({}))
     run.baseline_requests = run.budget.used
     if scores is None:
+        caps = [f"{budget} LM requests" if budget is not None else ""]
+        caps += [f"{k.replace('_', ' ')} {v}" for k, v in _optional_caps(run.budget).items()]
         raise BudgetExhaustedError(
-            f"a budget of {budget} LM requests cannot even score the uncompiled program on "
-            f"{len(run.val)} validation rows; raise the budget or use fewer validation rows",
+            f"a budget of {', '.join(c for c in caps if c)} cannot even score the uncompiled "
+            f"program on {len(run.val)} validation rows; raise the budget or use fewer "
+            "validation rows",
             limit=budget or 0,
         )
 
@@ -610,6 +621,7 @@ def _finish(
         scores["gap"] = round(best.mean - holdout["compiled"].mean, 6)
     spent = {
         "budget": budget,
+        **_optional_caps(run.budget),
         "lm_requests": run.budget.used,
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -635,6 +647,15 @@ def _finish(
     if credit:
         report["credit"] = credit
     return CompileResult(compiled, artifact, baseline, best, run.trials, report, run_usage, holdout)
+
+
+def _optional_caps(spend: Budget) -> dict[str, Any]:
+    caps: dict[str, Any] = {}
+    if spend.tokens is not None:
+        caps["token_budget"] = spend.tokens
+    if spend.cost is not None:
+        caps["cost_budget"] = spend.cost
+    return caps
 
 
 def _usage_dict(usage: Usage) -> dict[str, Any]:

@@ -192,6 +192,8 @@ class LM:
         self.usage.record(tag, usage)
         for meter in current_meters():
             meter.usage.record(tag, usage)
+            if meter.budget is not None:
+                meter.budget.charge(usage)
 
     def _cached(self, request: LMRequest, tag: str) -> LMResponse | None:
         self._take()

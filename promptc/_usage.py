@@ -103,13 +103,31 @@ class Budget:
     Each request counts once, whether it is answered by a fresh call or from the cache, and each
     retry of a failed call counts again: so a compile under a budget takes the same path with a
     cold or a warm cache, and never makes more calls than the budget.
+
+    Optional caps on tokens (prompt + completion) and on dollars count what each served response
+    used (cache hits count what they cost when made). Their use is known only after a response,
+    so they stop the next request once reached: the last request may overshoot them by its own
+    size, the request cap never.
+
+    Args:
+        limit: LM requests allowed.
+        tokens: prompt + completion tokens allowed (``None``: no cap).
+        cost: US dollars allowed, where the provider's price is known (``None``: no cap).
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, tokens: int | None = None, cost: float | None = None) -> None:
         if limit < 1:
             raise ConfigurationError(f"a budget must allow at least 1 LM request, got {limit}")
+        if tokens is not None and tokens < 1:
+            raise ConfigurationError(f"a token budget must be at least 1 token, got {tokens}")
+        if cost is not None and not cost > 0:
+            raise ConfigurationError(f"a cost budget must be above 0 dollars, got {cost}")
         self.limit = limit
         self.used = 0
+        self.tokens = tokens
+        self.cost = cost
+        self.tokens_used = 0
+        self.cost_used = 0.0
         self._lock = threading.Lock()
 
     def take(self) -> None:
@@ -119,7 +137,23 @@ class Budget:
                 raise BudgetExhaustedError(
                     f"the budget of {self.limit} LM requests is spent", limit=self.limit
                 )
+            if self.tokens is not None and self.tokens_used >= self.tokens:
+                raise BudgetExhaustedError(
+                    f"the token budget of {self.tokens} is spent ({self.tokens_used} used)",
+                    limit=self.limit,
+                )
+            if self.cost is not None and self.cost_used >= self.cost:
+                raise BudgetExhaustedError(
+                    f"the cost budget of ${self.cost:g} is spent (${self.cost_used:.4f} used)",
+                    limit=self.limit,
+                )
             self.used += 1
+
+    def charge(self, usage: Usage) -> None:
+        """Count the tokens and dollars of a served response."""
+        with self._lock:
+            self.tokens_used += usage.prompt_tokens + usage.completion_tokens
+            self.cost_used += usage.cost
 
     @property
     def remaining(self) -> int:

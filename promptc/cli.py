@@ -130,6 +130,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         valset=val,
         holdout=holdout,
         budget=args.budget,
+        token_budget=args.token_budget,
+        cost_budget=args.cost_budget,
         seed=args.seed,
         name=args.name,
         entry=args.program,
@@ -277,6 +279,8 @@ def _parser() -> argparse.ArgumentParser:
         "--optimizer", default="labeled", help="strategy name (labeled, random, racing, thompson)"
     )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
+    c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")
+    c.add_argument("--cost-budget", type=float, help="cap in US dollars (hosted models)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--k", type=int, default=4, help="demos per predictor")
     c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")

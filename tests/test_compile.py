@@ -447,3 +447,47 @@ def test_credit_that_the_budget_cannot_pay_for_is_left_out(fake_lm: MakeLM) -> N
     assert result.program.get_params()["label"] == changed["label"]
     assert "credit" not in result.report
     assert calls(lm) <= budget
+
+
+def test_token_budget_stops_requests_once_reached(fake_lm: MakeLM) -> None:
+    lm = fake_lm(needs_demos)
+    first = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(needs_demos), valset=VAL
+    )
+    per_row = (
+        first.report["spent"]["total"]["prompt_tokens"]
+        + first.report["spent"]["total"]["completion_tokens"]
+    )
+    per_row //= first.report["spent"]["total"]["requests"]
+    cap = per_row * (len(VAL) + 1)  # the baseline, then about one more request
+    result = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, lm=lm, valset=VAL, token_budget=cap
+    )
+    assert len(VAL) <= calls(lm) <= len(VAL) + 2
+    spent = result.artifact.provenance["spent"]
+    assert spent["token_budget"] == cap
+    assert spent["prompt_tokens"] + spent["completion_tokens"] < cap + 2 * per_row
+    assert result.trials[-1]["stopped"] == "budget"
+
+
+def test_token_budget_too_small_for_the_baseline_says_so(fake_lm: MakeLM) -> None:
+    with pytest.raises(BudgetExhaustedError, match="token budget 5 cannot even score"):
+        promptc.compile(
+            Predict(SIGNATURE),
+            TRAIN,
+            exact_match,
+            lm=fake_lm(needs_demos),
+            valset=VAL,
+            token_budget=5,
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"token_budget": 0}, "token budget"), ({"cost_budget": 0.0}, "cost budget")],
+)
+def test_bad_token_or_cost_budget_is_rejected(
+    fake_lm: MakeLM, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(needs_demos), **kwargs)
