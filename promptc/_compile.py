@@ -198,6 +198,11 @@ class SearchSpace:
         with self._run.phase("propose"):
             return resample_instructions(instruction, n, self._run.proposer)
 
+    def val_inputs(self) -> list[dict[str, Any]]:
+        """The program's inputs of every validation row, in row order (never the labels)."""
+        names = self._run.inputs
+        return [{n: row[n] for n in names if n in row} for row in self._run.val]
+
     def remaining(self) -> int:
         """LM requests left in the search's budget (a huge number when there is no cap)."""
         return self._run.budget.remaining

@@ -491,3 +491,17 @@ def test_bad_token_or_cost_budget_is_rejected(
 ) -> None:
     with pytest.raises(ConfigurationError, match=match):
         promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(needs_demos), **kwargs)
+
+
+def test_strategies_see_validation_inputs_but_never_labels(fake_lm: MakeLM) -> None:
+    optimizer = Recording([])
+    promptc.compile(
+        Predict(SIGNATURE),
+        TRAIN,
+        exact_match,
+        optimizer=optimizer,
+        lm=fake_lm(needs_demos),
+        valset=VAL,
+    )
+    (space,) = optimizer.spaces
+    assert space.val_inputs() == [{"word": r["word"]} for r in VAL]
