@@ -4,12 +4,14 @@ from promptc.optimizers._labeled import LabeledFewShot
 from promptc.optimizers._racing import Racing
 from promptc.optimizers._random import RandomSearch
 from promptc.optimizers._thompson import ThompsonSampling
+from promptc.optimizers._tpe import TPE
 
 OPTIMIZERS = {
     "labeled": LabeledFewShot,
     "racing": Racing,
     "random": RandomSearch,
     "thompson": ThompsonSampling,
+    "tpe": TPE,
 }
 
-__all__ = ["OPTIMIZERS", "LabeledFewShot", "Racing", "RandomSearch", "ThompsonSampling"]
+__all__ = ["OPTIMIZERS", "TPE", "LabeledFewShot", "Racing", "RandomSearch", "ThompsonSampling"]

@@ -18,7 +18,7 @@ from typing import Any
 from promptc import Params
 from promptc.compiler import Candidate, SearchSpace
 
-__all__ = ["Pool", "build_options", "sample_joint"]
+__all__ = ["Demos", "Pool", "build_choices", "build_options", "sample_joint"]
 
 Demos = tuple[dict[str, Any], ...]
 
@@ -87,10 +87,20 @@ def _instructions(
     return out
 
 
+def build_choices(
+    pool: Pool, space: SearchSpace, rng: random.Random
+) -> tuple[dict[str, list[str]], dict[str, list[Demos]]]:
+    """Instructions and demo sets per predictor (each list starts with the current one).
+
+    Spends LM requests on bootstrapping and proposals.
+    """
+    demo_sets = _demo_sets(pool, space, rng)
+    return _instructions(pool, space, demo_sets, rng), demo_sets
+
+
 def build_options(pool: Pool, space: SearchSpace, rng: random.Random) -> dict[str, list[Params]]:
     """Every (instruction, demo set) option per predictor; spends LM requests on proposals."""
-    demo_sets = _demo_sets(pool, space, rng)
-    instructions = _instructions(pool, space, demo_sets, rng)
+    instructions, demo_sets = build_choices(pool, space, rng)
     return {
         name: [Params(i, d) for i, d in product(instructions[name], demo_sets[name])]
         for name in space.predictors

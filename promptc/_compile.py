@@ -90,6 +90,19 @@ class Board:
         for row, example in zip(rows, result.results, strict=True):
             stored[row] = replace(example, index=row)
 
+    def restore(self, candidate: Candidate, scores: Mapping[int, float]) -> None:
+        """Store per-row scores known from elsewhere (a resumed or parallel compile's storage).
+
+        Rows already on the board keep their results; restored rows carry no prediction.
+        """
+        key = self.key(candidate)
+        self._candidates.setdefault(key, dict(candidate))
+        stored = self._results.setdefault(key, {})
+        for row, score in scores.items():
+            stored.setdefault(
+                row, ExampleResult(index=row, inputs={}, prediction=None, score=score)
+            )
+
     def scores(self, candidate: Candidate) -> dict[int, float]:
         """Row index -> score for ``candidate`` (empty if never evaluated)."""
         return {r: e.score for r, e in self._results.get(self.key(candidate), {}).items()}
@@ -111,6 +124,10 @@ class Board:
             ci=bootstrap_ci(scores),
             errors=sum(r.error is not None for r in results),
         )
+
+    def candidates(self) -> list[Candidate]:
+        """Every candidate on the board, in the order first seen (the baseline first)."""
+        return list(self._candidates.values())
 
     def complete(self) -> list[Candidate]:
         """Candidates scored on every validation row, in the order first seen."""

@@ -120,6 +120,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"k": args.k}
     if args.optimizer in ("random", "racing", "thompson"):
         options["num_candidates"] = args.candidates
+    if args.optimizer == "tpe":
+        options.update(n_trials=args.trials, storage=args.storage, study_name=args.study)
+    elif args.storage or args.study:
+        raise CLIError(
+            f"--storage and --study need --optimizer tpe, not {args.optimizer!r}",
+            hint="other strategies resume from the LM cache: run the same command again",
+        )
     optimizer = resolve_optimizer(args.optimizer, **options)
     result = compile_program(
         program,
@@ -276,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
     c.add_argument("--metric", default="exact_match", help="built-in name or MODULE:FUNCTION")
     c.add_argument(
-        "--optimizer", default="labeled", help="strategy name (labeled, random, racing, thompson)"
+        "--optimizer", default="labeled", help="strategy (labeled, random, racing, thompson, tpe)"
     )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")
@@ -284,6 +291,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--k", type=int, default=4, help="demos per predictor")
     c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")
+    c.add_argument("--trials", type=int, default=20, help="trials in the study (tpe)")
+    c.add_argument("--storage", help="optuna storage of the trials (tpe): FILE or DB URL")
+    c.add_argument("--study", help="study name in --storage (tpe; default: from the run)")
     c.add_argument("--name", help="program name stored in the artifact")
     c.add_argument("-o", "--output", required=True, help="artifact path (.yaml)")
     common(c)

@@ -1,0 +1,368 @@
+"""TPE: optuna's Tree-structured Parzen Estimator over per-predictor prompt choices.
+
+Per predictor the categorical choices are the instruction (the current one, APE proposals,
+Monte-Carlo variants), the demo set (the current one, labeled and bootstrapped sets) and the demo
+order (as drawn, reversed, rotated by one). Each trial is scored on a minibatch of validation
+rows taken from one shuffled row order, and TPE maximizes the *paired* gain over the uncompiled
+program on those rows, so an easy or hard minibatch does not mislead it. Every
+``full_eval_every`` trials the most promising candidate is scored on every row (MIPROv2's periodic
+full evaluation).
+
+The trials live in an optuna storage. Given ``storage``, a compile that is killed (even with
+``kill -9``) and started again with the same command resumes its study: finished trials are read
+back with their per-row scores and never evaluated again, and a trial the dead process was
+running is handed out again. Several worker processes started on one storage share the study:
+each asks for the next trial, so no trial is evaluated twice, and each ends with the best
+candidate over every worker's trials. The candidate choices (instructions and demo sets) are
+stored with the study on first use, so every worker and every resume searches the same space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from promptc import Params
+from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
+from promptc.exceptions import ConfigurationError
+from promptc.optimizers._candidates import Demos, Pool, build_choices
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["TPE", "open_storage"]
+
+ORDERS = ("drawn", "reversed", "rotated")
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+_LOCK_GRACE = 5  # seconds
+_ORPHAN_AFTER = 30.0  # seconds: a live worker tags the trial it asked for within milliseconds
+
+
+def _ordered(demos: Demos, order: str) -> Demos:
+    if order == "reversed":
+        return demos[::-1]
+    if order == "rotated" and demos:
+        return (*demos[1:], demos[0])
+    return demos
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigurationError(
+            "the 'tpe' optimizer needs optuna; install it with: pip install 'promptc[compile]'"
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def open_storage(spec: str | None) -> optuna.storages.BaseStorage | None:
+    """An optuna storage from a URL or a file path (``None``: in memory).
+
+    ``sqlite:///compile.db`` or ``postgresql://user@host/db`` open a database; any other text
+    is a journal file (the safe choice for several processes on one machine).
+    """
+    if spec is None:
+        return None
+    optuna = _optuna()
+    if "://" not in spec:
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+        # A worker killed while appending leaves the lock behind; journal appends take
+        # milliseconds, so a lock older than a few seconds is taken as abandoned.
+        lock = JournalFileSymlinkLock(spec, grace_period=_LOCK_GRACE)
+        return optuna.storages.JournalStorage(JournalFileBackend(spec, lock_obj=lock))  # type: ignore[no-any-return]
+    kwargs: dict[str, Any] = {}
+    if spec.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    return optuna.storages.RDBStorage(spec, **kwargs)  # type: ignore[no-any-return]
+
+
+def _alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's worker: only its age can tell (see stale_after)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TPE(Optimizer):
+    """Optuna TPE over (instruction, demo set, demo order) per predictor, on paired minibatches.
+
+    Args:
+        num_instructions: APE proposals per predictor (besides its current instruction).
+        num_variants: Monte-Carlo variants of the current instruction per predictor.
+        num_demo_sets: demo sets per predictor (besides its current demos).
+        k: demos per set.
+        bootstrap: training rows run to bootstrap demos (0: labeled only).
+        n_trials: trials in the study, over every worker and every resume.
+        minibatch: validation rows per trial.
+        full_eval_every: score the most promising candidate on every row after this many
+            trials (0: only the driver's final evaluation).
+        storage: where the study lives (see :func:`open_storage`); ``None`` keeps it in memory.
+        study_name: the study's name; by default derived from the program, the data, the seed
+            and these settings (all but ``n_trials``, so a study can be extended), so the same
+            compile command finds its own study again.
+        stale_after: seconds after which a running trial of a worker on another machine is
+            taken as dead and handed out again (a dead worker on this machine is seen at once).
+    """
+
+    name = "tpe"
+
+    def __init__(
+        self,
+        num_instructions: int = 3,
+        num_variants: int = 1,
+        num_demo_sets: int = 3,
+        k: int = 4,
+        bootstrap: int = 8,
+        n_trials: int = 20,
+        minibatch: int = 8,
+        full_eval_every: int = 5,
+        storage: str | None = None,
+        study_name: str | None = None,
+        stale_after: float = 3600.0,
+    ) -> None:
+        if n_trials < 1 or minibatch < 1:
+            raise ConfigurationError(
+                f"n_trials and minibatch must be at least 1, got {n_trials} and {minibatch}"
+            )
+        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
+        self.n_trials = n_trials
+        self.minibatch = minibatch
+        self.full_eval_every = full_eval_every
+        self.storage = storage
+        self.study_name = study_name
+        self.stale_after = stale_after
+        self._space: SearchSpace | None = None
+        self._study: Any = None
+        self._instructions: dict[str, list[str]] = {}
+        self._demo_sets: dict[str, list[Demos]] = {}
+        self._order: list[int] = []
+        self._running: tuple[Any, tuple[int, ...]] | None = None
+        self._full: Trial | None = None
+        self._told = 0
+        self.restored = 0
+        self.evaluated = 0
+
+    def config(self) -> dict[str, Any]:
+        # The storage location is where the run lived, not how it searched: not recorded.
+        return {
+            **self.pool.config(),
+            "n_trials": self.n_trials,
+            "minibatch": self.minibatch,
+            "full_eval_every": self.full_eval_every,
+        }
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _default_name(self, space: SearchSpace) -> str:
+        identity = {
+            "base": space.board.key({}),
+            "train": space.trainset,
+            "val": space.val_inputs(),
+            "seed": space.seed,
+            "config": {k: v for k, v in self.config().items() if k != "n_trials"},
+        }
+        text = json.dumps(identity, sort_keys=True, default=str)
+        return "promptc-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def setup(self, space: SearchSpace) -> None:
+        optuna = _optuna()
+        self._space = space
+        rng = random.Random(space.seed)
+        self._order = list(range(space.n_val))
+        rng.shuffle(self._order)
+        sampler = optuna.samplers.TPESampler(seed=space.seed, n_startup_trials=5)
+        self._study = optuna.create_study(
+            storage=open_storage(self.storage),
+            study_name=self.study_name or self._default_name(space),
+            sampler=sampler,
+            direction="maximize",
+            load_if_exists=True,
+        )
+        self._load_choices(space, rng)
+        self._requeue_stale()
+        self.restored = self._restore()
+        self._running, self._full, self._told = None, None, 0
+
+    def _load_choices(self, space: SearchSpace, rng: random.Random) -> None:
+        """The study's stored choices, or new ones (stored for every later worker)."""
+        stored = self._study.user_attrs.get("choices")
+        if stored is None:
+            instructions, demo_sets = build_choices(self.pool, space, rng)
+            self._study.set_user_attr(
+                "choices", {"instructions": instructions, "demo_sets": demo_sets}
+            )
+            stored = self._study.user_attrs["choices"]  # a concurrent first worker may have won
+        self._instructions = {n: list(v) for n, v in stored["instructions"].items()}
+        self._demo_sets = {n: [tuple(d) for d in sets] for n, sets in stored["demo_sets"].items()}
+        if set(self._instructions) != set(space.predictors):
+            raise ConfigurationError(
+                f"the study {self._study.study_name!r} was made for predictors "
+                f"{sorted(self._instructions)}, not {sorted(space.predictors)}; "
+                "use another study name or storage"
+            )
+
+    def _distributions(self) -> dict[str, Any]:
+        dist = _optuna().distributions.CategoricalDistribution
+        out: dict[str, Any] = {}
+        for name in sorted(self._instructions):
+            out[f"{name}.instruction"] = dist(list(range(len(self._instructions[name]))))
+            out[f"{name}.demos"] = dist(list(range(len(self._demo_sets[name]))))
+            out[f"{name}.order"] = dist(list(ORDERS))
+        return out
+
+    def _whole(self, params: dict[str, Any]) -> bool:
+        """Whether a stored trial has every parameter (a killed worker can leave some out)."""
+        return all(
+            f"{name}.{part}" in params
+            for name in self._instructions
+            for part in ("instruction", "demos", "order")
+        )
+
+    def _candidate(self, params: dict[str, Any]) -> Candidate:
+        assert self._space is not None
+        cand: Candidate = {}
+        for name in sorted(self._instructions):
+            demos = self._demo_sets[name][params[f"{name}.demos"]]
+            chosen = Params(
+                self._instructions[name][params[f"{name}.instruction"]],
+                _ordered(demos, params[f"{name}.order"]),
+            )
+            if chosen != self._space.base[name]:
+                cand[name] = chosen
+        return cand
+
+    def _requeue_stale(self) -> None:
+        """Hand out again the trials that dead workers were running (nothing is lost)."""
+        state = _optuna().trial.TrialState
+        now = time.time()
+        for t in self._study.get_trials(deepcopy=False, states=(state.RUNNING,)):
+            worker = t.user_attrs.get("worker", "")
+            started = t.datetime_start.timestamp() if t.datetime_start else now
+            # No tag: its worker died between asking and tagging (an orphan).
+            limit = self.stale_after if worker else _ORPHAN_AFTER
+            if (worker and not _alive(worker)) or now - started > limit:
+                self._study.tell(t.number, state=state.FAIL)
+                if self._whole(t.params):  # a trial killed before its params were set: drop it
+                    self._study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
+
+    def _restore(self) -> int:
+        """Put every finished trial's per-row scores on the board (no LM requests).
+
+        Returns how many trials were read back.
+        """
+        assert self._space is not None
+        state = _optuna().trial.TrialState
+        restored = 0
+        for t in self._study.get_trials(deepcopy=False, states=(state.COMPLETE,)):
+            rows, scores = t.user_attrs.get("rows"), t.user_attrs.get("scores")
+            if rows is None or scores is None or not self._whole(t.params):
+                continue
+            self._space.board.restore(
+                self._candidate(t.params), dict(zip(rows, scores, strict=True))
+            )
+            restored += 1
+        return restored
+
+    # -- ask / tell -----------------------------------------------------------------------------
+
+    def _counted(self) -> int:
+        """Trials finished or being run by a worker (orphans of dead workers do not count)."""
+        state = _optuna().trial.TrialState
+        trials = self._study.get_trials(deepcopy=False, states=(state.COMPLETE, state.RUNNING))
+        return sum(t.state == state.COMPLETE or "worker" in t.user_attrs for t in trials)
+
+    def ask(self) -> Trial | None:
+        space = self._space
+        if space is None:
+            return None
+        if self._full is not None:
+            trial, self._full = self._full, None
+            return trial
+        if self._counted() >= self.n_trials:
+            return None
+        if space.remaining() < space.row_cost() * (self.minibatch + space.n_val):
+            return None  # keep what the driver needs to score the pick on every row
+        state = _optuna().trial.TrialState
+        known = {
+            space.board.key(self._candidate(t.params)): t
+            for t in self._study.get_trials(deepcopy=False, states=(state.COMPLETE, state.RUNNING))
+            if self._whole(t.params)
+        }
+        for _ in range(self.n_trials):
+            trial = self._study.ask(self._distributions())
+            cand = self._candidate(trial.params)
+            same = known.get(space.board.key(cand))
+            if same is None:
+                break
+            # TPE proposed a configuration already scored, or being scored by another worker:
+            # reuse the score (or leave it to that worker), and spend nothing.
+            trial.set_user_attr("duplicate_of", same.number)
+            if same.state == state.COMPLETE:
+                self._study.tell(trial, same.value)
+            else:
+                self._study.tell(trial, state=state.PRUNED)
+            if self._counted() >= self.n_trials:
+                return None
+        else:
+            return None
+        trial.set_user_attr("worker", _WORKER)
+        start = (trial.number * self.minibatch) % space.n_val
+        rows = tuple(self._order[(start + i) % space.n_val] for i in range(self.minibatch))
+        rows = tuple(dict.fromkeys(rows))  # fewer rows than a minibatch: each once
+        self._running = (trial, rows)
+        return Trial(cand, rows)
+
+    def tell(self, trial: Trial, scores: list[float]) -> None:
+        if self._running is None or trial.rows is None:
+            return  # a full evaluation: its scores are on the board
+        assert self._space is not None
+        running, rows = self._running
+        self._running = None
+        base = self._space.board.scores({})
+        gain = sum(s - base[r] for r, s in zip(rows, scores, strict=True)) / len(rows)
+        running.set_user_attr("rows", list(rows))
+        running.set_user_attr("scores", list(scores))
+        self._study.tell(running, gain)
+        self.evaluated += 1
+        self._told += 1
+        if self.full_eval_every and self._told % self.full_eval_every == 0:
+            pick = self._promising(self._space.board)
+            if pick and len(self._space.board.scores(pick)) < self._space.n_val:
+                self._full = Trial(pick)
+
+    def _promising(self, board: Board) -> Candidate:
+        """The candidate with the largest paired gain, shrunk toward 0 on few rows."""
+        best: Candidate = {}
+        best_value = 0.0
+        for key_cand in board.candidates():
+            n = len(board.scores(key_cand))
+            value = board.gain(key_cand) * n / (n + self.minibatch)
+            if key_cand and value > best_value:
+                best, best_value = key_cand, value
+        return best
+
+    def best(self, board: Board) -> Candidate:
+        """The most promising candidate over every worker's finished trials."""
+        if self._study is not None:
+            if self._running is not None:  # the budget ran out mid-trial: hand it out again
+                running, _ = self._running
+                state = _optuna().trial.TrialState
+                self._study.tell(running, state=state.FAIL)
+                self._study.enqueue_trial(running.params)
+                self._running = None
+            self._restore()
+        return self._promising(board)
