@@ -323,10 +323,12 @@ def _evaluate_trial(run: _Run, board: Board, trial: Trial) -> list[float] | None
     known = board.scores(trial.candidate)
     todo = [r for r in rows if r not in known]
     record: dict[str, Any] = {"id": len(run.trials), "candidate": _describe(trial.candidate)}
+    errors = 0  # examples that failed in this trial's fresh evaluations (each counted once)
     try:
         if todo:
             result = run.score(run.program.with_params(trial.candidate), todo)
             board.record(trial.candidate, todo, result)
+            errors = result.errors
     except BudgetExhaustedError:
         run.trials.append({**record, "rows": len(rows), "score": None, "stopped": "budget"})
         return None
@@ -337,6 +339,7 @@ def _evaluate_trial(run: _Run, board: Board, trial: Trial) -> list[float] | None
             **record,
             "rows": len(rows),
             "score": round(sum(scores) / len(scores), 6) if scores else None,
+            "errors": errors,
             "requests": run.budget.used,
             "best": round(best, 6),
         }
@@ -604,7 +607,12 @@ def _finish(
     artifact = artifact_from_program(
         compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
     )
-    run_usage = {"lm_calls": usage.calls, "cache_hits": usage.cache_hits, "errors": usage.errors}
+    run_usage = {
+        "lm_calls": usage.calls,
+        "cache_hits": usage.cache_hits,
+        "errors": usage.errors,
+        "parse_errors": usage.parse_errors,
+    }
     report = _report(run, optimizer, name, seed, budget, usage, scores)
     if credit:
         report["credit"] = credit
