@@ -521,6 +521,13 @@ def _baseline(run: _Run, board: Board, budget: int | None) -> None:
             f"{len(run.val)} validation rows; raise the budget or use fewer validation rows",
             limit=budget or 0,
         )
+    failed = [r.error for r in board.result({}).results if r.error]
+    if len(failed) == len(run.val):  # nothing works yet, so nothing can be compared
+        raise ConfigurationError(
+            f"the uncompiled program failed on all {len(failed)} validation rows, e.g. "
+            f"{failed[0]}; fix the program (try one row: `promptc eval FILE.py:OBJECT --data "
+            "VAL --limit 1`) before compiling it"
+        )
 
 
 def _score_holdout(
