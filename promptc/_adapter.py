@@ -186,7 +186,9 @@ class ChatAdapter:
     def __post_init__(self) -> None:
         missing = [n for n in TEMPLATE_NAMES if n not in self.templates]
         if missing:
-            raise ValueError(f"ChatAdapter templates lack {missing}; give all of {TEMPLATE_NAMES}")
+            raise ConfigurationError(
+                f"ChatAdapter templates lack {missing}; give all of {TEMPLATE_NAMES}"
+            )
 
     def format(
         self,

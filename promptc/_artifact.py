@@ -30,7 +30,7 @@ from promptc._files import write_atomic
 from promptc._module import Module, Predict
 from promptc._signature import Field, Signature, derive_signature
 from promptc._types import parse_type
-from promptc.exceptions import ArtifactError
+from promptc.exceptions import ArtifactError, SignatureError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -303,6 +303,10 @@ def _parse(text: bytes | str, source: str, verify_hash: bool) -> Artifact:
         )
     for spec in art.predictors:
         _check_templates(source, spec)
+        try:
+            signature_from_spec(spec.signature, spec.instruction)
+        except (ArtifactError, SignatureError) as exc:
+            raise ArtifactError(f"{source}: predictor {spec.name!r}: {exc}") from None
     return art
 
 
