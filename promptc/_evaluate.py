@@ -158,14 +158,18 @@ def evaluate(
                 f"example {i} lacks the program's input(s) {missing}; it has {list(row)}"
             )
     chosen = lm if lm is not None else current_lm()
+    stopped: list[BaseException] = []  # the run-stopping error, once one happened
 
     def run(i: int) -> ExampleResult:
+        if stopped:
+            raise stopped[0]
         row = rows[i]
         inputs = {n: row[n] for n in [*names, *optional] if n in row}
         try:
             with context(lm=chosen):
                 prediction = program(**inputs)
-        except (BudgetExhaustedError, LMConfigurationError):
+        except (BudgetExhaustedError, LMConfigurationError) as exc:
+            stopped.append(exc)
             raise  # every further example would fail alike
         except Exception as exc:  # a failing example scores 0; the run goes on
             return ExampleResult(i, inputs, None, 0.0, f"{type(exc).__name__}: {exc}")
