@@ -7,6 +7,7 @@ in a subprocess on a program file whose predictor carries a fake LM of its own.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import random
 import re
@@ -434,3 +435,17 @@ def test_kill_9_during_cache_writes_leaves_a_consistent_cache(tmp_path: Path) ->
         start = acknowledged[-1] + 1
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_the_reliability_script_measures_and_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "reliability", ROOT / "benchmarks" / "reliability.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--seeds", "1", "--fuzz-examples", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "trials lost          0 of 8 asked" in out and "budget exact         yes" in out
+    assert re.search(r"faults injected      [1-9]\d* \(timeout \d+", out)
+    assert "escapes total        0" in out and out.count(" 10 inputs  0 escapes") == 6
