@@ -25,8 +25,9 @@ import jinja2.sandbox
 from promptc._backend import Message
 from promptc._signature import Field, Signature
 from promptc._types import format_value, parse_value
+from promptc.exceptions import ConfigurationError
 
-__all__ = ["ChatAdapter", "ParseFailure"]
+__all__ = ["ChatAdapter", "ParseFailure", "unsafe_constructs"]
 
 TEMPLATE_NAMES = ("system", "user", "assistant")
 # What each template may read; the user turn may also name the signature's input fields.
@@ -88,6 +89,47 @@ def private_accesses(source: str) -> list[str]:
     return found
 
 
+# Constructs a prompt template never needs and a hostile one would: calling anything (``range``,
+# ``lipsum``, ``str.format``), dynamic attribute access by name, arithmetic that can blow up
+# memory, macros that can recurse, and loading other templates.
+_FORBIDDEN_NODES = {
+    jinja2.nodes.Call: "a function or method call",
+    jinja2.nodes.Mul: "multiplication",
+    jinja2.nodes.Pow: "exponentiation",
+    jinja2.nodes.Macro: "a macro",
+    jinja2.nodes.CallBlock: "a call block",
+    jinja2.nodes.Include: "an include",
+    jinja2.nodes.Extends: "an extends",
+    jinja2.nodes.Import: "an import",
+    jinja2.nodes.FromImport: "an import",
+}
+_FORBIDDEN_FILTERS = frozenset(
+    {"attr", "format", "map", "select", "reject", "selectattr", "rejectattr", "groupby", "sum"}
+)
+
+
+def unsafe_constructs(source: str) -> list[str]:
+    """What in a template goes beyond reading field values, described (empty when nothing).
+
+    Private attribute or key access, calls, the ``attr``/``format``/``map``-like filters, string
+    constants naming dunders, multiplication, macros and includes: the sandbox stops most of
+    these only when rendering, so an artifact carrying any of them is refused at load instead.
+    """
+    tree = _environment().parse(source)
+    private = private_accesses(source)
+    found = [f"private attributes {sorted(set(private))}"] if private else []
+    for node_type, label in _FORBIDDEN_NODES.items():
+        if any(True for _ in tree.find_all(node_type)):
+            found.append(label)
+    for node in tree.find_all((jinja2.nodes.Filter, jinja2.nodes.Test)):
+        if node.name in _FORBIDDEN_FILTERS:
+            found.append(f"the {node.name!r} filter")
+    for const in tree.find_all(jinja2.nodes.Const):
+        if isinstance(const.value, str) and "__" in const.value:
+            found.append(f"the string {const.value[:40]!r}")
+    return sorted(set(found))
+
+
 @functools.lru_cache(maxsize=256)
 def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"<(/?\s*(?:" + "|".join(map(re.escape, names)) + r")\b)", re.IGNORECASE)
@@ -144,7 +186,9 @@ class ChatAdapter:
     def __post_init__(self) -> None:
         missing = [n for n in TEMPLATE_NAMES if n not in self.templates]
         if missing:
-            raise ValueError(f"ChatAdapter templates lack {missing}; give all of {TEMPLATE_NAMES}")
+            raise ConfigurationError(
+                f"ChatAdapter templates lack {missing}; give all of {TEMPLATE_NAMES}"
+            )
 
     def format(
         self,
@@ -190,7 +234,13 @@ class ChatAdapter:
         return {"role": "user", "content": content}
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
-        return _compile(self.templates[name]).render(**context).strip()
+        try:
+            return _compile(self.templates[name]).render(**context).strip()
+        except (jinja2.TemplateError, TypeError, ValueError, LookupError, RecursionError) as exc:
+            raise ConfigurationError(
+                f"the {name!r} prompt template failed to render ({type(exc).__name__}: {exc}); "
+                "fix the template, or compile the artifact again with promptc's default ones"
+            ) from None
 
     def parse(self, signature: type[Signature], completion: str) -> dict[str, Any]:
         """Parse a completion into typed output values.

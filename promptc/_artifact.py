@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jinja2
 import pydantic
@@ -23,14 +23,14 @@ from promptc._adapter import (
     TEMPLATE_CONTEXT,
     TEMPLATE_NAMES,
     ChatAdapter,
-    private_accesses,
     template_variables,
+    unsafe_constructs,
 )
 from promptc._files import write_atomic
 from promptc._module import Module, Predict
 from promptc._signature import Field, Signature, derive_signature
 from promptc._types import parse_type
-from promptc.exceptions import ArtifactError
+from promptc.exceptions import ArtifactError, SignatureError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -220,8 +220,22 @@ def save_artifact(artifact: Artifact, path: str | Path) -> Path:
     return write_atomic(Path(path), dump_artifact(artifact).encode("utf-8"))
 
 
+# The plain-data tags; explicit or implicit others (!!binary, !!set, !!timestamp, !!python/...)
+# have no constructor below and are refused as invalid YAML.
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map")
+}
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` semantics, minus anchors and aliases (no "billion laughs")."""
+    """``yaml.safe_load`` semantics, minus anchors and aliases (no "billion laughs") and minus
+    every tag but JSON's types."""
+
+    yaml_constructors: ClassVar[dict[Any, Any]] = {
+        tag: constructor
+        for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
+        if tag in _PLAIN_TAGS or tag is None
+    }
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -253,6 +267,15 @@ def parse_artifact(
     text: bytes | str, *, source: str = "<artifact>", verify_hash: bool = True
 ) -> Artifact:
     """Validate artifact text (see :func:`load_artifact`)."""
+    if len(text) > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"{source}: {len(text)} bytes; the limit is {MAX_ARTIFACT_BYTES}")
+    try:
+        return _parse(text, source, verify_hash)
+    except RecursionError:
+        raise ArtifactError(f"{source}: nested too deeply to be an artifact") from None
+
+
+def _parse(text: bytes | str, source: str, verify_hash: bool) -> Artifact:
     try:
         data = yaml.load(text, Loader=_NoAliasLoader)
     except ArtifactError as exc:
@@ -280,6 +303,10 @@ def parse_artifact(
         )
     for spec in art.predictors:
         _check_templates(source, spec)
+        try:
+            signature_from_spec(spec.signature, spec.instruction)
+        except (ArtifactError, SignatureError) as exc:
+            raise ArtifactError(f"{source}: predictor {spec.name!r}: {exc}") from None
     return art
 
 
@@ -313,11 +340,11 @@ def _check_templates(source: str, spec: PredictorSpec) -> None:
             raise ArtifactError(
                 f"{source}: predictor {spec.name!r}: template {name!r} line {exc.lineno}: {exc}"
             ) from None
-        private = private_accesses(source_text)
-        if private:
+        unsafe = unsafe_constructs(source_text)
+        if unsafe:
             raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} accesses private "
-                f"attributes {sorted(set(private))}; templates may only read field values"
+                f"{source}: predictor {spec.name!r}: template {name!r} uses "
+                f"{', '.join(unsafe)}; templates may only read field values"
             )
         allowed = TEMPLATE_CONTEXT[name] | (inputs if name == "user" else set())
         unknown = used - allowed

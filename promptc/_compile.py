@@ -361,10 +361,12 @@ def _evaluate_trial(
     record: dict[str, Any] = {"id": len(run.trials), "candidate": _describe(trial.candidate)}
     if phase != "search":
         record["phase"] = phase
+    errors = 0  # examples that failed in this trial's fresh evaluations (each counted once)
     try:
         if todo:
             result = run.score(run.program.with_params(trial.candidate), todo, phase)
             board.record(trial.candidate, todo, result)
+            errors = result.errors
     except BudgetExhaustedError:
         run.trials.append({**record, "rows": len(rows), "score": None, "stopped": "budget"})
         return None
@@ -375,6 +377,7 @@ def _evaluate_trial(
             **record,
             "rows": len(rows),
             "score": round(sum(scores) / len(scores), 6) if scores else None,
+            "errors": errors,
             "requests": run.budget.used,
             "best": round(best, 6),
         }
@@ -573,6 +576,13 @@ def _baseline(run: _Run, board: Board, budget: int | None) -> None:
             "validation rows",
             limit=budget or 0,
         )
+    failed = [r.error for r in board.result({}).results if r.error]
+    if len(failed) == len(run.val):  # nothing works yet, so nothing can be compared
+        raise ConfigurationError(
+            f"the uncompiled program failed on all {len(failed)} validation rows, e.g. "
+            f"{failed[0]}; fix the program (try one row: `promptc eval FILE.py:OBJECT --data "
+            "VAL --limit 1`) before compiling it"
+        )
 
 
 def _score_holdout(
@@ -664,7 +674,12 @@ def _finish(
     artifact = artifact_from_program(
         compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
     )
-    run_usage = {"lm_calls": usage.calls, "cache_hits": usage.cache_hits, "errors": usage.errors}
+    run_usage = {
+        "lm_calls": usage.calls,
+        "cache_hits": usage.cache_hits,
+        "errors": usage.errors,
+        "parse_errors": usage.parse_errors,
+    }
     report = _report(run, optimizer, name, seed, budget, usage, scores)
     if credit:
         report["credit"] = credit

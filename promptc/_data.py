@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import random
@@ -44,10 +45,21 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> list[Example]
     return rows[:limit] if limit is not None else rows
 
 
+def _decode(path: Path, number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}:{number}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+            "save the file as UTF-8"
+        ) from None
+
+
 def _read_jsonl(path: Path) -> list[Example]:
     rows: list[Example] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            line = _decode(path, number, raw)
             if not line.strip():
                 continue
             try:
@@ -63,16 +75,21 @@ def _read_jsonl(path: Path) -> list[Example]:
 
 
 def _read_csv(path: Path) -> list[Example]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows = []
+    raw = path.read_bytes()
+    for number, line in enumerate(raw.splitlines(keepends=True), start=1):
+        _decode(path, number, line)
+    reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
+    rows = []
+    try:
         for row in reader:
             if None in row:
                 raise DataError(f"{path}:{reader.line_num}: more values than header columns")
             if None in row.values():
                 raise DataError(f"{path}:{reader.line_num}: fewer values than header columns")
             rows.append(dict(row))
-        return rows
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+    return rows
 
 
 def data_hash(rows: Sequence[Example]) -> str:

@@ -1,8 +1,9 @@
 """Evaluate a program on a dataset with a metric: in parallel, per example, errors counted.
 
 A program that raises on one example scores 0 there and the error is kept with the example; the
-run goes on. A metric that returns something other than a number is a bug in the metric, and
-stops the run with a message that says so.
+run goes on. A metric that raises or returns something other than a number is a bug in the metric
+(or a dataset without the label column it reads), and stops the run with a message that says so;
+so do an exhausted budget and an LM that cannot be called at all (unknown model, missing key).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from promptc._context import context, current_lm, metering
 from promptc._lm import LM
 from promptc._module import Module, Predict, Prediction
-from promptc.exceptions import BudgetExhaustedError, ConfigurationError
+from promptc.exceptions import BudgetExhaustedError, ConfigurationError, LMConfigurationError
 from promptc.metrics import Metric, resolve_metric
 
 __all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_inputs"]
@@ -101,14 +102,22 @@ def program_inputs(program: Module) -> tuple[list[str], list[str]]:
     return required, optional
 
 
-def _score(metric: Metric, row: Mapping[str, Any], prediction: Any) -> float:
-    value = metric(row, prediction)
+def _score(metric: Metric, row: Mapping[str, Any], prediction: Any, index: int) -> float:
+    name = getattr(metric, "__name__", repr(metric))
+    try:
+        value = metric(row, prediction)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"metric {name} raised on example {index} ({type(exc).__name__}: {exc}); the example "
+            f"has columns {list(row)}: fix the metric, or give the dataset the label column it "
+            "reads"
+        ) from exc
     if isinstance(value, bool):
         return float(value)
     if not isinstance(value, (int, float)) or math.isnan(value):
-        name = getattr(metric, "__name__", repr(metric))
         raise ConfigurationError(
-            f"metric {name} returned {value!r}; a metric must return a number or a bool"
+            f"metric {name} returned {value!r} on example {index}; a metric must return a "
+            "number or a bool"
         )
     return float(value)
 
@@ -135,7 +144,10 @@ def evaluate(
         on_result: called with each example's result, in dataset order.
 
     Raises:
-        ConfigurationError: rows lack the program's inputs, or the metric returns a non-number.
+        ConfigurationError: rows lack the program's inputs, or the metric raises or returns a
+            non-number.
+        LMConfigurationError: the LM cannot be called (unknown model, missing API key).
+        BudgetExhaustedError: a budget set by an enclosing compile ran out.
     """
     metric = resolve_metric(metric)
     names, optional = program_inputs(program)
@@ -146,19 +158,23 @@ def evaluate(
                 f"example {i} lacks the program's input(s) {missing}; it has {list(row)}"
             )
     chosen = lm if lm is not None else current_lm()
+    stopped: list[BaseException] = []  # the run-stopping error, once one happened
 
     def run(i: int) -> ExampleResult:
+        if stopped:
+            raise stopped[0]
         row = rows[i]
         inputs = {n: row[n] for n in [*names, *optional] if n in row}
         try:
             with context(lm=chosen):
                 prediction = program(**inputs)
-        except BudgetExhaustedError:
-            raise
+        except (BudgetExhaustedError, LMConfigurationError) as exc:
+            stopped.append(exc)
+            raise  # every further example would fail alike
         except Exception as exc:  # a failing example scores 0; the run goes on
             return ExampleResult(i, inputs, None, 0.0, f"{type(exc).__name__}: {exc}")
         shown = prediction.to_dict() if isinstance(prediction, Prediction) else prediction
-        return ExampleResult(i, inputs, shown, _score(metric, row, prediction))
+        return ExampleResult(i, inputs, shown, _score(metric, row, prediction, i))
 
     with metering() as meter:
         ctx = contextvars.copy_context()
@@ -185,13 +201,18 @@ def _run_all(
     out: list[ExampleResult | None] = [None] * n
     with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
         futures = [pool.submit(ctx.copy().run, run, i) for i in range(n)]
-        for future in futures:
-            result = future.result()
-            out[result.index] = result
-            if on_result is not None:
-                on_result(result)
-            if bar is not None:
-                bar.update(1)
+        try:
+            for future in futures:
+                result = future.result()
+                out[result.index] = result
+                if on_result is not None:
+                    on_result(result)
+                if bar is not None:
+                    bar.update(1)
+        except BaseException:
+            for future in futures:  # a run-stopping error: examples not yet started never start
+                future.cancel()
+            raise
     if bar is not None:
         bar.close()
     return [r for r in out if r is not None]

@@ -11,6 +11,7 @@ from typing import Any
 
 from promptc._backend import Backend, LMRequest, LMResponse
 from promptc.exceptions import (
+    LMConfigurationError,
     LMError,
     LMRequestError,
     LMTimeoutError,
@@ -38,6 +39,12 @@ def _map_error(litellm: Any, exc: Exception, model: str) -> LMError:
     msg = f"{model}: {type(exc).__name__}: {str(exc)[:500]}"
     if isinstance(exc, litellm.Timeout):
         return LMTimeoutError(msg, model=model)
+    if isinstance(exc, litellm.AuthenticationError) or "Missing credentials" in str(exc):
+        # litellm reports a missing OpenAI key as a 500; retrying cannot make a key appear.
+        return LMConfigurationError(
+            f"{msg}. Set the provider's API key in the environment (e.g. OPENAI_API_KEY).",
+            model=model,
+        )
     if isinstance(exc, litellm.RateLimitError):
         return RateLimitError(msg, model=model)
     transient = (
@@ -48,13 +55,8 @@ def _map_error(litellm: Any, exc: Exception, model: str) -> LMError:
     )
     if isinstance(exc, transient):
         return ServerError(msg, model=model)
-    if isinstance(exc, litellm.AuthenticationError):
-        return LMRequestError(
-            f"{msg}. Set the provider's API key in the environment (e.g. OPENAI_API_KEY).",
-            model=model,
-        )
     if isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in str(exc):
-        return LMRequestError(
+        return LMConfigurationError(
             f"unknown model {model!r}: litellm knows no provider for it. Use a litellm model "
             "string such as 'openai/gpt-4o-mini', or 'local/qwen2.5-coder-0.5b' for the "
             "embedded model.",
@@ -76,6 +78,30 @@ class LiteLLMBackend(Backend):
 
     def __init__(self, **extra: Any) -> None:
         self.extra = extra
+        self._checked: set[str] = set()
+
+    def _check_environment(self, litellm: Any, request: LMRequest) -> None:
+        """Fail fast, naming the variable, when the provider's API key is not set.
+
+        Without this, litellm reports a missing OpenAI key as a server error, which would be
+        retried with backoff before failing with a misleading message.
+        """
+        model, given = request.model, {**request.param_dict, **self.extra}
+        if model in self._checked or "api_key" in given or "mock_response" in given:
+            return
+        try:
+            env = litellm.validate_environment(model=model)
+        except Exception:  # an unknown provider: the call itself says so, clearly
+            return
+        missing = [k for k in env.get("missing_keys") or [] if str(k).endswith("_API_KEY")]
+        if missing:
+            raise LMConfigurationError(
+                f"{model}: the environment variable {' / '.join(missing)} is not set. Export "
+                f"it (export {missing[0]}=...), pass LiteLLMBackend(api_key=...), or use "
+                "'local/qwen2.5-coder-0.5b' to run offline.",
+                model=model,
+            )
+        self._checked.add(model)
 
     def _kwargs(self, request: LMRequest) -> dict[str, Any]:
         return {
@@ -91,6 +117,7 @@ class LiteLLMBackend(Backend):
 
     def complete(self, request: LMRequest) -> LMResponse:
         litellm = import_litellm()
+        self._check_environment(litellm, request)
         try:
             raw = litellm.completion(**self._kwargs(request))
         except Exception as exc:
@@ -99,6 +126,7 @@ class LiteLLMBackend(Backend):
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         litellm = import_litellm()
+        self._check_environment(litellm, request)
         try:
             raw = await litellm.acompletion(**self._kwargs(request))
         except Exception as exc:

@@ -183,6 +183,10 @@ class LM:
             sem = self._async_sems.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
         return sem
 
+    def record_parse_error(self, tag: str = "lm") -> None:
+        """Count a reply of this LM that could not be parsed (predictors call this)."""
+        self._record(tag, Usage(parse_errors=1))
+
     def _take(self) -> None:
         for meter in current_meters():
             if meter.budget is not None:

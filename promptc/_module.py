@@ -230,6 +230,7 @@ class Predict(Module):
             messages = run.consume(response, messages)
             if run.outputs is not None:
                 return run.finish()
+            lm.record_parse_error(name)
         raise run.fail()
 
     async def aforward(self, **inputs: Any) -> Prediction:
@@ -242,6 +243,7 @@ class Predict(Module):
             messages = run.consume(response, messages)
             if run.outputs is not None:
                 return run.finish()
+            lm.record_parse_error(name)
         raise run.fail()
 
 

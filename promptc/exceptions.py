@@ -12,6 +12,8 @@ built-in exception a caller would already catch (``ValueError``, ``TimeoutError`
     │   │   ├── RateLimitError
     │   │   └── ServerError
     │   ├── LMRequestError (ValueError)     never retried: bad request, auth, unknown model
+    │   │   └── LMConfigurationError (ConfigurationError)  unknown model, missing API key:
+    │   │                                   every call would fail alike, so runs stop at once
     │   └── RetriesExhaustedError           transient errors outlasted the retry budget
     ├── ModelNotAvailableError (ImportError) an embedded model or runtime is not installed
     ├── OutputParseError (ValueError)       a completion could not be parsed into typed outputs
@@ -34,6 +36,7 @@ __all__ = [
     "CacheError",
     "ConfigurationError",
     "DecompositionError",
+    "LMConfigurationError",
     "LMError",
     "LMRequestError",
     "LMTimeoutError",
@@ -86,6 +89,12 @@ class ServerError(TransientLMError):
 
 class LMRequestError(LMError, ValueError):
     """The request itself is wrong (bad parameters, auth, unknown model); retrying cannot help."""
+
+
+class LMConfigurationError(LMRequestError, ConfigurationError):
+    """The LM cannot be called at all: an unknown model string, or the provider's API key is
+    not set. Every call would fail the same way, so evaluations and compiles stop at the first
+    one instead of scoring each example 0."""
 
 
 class RetriesExhaustedError(LMError):

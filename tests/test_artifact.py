@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptc import InputField, OutputField, Params, Predict, Signature
+from promptc import ChatAdapter, InputField, OutputField, Params, Predict, Signature
 from promptc._artifact import (
     MAX_ARTIFACT_BYTES,
     SCHEMA_VERSION,
@@ -24,7 +24,7 @@ from promptc._artifact import (
     predictor_from_spec,
     save_artifact,
 )
-from promptc.exceptions import ArtifactError
+from promptc.exceptions import ArtifactError, ConfigurationError
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "promptc" / "schema" / "artifact.schema.json"
 
@@ -184,11 +184,52 @@ def _with_template(name: str, source: str) -> str:
         ("system", "{{ instruction.__class__.__mro__ }}", "private attributes"),
         ("system", "{{ instruction['__class__'] }}", "private attributes"),
         ("assistant", "{{ review }}", r"reads \['review'\]"),
+        # Reaches the sandbox would stop only at render time are refused at load (hash valid).
+        ("system", "{{ instruction|attr('__class__') }}", "'attr' filter"),
+        ("system", "{{ instruction|attr('_' ~ '_class__') }}", "'attr' filter"),
+        ("system", "{{ '{0.__class__}'.format(instruction) }}", "call"),
+        ("system", "{{ '%s'|format(instruction) }}", "'format' filter"),
+        ("system", "{{ output_fields|map(attribute='__dict__')|list }}", "'map' filter"),
+        (
+            "system",
+            "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+            "call",
+        ),
+        ("system", "{{ 'x' * 999999999999 }}", "multiplication"),
+        ("system", "{{ 9 ** 9 ** 9 }}", "exponentiation"),
+        ("system", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro"),
+        ("system", "{% include '/etc/passwd' %}", "include"),
+        ("system", "{{ lipsum(99999) }}", "call"),
+        ("user", "{{ fields[0].value.__len__ }}", "private attributes"),
     ],
 )
 def test_unsafe_or_mismatched_templates_are_refused(name: str, source: str, message: str) -> None:
     with pytest.raises(ArtifactError, match=message):
         parse_artifact(_with_template(name, source))
+
+
+def test_a_template_that_fails_at_render_time_raises_a_promptc_error() -> None:
+    templates = {**ChatAdapter().templates, "system": "{{ instruction + 1 }}"}
+    with pytest.raises(ConfigurationError, match="'system' prompt template failed to render"):
+        Predict(Sentiment, adapter=ChatAdapter(templates)).messages(review="ok")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["!!binary aGk=", "!!set {a: null}", "!!timestamp 2001-12-14", "!!python/name:os.system"],
+)
+def test_yaml_tags_beyond_plain_data_are_refused(value: str) -> None:
+    text = dump_artifact(build()).replace("seed: 3", f"seed: {value}")
+    assert value in text
+    with pytest.raises(ArtifactError, match="not valid YAML"):
+        parse_artifact(text)
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error() -> None:
+    with pytest.raises(ArtifactError):
+        parse_artifact("a: " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ArtifactError, match="limit"):
+        parse_artifact(b"#" * (MAX_ARTIFACT_BYTES + 1))
 
 
 def test_templates_may_name_signature_inputs() -> None:

@@ -1,0 +1,305 @@
+"""Reliability figures, measured: compiles under injected LM faults, 64-way concurrency, fuzzing.
+
+Run from the repository root (fakes only: no model, no network; under a minute on 2 cores)::
+
+    python benchmarks/reliability.py [--seeds 5] [--rate 0.2] [--fuzz-examples 500]
+
+It prints the faults injected (per kind) and how promptc counted them, the faults survived, the
+trials lost, whether every compile completed within an exactly accounted budget, the result of
+1,000 evaluations at 64-way concurrency, and the inputs fuzzed per target with the exceptions
+that escaped (anything but promptc's documented errors). Exit status 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import random
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from promptc import LM, Predict
+from promptc._backend import LMRequest
+from promptc.compiler import Optimizer, SearchSpace, Trial, compile_program, evaluate
+from promptc.metrics import exact_match
+from promptc.optimizers import RandomSearch
+from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend
+
+ROOT = Path(__file__).resolve().parents[1]
+SIGNATURE = "word -> label: Literal['a', 'b']"
+BUDGET = 600
+
+
+def rule(word: str) -> str:
+    return "a" if word[0] in "aeiou" else "b"
+
+
+def word_of(request: LMRequest) -> str:
+    users = [m["content"] for m in request.message_list if m["role"] == "user"]
+    return [m.group(1) for t in users if (m := re.search(r"<word>\n(.*?)\n</word>", t))][-1]
+
+
+def needs_demos(request: LMRequest) -> str:
+    """Right only when the prompt shows at least 2 demos, so the search has something to win."""
+    right = rule(word_of(request))
+    shown = [m["content"] for m in request.message_list if m["role"] == "assistant"]
+    demos = sum(text.count("<label>") for text in shown)
+    return f"<label>{right if demos >= 2 else 'b' if right == 'a' else 'a'}</label>"
+
+
+def rows(n: int, start: int = 0) -> list[dict[str, Any]]:
+    words = [
+        f"{'aeiou'[i % 5] if i % 2 else 'bcdfg'[i % 5]}w{i:04d}" for i in range(start, start + n)
+    ]
+    return [{"word": w, "label": rule(w)} for w in words]
+
+
+class Counting(Optimizer):
+    """Random search that counts the trials it asked for and was told about."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.inner = RandomSearch(k=3, num_candidates=8)
+        self.asked = 0
+        self.told = 0
+
+    def setup(self, space: SearchSpace) -> None:
+        self.inner.setup(space)
+
+    def ask(self) -> Trial | None:
+        trial = self.inner.ask()
+        self.asked += trial is not None
+        return trial
+
+    def tell(self, trial: Trial, scores: list[float]) -> None:
+        self.told += 1
+
+
+def fault_compiles(seeds: int, rate: float) -> dict[str, Any]:
+    """Compile under faults once per seed; reconcile what was injected with what was reported."""
+    out: dict[str, Any] = {"injected": Counter(), "completed": 0, "runs": seeds}
+    totals = Counter()
+    for seed in range(seeds):
+        backend = FaultyBackend(FakeBackend(needs_demos), rate=rate, seed=seed)
+        lm = LM("fake/faulty", backend=backend, cache=False, backoff=0.0)
+        optimizer = Counting()
+        try:
+            result = compile_program(
+                Predict(SIGNATURE),
+                rows(16),
+                exact_match,
+                optimizer=optimizer,
+                lm=lm,
+                valset=rows(24, start=100),
+                budget=BUDGET,
+                seed=seed,
+            )
+        except Exception as exc:
+            print(f"  seed {seed}: compile FAILED: {type(exc).__name__}: {exc}")
+            out["injected"].update(backend.injected)
+            continue
+        out["completed"] += 1
+        out["injected"].update(backend.injected)
+        spent, usage = result.artifact.provenance["spent"], result.run_usage
+        report = result.report["spent"]["total"]
+        totals["transient"] += backend.transient
+        totals["survived"] += backend.total
+        totals["errors_counted"] += usage["errors"]
+        totals["errors_in_report"] += report["errors"]
+        totals["parse_errors"] += usage["parse_errors"]
+        totals["unparsable"] += backend.injected["empty"] + backend.injected["garbage"]
+        totals["truncated"] += backend.injected["truncated"]
+        totals["example_failures"] += sum(t.get("errors", 0) for t in result.trials)
+        totals["trials_asked"] += optimizer.asked
+        totals["trials_lost"] += optimizer.asked - optimizer.told
+        totals["trials_unscored"] += sum(t.get("score") is None for t in result.trials)
+        totals["backend_calls"] += backend.calls
+        totals["budget_charged"] += spent["lm_requests"]
+        totals["budget_inexact"] += spent["lm_requests"] != backend.calls != usage["lm_calls"]
+        totals["over_cap"] += spent["lm_requests"] > BUDGET
+    out.update(totals)
+    return out
+
+
+def concurrency_check(n: int = 1000, threads: int = 64) -> dict[str, Any]:
+    """``n`` evaluations at ``threads``-way concurrency, random 0-5 ms latency, 20% transient."""
+    rng, lock = random.Random(0), threading.Lock()
+
+    def latency() -> float:
+        with lock:
+            return rng.uniform(0.0, 0.005)
+
+    fake = FakeBackend(lambda r: f"<label>{rule(word_of(r))}</label>", latency=latency)
+    backend = FaultyBackend(fake, rate=0.2, kinds=("timeout", "rate_limit", "server_error"))
+    lm = LM("fake/c", backend=backend, cache=False, backoff=0.0, max_concurrency=threads)
+    lm.num_retries = 8
+    data = rows(n)
+    seen: list[int] = []
+    started = time.perf_counter()
+    result = evaluate(
+        Predict(SIGNATURE),
+        data,
+        exact_match,
+        lm=lm,
+        num_threads=threads,
+        on_result=lambda r: seen.append(r.index),
+    )
+    answered = Counter(word_of(r) for r in fake.requests)
+    return {
+        "n": n,
+        "threads": threads,
+        "seconds": time.perf_counter() - started,
+        "in_order": seen == list(range(n)) and [r.index for r in result.results] == seen,
+        "exactly_once": len(answered) == n and set(answered.values()) == {1},
+        "right_rows": [r.prediction["label"] for r in result.results] == [d["label"] for d in data],
+        "transient": backend.transient,
+        "errors": result.errors,
+    }
+
+
+def _load_fuzz_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "promptc_fuzz_targets", ROOT / "tests" / "test_fuzz.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_target(strategy: Any, body: Callable[..., None], examples: int) -> tuple[int, list[str]]:
+    count, escapes = 0, []
+
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(strategy)
+    def run(value: Any) -> None:
+        nonlocal count
+        count += 1
+        try:
+            body(*value) if isinstance(value, tuple) else body(value)
+        except Exception as exc:  # an escape: anything but the documented errors
+            escapes.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+
+    run()
+    return count, escapes
+
+
+def fuzz(examples: int) -> list[tuple[str, int, list[str]]]:
+    """Run each fuzz target of tests/test_fuzz.py ``examples`` times, collecting escapes."""
+    m = _load_fuzz_module()
+    targets = [
+        ("signature factory", m.signature_specs, "signature_factory_raises_only_signature_errors"),
+        ("artifact loader (bytes)", st.binary(max_size=400), "loader_on_arbitrary_bytes"),
+        ("artifact loader (mutated YAML)", st.tuples(m.mutated_artifacts(), st.booleans()),
+         "loader_on_mutated_artifacts"),
+        ("artifact loader (wrong types)", m.restructured_artifacts(), "loader_on_wrongly_typed"),
+        ("output parser", m.texts, "output_parser_raises_only_parse_failures"),
+        ("predictor on any reply", m.texts, "predictor_on_any_reply"),
+    ]  # fmt: skip
+    tests = {name: getattr(m, name) for name in dir(m) if name.startswith("test_")}
+    results = []
+    for label, strategy, prefix in targets:
+        (test,) = [t for name, t in tests.items() if name.startswith(f"test_{prefix}")]
+        count, escapes = _run_target(strategy, test.hypothesis.inner_test, examples)
+        results.append((label, count, escapes))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5, help="compiles under faults")
+    parser.add_argument("--rate", type=float, default=0.2, help="fault rate per LM call")
+    parser.add_argument("--fuzz-examples", type=int, default=1000, help="inputs per fuzz target")
+    args = parser.parse_args(argv)
+    logger = logging.getLogger("promptc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the retried faults are expected here
+    try:
+        return _report(args)
+    finally:
+        logger.setLevel(level)
+
+
+def _report(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    ok = True
+
+    f = fault_compiles(args.seeds, args.rate)
+    injected = f["injected"]
+    print(
+        f"Fault injection: {args.seeds} compiles (random search, 8 candidates x 24 val rows, "
+        f"budget {BUDGET}) at a {args.rate:.0%} fault rate"
+    )
+    print(
+        f"  faults injected      {sum(injected.values())} ("
+        + ", ".join(f"{k} {injected[k]}" for k in FAULT_KINDS)
+        + ")"
+    )
+    print(
+        f"  transient, counted   {f['errors_counted']} of {f['transient']} as LM errors "
+        f"(report: {f['errors_in_report']})"
+    )
+    print(
+        f"  replies, counted     {f['parse_errors']} parse errors for {f['unparsable']} empty or "
+        f"garbage + {f['truncated']} truncated replies (a truncated reply may still parse)"
+    )
+    print(f"  examples failed      {f['example_failures']} (every try faulty: scored 0, counted)")
+    print(f"  faults survived      {f['survived']} of {sum(injected.values())}")
+    print(
+        f"  compiles completed   {f['completed']} of {f['runs']}: "
+        f"{'yes' if f['completed'] == f['runs'] else 'NO'}"
+    )
+    print(
+        f"  trials lost          {f['trials_lost']} of {f['trials_asked']} asked "
+        f"({f['trials_unscored']} recorded without a score)"
+    )
+    exact = (
+        not f["budget_inexact"] and f["budget_charged"] == f["backend_calls"] and not f["over_cap"]
+    )
+    print(
+        f"  budget exact         {'yes' if exact else 'NO'}: {f['budget_charged']} requests "
+        f"charged, {f['backend_calls']} seen by the backend, {f['over_cap']} runs over the cap"
+    )
+    ok &= f["completed"] == f["runs"] and f["trials_lost"] == 0 and exact
+    ok &= f["errors_counted"] == f["transient"] == f["errors_in_report"]
+    ok &= f["unparsable"] <= f["parse_errors"] <= f["unparsable"] + f["truncated"]
+
+    c = concurrency_check()
+    passed = c["in_order"] and c["exactly_once"] and c["right_rows"] and c["errors"] == 0
+    print(
+        f"Concurrency: {c['n']} evaluations at {c['threads']}-way, random 0-5 ms latency, "
+        f"{c['transient']} transient faults retried: "
+        f"{'PASS' if passed else 'FAIL'} (each exactly once: {c['exactly_once']}, "
+        f"in order: {c['in_order']}, right rows: {c['right_rows']}; {c['seconds']:.1f} s)"
+    )
+    ok &= passed
+
+    print(f"Fuzzing ({args.fuzz_examples} inputs per target requested):")
+    escaped = 0
+    for name, count, escapes in fuzz(args.fuzz_examples):
+        escaped += len(escapes)
+        print(f"  {name:<32} {count:>6} inputs  {len(escapes)} escapes")
+        for e in escapes[:3]:
+            print(f"      {e}")
+    print(f"  escapes total        {escaped}")
+    ok &= escaped == 0
+    print(f"All checks {'passed' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
