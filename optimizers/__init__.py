@@ -1,12 +1,13 @@
 """Search strategies for the promptc compiler (installed as ``promptc.optimizers``)."""
 
 from promptc.optimizers._labeled import LabeledFewShot
-from promptc.optimizers._racing import Racing
+from promptc.optimizers._racing import APE, Racing
 from promptc.optimizers._random import RandomSearch
 from promptc.optimizers._thompson import ThompsonSampling
 from promptc.optimizers._tpe import TPE
 
 OPTIMIZERS = {
+    "ape": APE,
     "labeled": LabeledFewShot,
     "racing": Racing,
     "random": RandomSearch,
@@ -14,4 +15,12 @@ OPTIMIZERS = {
     "tpe": TPE,
 }
 
-__all__ = ["OPTIMIZERS", "TPE", "LabeledFewShot", "Racing", "RandomSearch", "ThompsonSampling"]
+__all__ = [
+    "APE",
+    "OPTIMIZERS",
+    "TPE",
+    "LabeledFewShot",
+    "Racing",
+    "RandomSearch",
+    "ThompsonSampling",
+]

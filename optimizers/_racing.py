@@ -21,7 +21,7 @@ from promptc import Params
 from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
 from promptc.optimizers._candidates import Pool, build_options, sample_joint
 
-__all__ = ["Racing"]
+__all__ = ["APE", "Racing"]
 
 
 class Racing(Optimizer):
@@ -158,3 +158,42 @@ class Racing(Optimizer):
         survivors = max(1, math.ceil(len(keep) / self.eta)) if keep else 0
         self.eliminated.extend((c, "halving") for c in keep[survivors:])
         self._alive = keep[:survivors]
+
+
+class APE(Racing):
+    """APE (Zhou et al., 2023): instruction search alone, the demos left as they are.
+
+    A proposer LM induces instructions from demos (forward generation), the candidates are
+    raced on paired minibatches (APE's adaptive evaluation), and the leader's instruction is
+    resampled (APE's iterative Monte-Carlo step). Racing with no demo sets.
+
+    Args:
+        num_instructions: APE proposals per predictor.
+        num_variants: Monte-Carlo variants of the current instruction per predictor.
+        k: demos shown to the proposer per proposal.
+        num_candidates: joint candidates raced.
+        num_resample: variants of the leader's instructions added after the first round.
+        minibatch: validation rows per round.
+    """
+
+    name = "ape"
+
+    def __init__(
+        self,
+        num_instructions: int = 6,
+        num_variants: int = 2,
+        k: int = 4,
+        num_candidates: int = 8,
+        num_resample: int = 2,
+        minibatch: int = 8,
+    ) -> None:
+        super().__init__(
+            num_instructions=num_instructions,
+            num_variants=num_variants,
+            num_demo_sets=0,
+            k=k,
+            bootstrap=0,
+            num_candidates=num_candidates,
+            num_resample=num_resample,
+            minibatch=minibatch,
+        )

@@ -118,7 +118,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     val = _rows(args.val, args.limit) if args.val else None
     holdout = _rows(args.holdout, args.limit) if args.holdout else None
     options: dict[str, Any] = {"k": args.k}
-    if args.optimizer in ("random", "racing", "thompson"):
+    if args.optimizer in ("ape", "random", "racing", "thompson"):
         options["num_candidates"] = args.candidates
     if args.optimizer == "tpe":
         options.update(n_trials=args.trials, storage=args.storage, study_name=args.study)
@@ -283,7 +283,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
     c.add_argument("--metric", default="exact_match", help="built-in name or MODULE:FUNCTION")
     c.add_argument(
-        "--optimizer", default="labeled", help="strategy (labeled, random, racing, thompson, tpe)"
+        "--optimizer",
+        default="labeled",
+        help="strategy (labeled, random, ape, racing, thompson, tpe)",
     )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")

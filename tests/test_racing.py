@@ -210,3 +210,14 @@ def test_ape_resampling_of_the_leader_finds_a_better_instruction(fake_lm: MakeLM
 def test_resampling_can_be_turned_off(fake_lm: MakeLM) -> None:
     _, racing = run(fake_lm(world), seed=1, racing={"num_resample": 0})
     assert racing.resampled == []
+
+
+def test_ape_searches_instructions_only(fake_lm: MakeLM) -> None:
+    from promptc.optimizers import APE
+
+    result = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=APE(), lm=fake_lm(world)
+    )
+    params = result.program.get_params()["self"]
+    assert "vowel" in params.instruction and params.demos == ()
+    assert "bootstrap" not in result.report["spent"]["by_phase"]
