@@ -40,6 +40,7 @@ __all__ = ["TPE", "open_storage"]
 ORDERS = ("drawn", "reversed", "rotated")
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
 _LOCK_GRACE = 5  # seconds
+_PARAMS_WAIT = 2.0  # seconds: how long an earlier trial's params may take to be written
 _ORPHAN_AFTER = 30.0  # seconds: a live worker tags the trial it asked for within milliseconds
 
 
@@ -81,7 +82,14 @@ def open_storage(spec: str | None) -> optuna.storages.BaseStorage | None:
     kwargs: dict[str, Any] = {}
     if spec.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(spec, **kwargs)  # type: ignore[no-any-return]
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(spec, **kwargs)  # type: ignore[no-any-return]
+        except Exception as exc:  # two workers creating the schema at once: one loses the race
+            if attempt == 4 or "already exists" not in str(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _alive(worker: str) -> bool:
@@ -297,19 +305,15 @@ class TPE(Optimizer):
         if space.remaining() < space.row_cost() * (self.minibatch + space.n_val):
             return None  # keep what the driver needs to score the pick on every row
         state = _optuna().trial.TrialState
-        known = {
-            space.board.key(self._candidate(t.params)): t
-            for t in self._study.get_trials(deepcopy=False, states=(state.COMPLETE, state.RUNNING))
-            if self._whole(t.params)
-        }
         for _ in range(self.n_trials):
             trial = self._study.ask(self._distributions())
             cand = self._candidate(trial.params)
-            same = known.get(space.board.key(cand))
+            same = self._earlier_twin(trial.number, space.board.key(cand))
             if same is None:
                 break
-            # TPE proposed a configuration already scored, or being scored by another worker:
-            # reuse the score (or leave it to that worker), and spend nothing.
+            # TPE proposed a configuration already scored, or being scored by another worker
+            # (the earlier trial wins, whichever worker asks first): reuse the score, or leave
+            # it to that worker, and spend nothing.
             trial.set_user_attr("duplicate_of", same.number)
             if same.state == state.COMPLETE:
                 self._study.tell(trial, same.value)
@@ -325,6 +329,32 @@ class TPE(Optimizer):
         rows = tuple(dict.fromkeys(rows))  # fewer rows than a minibatch: each once
         self._running = (trial, rows)
         return Trial(cand, rows)
+
+    def _earlier_twin(self, number: int, key: str) -> Any:
+        """The earliest other finished or running trial with the same candidate, if any.
+
+        Asked after the new trial's params are stored, so of two workers that drew the same
+        configuration at once, exactly one (the earlier trial) goes on. An earlier trial whose
+        params are still being written is waited for (briefly: its worker may have died).
+        """
+        state = _optuna().trial.TrialState
+        assert self._space is not None
+        deadline = time.monotonic() + _PARAMS_WAIT
+        while True:
+            earlier = [
+                t
+                for t in self._study.get_trials(
+                    deepcopy=False, states=(state.COMPLETE, state.RUNNING)
+                )
+                if t.number < number and "duplicate_of" not in t.user_attrs
+            ]
+            if all(self._whole(t.params) for t in earlier) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        for t in earlier:
+            if self._whole(t.params) and self._space.board.key(self._candidate(t.params)) == key:
+                return t
+        return None
 
     def tell(self, trial: Trial, scores: list[float]) -> None:
         if self._running is None or trial.rows is None:

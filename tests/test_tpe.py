@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +45,14 @@ def run(lm: LM, **kwargs: Any) -> tuple[CompileResult, TPE]:
 
 
 def study_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
-    (summary,) = optuna.get_all_study_summaries(open_storage(storage))
-    return optuna.load_study(study_name=summary.study_name, storage=open_storage(storage)).trials
+    opened = open_storage(storage)
+    assert opened is not None
+    try:
+        (summary,) = optuna.get_all_study_summaries(opened)
+        return optuna.load_study(study_name=summary.study_name, storage=opened).trials
+    finally:
+        if isinstance(opened, optuna.storages.RDBStorage):
+            opened.engine.dispose()  # close the pooled connections
 
 
 def calls(lm: LM) -> int:
@@ -130,7 +141,9 @@ class _Two(promptc.Module):
         return self.second(word=word)
 
 
-def worker(storage: Path, n_trials: int, latency: float, out: Path) -> subprocess.Popen[bytes]:
+def worker(
+    storage: Path | str, n_trials: int, latency: float, out: Path
+) -> subprocess.Popen[bytes]:
     """Start a worker; its stderr goes to ``out`` with the suffix ``.err``."""
     with out.with_suffix(".err").open("w") as err:
         return subprocess.Popen(
@@ -202,4 +215,54 @@ def test_two_workers_share_one_study_without_duplicate_work(tmp_path: Path) -> N
     assert workers == {str(r["pid"]) for r in records}
     keys = [json.dumps(t.params, sort_keys=True) for t in evaluated]
     assert len(keys) == len(set(keys))  # no configuration evaluated twice
-    assert records[0]["instruction"] == records[1]["instruction"]  # the same pick
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback; yields its SQLAlchemy URL."""
+    pytest.importorskip("psycopg", reason="install psycopg[binary] for the PostgreSQL test")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    # Not under pytest's tmp_path: its parents are private to root, and the server runs as
+    # the postgres user.
+    root = Path(tempfile.mkdtemp(prefix="promptc-pg-"))
+    data = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=120)
+    run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    log = str(root / "server.log")  # without a log file the server would hold our pipes open
+    run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", log, "-o", opts, "-w", "start"])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_share_a_study_in_postgresql(postgres: str, tmp_path: Path) -> None:
+    outs = [tmp_path / "w1.json", tmp_path / "w2.json"]
+    procs = [worker(postgres, 10, 0.005, out) for out in outs]
+    for p, out in zip(procs, outs, strict=True):
+        assert p.wait(timeout=300) == 0, errors(out)
+    records = [json.loads(o.read_text()) for o in outs]
+    trials = study_trials(postgres)
+    evaluated = [
+        t for t in trials if t.state == STATE.COMPLETE and "duplicate_of" not in t.user_attrs
+    ]
+    assert 10 <= len([t for t in trials if t.state == STATE.COMPLETE]) <= 11
+    assert sum(r["evaluated"] for r in records) == len(evaluated)
+    keys = [json.dumps(t.params, sort_keys=True) for t in evaluated]
+    assert len(keys) == len(set(keys))
