@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 import promptc
 from promptc._backend import LMRequest
+from promptc.programs import KthLetterConcat
 from promptc.testing import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +34,14 @@ def _import(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # compile_tasks imports `tasks` by this name
+    sys.modules[name] = module  # compile_tasks imports `tasks` (and the others) by this name
     spec.loader.exec_module(module)
     return module
 
 
 tasks = _import("tasks")
+dspy_baseline = _import("dspy_baseline")
+plot = _import("plot")
 compile_tasks = _import("compile_tasks")
 
 WORDS = [f"word{i}" for i in range(60)]
@@ -388,3 +392,117 @@ def test_script_quick_run_on_smollm2(data_root: Path, tmp_path: Path) -> None:
         if record["system"] == "labeled":
             assert 0 < record["compile"]["lm_requests"] <= 40
             assert record["compile"]["spent"]["budget"] == 40
+
+
+# -- DSPy baselines, with a fake LM behind DSPy's litellm path -----------------------------------
+
+
+@pytest.fixture
+def dspy() -> ModuleType:
+    """DSPy (the [dspy] extra); the tests that need it skip without it."""
+    return pytest.importorskip("dspy")
+
+
+def _both_formats(request: LMRequest) -> str:
+    """Answers promptc's XML prompts like _demo_reader, and DSPy's ``[[ ## field ## ]]`` prompts:
+    right only with demos, and some text for any other field DSPy asks for (proposals)."""
+    messages = request.message_list
+    last = messages[-1]["content"]
+    if "<input>" in last:
+        return _demo_reader(request)
+    found = re.search(r"\[\[ ## input ## \]\]\n(.*?)\n", last)
+    if found:
+        word = found.group(1)
+        answer = f"un{word}" if len(messages) > 2 else word
+        return f"[[ ## target ## ]]\n{answer}\n\n[[ ## completed ## ]]"
+    fields = [f for f in re.findall(r"`\[\[ ## (\w+) ## \]\]`", last) if f != "completed"]
+    return "".join(f"[[ ## {f} ## ]]\nSome text.\n\n" for f in fields) + "[[ ## completed ## ]]"
+
+
+def test_dspy_twin_keeps_fields_types_instruction_and_demos(dspy: ModuleType) -> None:
+    program = promptc.Predict("text -> label: Literal['a', 'b']").with_params(
+        {"self": promptc.Params("Pick a or b.", ({"text": "x", "label": "a"},))}
+    )
+    twin = dspy_baseline.dspy_program(program)
+    assert isinstance(twin, dspy.Predict)
+    assert list(twin.signature.input_fields) == ["text"]
+    assert list(twin.signature.output_fields) == ["label"]
+    assert twin.signature.instructions == "Pick a or b."
+    assert twin.signature.output_fields["label"].annotation == typing.Literal["a", "b"]
+    assert [d.toDict() for d in twin.demos] == [{"text": "x", "label": "a"}]
+    cot = dspy_baseline.dspy_program(promptc.ChainOfThought("question -> answer: float"))
+    assert isinstance(cot, dspy.ChainOfThought)
+    assert list(cot.predict.signature.output_fields) == ["reasoning", "answer"]  # one reasoning
+    with pytest.raises(NotImplementedError, match="one-prompt"):
+        dspy_baseline.dspy_program(KthLetterConcat())
+
+
+def test_dspy_calls_reach_the_same_lm_through_litellm(dspy: ModuleType) -> None:
+    backend = FakeBackend(_both_formats)
+    lm = promptc.LM("fake/t", backend=backend, cache=False, max_tokens=77)
+    twin = dspy_baseline.dspy_lm(lm)
+    with dspy.context(lm=twin):
+        out = dspy.Predict("input -> target")(input="kind")
+    assert out.target == "kind"
+    (request,) = backend.requests
+    assert (request.max_tokens, request.temperature) == (77, 0.0)  # the LM's settings
+    assert "[[ ## input ## ]]\nkind" in request.message_list[-1]["content"]
+    assert lm.usage.by_tag()["dspy"].calls == 1
+
+
+def test_dspy_metric_and_budget_sizing(dspy: ModuleType) -> None:
+    metric = dspy_baseline.dspy_metric(promptc.metrics.exact_match)
+    example = dspy.Example(input="x", target="Yes", targets=["yes", "y"]).with_inputs("input")
+    assert metric(example, dspy.Prediction(reasoning="...", target="y")) == 1.0
+    assert metric(example, dspy.Prediction(target="no")) == 0.0
+    for budget, n_train, n_val in [(200, 30, 16), (40, 8, 4), (1000, 100, 50)]:
+        bfrs = dspy_baseline.bfrs_settings(budget, n_train, n_val)
+        mipro = dspy_baseline.mipro_settings(budget, n_train, n_val)
+        assert bfrs["num_candidate_programs"] >= 1 and mipro["num_trials"] >= 1
+        assert bfrs["estimated_requests"] <= budget and mipro["estimated_requests"] <= budget
+
+
+def test_run_task_with_dspy_systems_counts_every_request(data_root: Path, dspy: ModuleType) -> None:
+    systems = ["--optimizer", "labeled", "--system", "dspy-bfrs", "--system", "dspy-mipro"]
+    args = compile_tasks.parse_args(["--tasks", "x", "--quick", "--threads", "2", *systems])
+    assert args.systems == ["labeled", "dspy-bfrs", "dspy-mipro"]
+    backend = FakeBackend(_both_formats)
+    runner = compile_tasks.Runner(promptc.LM("fake/t", backend=backend, cache=False), args)
+    task = _load(data_root, "instruction_induction/fake_antonyms", n_train=8, n_val=4, n_test=6)
+    records = compile_tasks.run_task(runner, task)
+    assert [r["system"] for r in records] == ["uncompiled", "labeled", "dspy-bfrs", "dspy-mipro"]
+    for record in records[2:]:
+        assert "error" not in record, record.get("error")
+        assert record["test"]["mean"] == 1.0 and record["test"]["n"] == 6  # demos were found
+        assert record["compile"]["lm_requests"] > 0 and record["compile"]["demos"]["self"] > 0
+        assert record["test"]["usage"]["prompt_tokens"] > 0
+    spent = sum(r["compile"]["lm_requests"] for r in records[1:])
+    assert backend.calls == spent + sum(r["test"]["lm_requests"] for r in records)
+    table = compile_tasks.format_table(records).splitlines()
+    assert len(table) == 2 + 4
+    assert "| dspy-mipro | 1.000 [1.000, 1.000] | 6 | 0 |" in table[5]
+    svg = plot.accuracy_vs_calls_svg(records)
+    assert svg.startswith("<svg") and svg.count("<circle") == 4 + 4  # 4 legend dots, 4 points
+    assert "dspy-bfrs: 1.000 [1.000, 1.000] after" in svg
+
+
+def test_main_writes_json_table_and_plot(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dspy: ModuleType
+) -> None:
+    lm = promptc.LM("fake/t", backend=FakeBackend(_both_formats), cache=False)
+    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+    out = tmp_path / "results"
+    argv = ["--tasks", "instruction_induction/fake_antonyms", "bbh/fake_bool", "--quick"]
+    argv += ["--data-dir", str(data_root), "--out", str(out), "--system", "dspy-bfrs"]
+    assert compile_tasks.main(argv) == 0
+    (path,) = out.glob("compile_tasks-*.json")
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    systems = [(r["task"], r["system"]) for r in payload["results"]]
+    assert systems == [
+        (task, system)
+        for task in ("instruction_induction/fake_antonyms", "bbh/fake_bool")
+        for system in ("uncompiled", "dspy-bfrs")
+    ]
+    table = path.with_suffix(".md").read_text(encoding="utf-8")
+    assert payload["table"] in table and f"]({path.with_suffix('.svg').name})" in table
+    assert path.with_suffix(".svg").read_text(encoding="utf-8").count("<g transform") == 2
