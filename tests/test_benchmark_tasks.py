@@ -506,3 +506,31 @@ def test_main_writes_json_table_and_plot(
     table = path.with_suffix(".md").read_text(encoding="utf-8")
     assert payload["table"] in table and f"]({path.with_suffix('.svg').name})" in table
     assert path.with_suffix(".svg").read_text(encoding="utf-8").count("<g transform") == 2
+
+
+# -- benchmarks/overhead.py ----------------------------------------------------------------------
+
+
+def test_overhead_script_tiny_run(tmp_path: Path, dspy: ModuleType) -> None:
+    command = [sys.executable, str(BENCHMARKS / "overhead.py"), "--out", str(tmp_path)]
+    command += ["--calls", "20", "--litellm-calls", "2", "--repeats", "1", "--waves", "1"]
+    command += ["--latency", "0.01"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (path,) = tmp_path.glob("overhead-*.json")
+    assert re.fullmatch(r"overhead-\d{4}-\d\d-\d\dT\d{6}Z\.json", path.name)
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    assert payload["table"] in done.stdout and "Provider List" not in done.stdout
+    rows = {(r["system"], r["lm"]): r["us_per_call"] for r in payload["per_call"]}
+    assert set(rows) == {
+        ("promptc load()", "zero-latency backend"),
+        ("promptc load()", "litellm mock_response"),
+        ("dspy.Predict", "DummyLM (zero latency)"),
+        ("dspy.Predict", "litellm mock_response"),
+        ("litellm.completion", "mock_response"),
+    }
+    assert all(us > 0 for us in rows.values())
+    assert [r["module"] for r in payload["imports"]] == ["promptc", "dspy", "litellm"]
+    levels = [(r["system"], r["concurrency"]) for r in payload["throughput"]]
+    assert levels == [(s, n) for n in (1, 8, 64) for s in ("promptc.evaluate", "dspy.Evaluate")]
+    assert all(r["examples_per_s"] > 0 for r in payload["throughput"])
