@@ -8,8 +8,9 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    * ``promptc.load(artifact)`` called with a zero-latency promptc backend (a ``Backend`` that
      returns a fixed completion: no litellm, no cache), and the same through litellm's
      ``mock_response`` (promptc's ``LiteLLMBackend``);
-   * ``dspy.Predict`` with DSPy's own zero-latency ``DummyLM`` (no litellm), and the same
-     through litellm's ``mock_response`` (``dspy.LM(..., cache=False)``);
+   * ``dspy.Predict`` with DSPy's own zero-latency ``DummyLM`` and with a zero-latency DSPy 3.4
+     engine (``dspy.LM(engine=...)``, :class:`SlowDSPyEngine`), neither through litellm, and
+     the same through litellm's ``mock_response`` (``dspy.LM(..., cache=False)``);
    * a raw ``litellm.completion(mock_response=...)`` call, which both litellm rows include.
 
    Each row: the median over ``--repeats`` runs of ``--calls`` calls, after a warm-up.
@@ -18,8 +19,8 @@ Three measurements, in one run, on this machine (figures vary with load; medians
 3. Evaluation throughput (examples per second) with a fake LM of 100 ms latency at 1, 8 and 64
    concurrent examples (``--waves`` examples per worker, at least 16):
    ``promptc.evaluate(num_threads=N)`` with ``promptc.testing.FakeBackend`` (the LM's
-   ``max_concurrency`` raised to N), and ``dspy.Evaluate(num_threads=N)`` whose LM is
-   the same fake reached through litellm (``benchmarks/dspy_baseline.py``).
+   ``max_concurrency`` raised to N), and ``dspy.Evaluate(num_threads=N)`` with a DSPy engine
+   that sleeps as long (``dspy.LM(engine=SlowDSPyEngine(...))``): neither goes through litellm.
 
 Prints a table and writes ``benchmarks/results/overhead-<UTC timestamp>.json``. DSPy rows need
 the ``[dspy]`` extra; without it they are left out. Run from the repository root:
@@ -146,6 +147,8 @@ def per_call(calls: int, litellm_calls: int, repeats: int) -> list[dict[str, Any
             return call
 
         add("dspy.Predict", "DummyLM (zero latency)", dspy_call(dummy), calls)
+        engine = dspy.LM("fake/zero", engine=SlowDSPyEngine(0.0, DSPY_REPLY), cache=False)
+        add("dspy.Predict", "engine (zero latency)", dspy_call(engine), calls)
         mock = dspy.LM(MOCK_MODEL, mock_response=DSPY_REPLY, cache=False, api_key="unused")
         add("dspy.Predict", "litellm mock_response", dspy_call(mock), litellm_calls)
     messages = [{"role": "user", "content": "warm"}]
@@ -193,11 +196,7 @@ def import_times(repeats: int) -> list[dict[str, Any]]:
 
 
 def _slow_lm(latency: float, concurrency: int) -> promptc.LM:
-    def answer(request: LMRequest) -> str:
-        last = request.message_list[-1]["content"]
-        return DSPY_REPLY if "[[ ## input" in last else PROMPTC_REPLY
-
-    backend = FakeBackend(answer, latency=latency)
+    backend = FakeBackend(lambda request: PROMPTC_REPLY, latency=latency)
     return promptc.LM("fake/slow", backend=backend, cache=False, max_concurrency=concurrency)
 
 
@@ -234,11 +233,31 @@ def _rate(system: str, level: int, n: int, wall: float) -> dict[str, Any]:
     }
 
 
-def _dspy_rate(dspy: Any, data: list[dict[str, Any]], latency: float, level: int) -> dict[str, Any]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    import dspy_baseline
+class SlowDSPyEngine:
+    """A DSPy 3.4 engine (``dspy.LM(engine=...)``) that sleeps, then returns a fixed reply."""
 
-    twin = dspy_baseline.dspy_lm(_slow_lm(latency, level))
+    def __init__(self, latency: float, text: str) -> None:
+        self.latency = latency
+        self.text = text
+
+    def complete(self, request: Any) -> Any:
+        from dspy.lm15 import Message, Response, TextPart, Usage
+
+        time.sleep(self.latency)
+        return Response(
+            id=None,
+            model="fake/slow",
+            message=Message.assistant([TextPart(self.text)]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0),
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _dspy_rate(dspy: Any, data: list[dict[str, Any]], latency: float, level: int) -> dict[str, Any]:
+    lm = dspy.LM("fake/slow", engine=SlowDSPyEngine(latency, DSPY_REPLY), cache=False)
     devset = [dspy.Example(**row).with_inputs("input") for row in data]
     evaluate = dspy.Evaluate(
         devset=devset,
@@ -248,7 +267,7 @@ def _dspy_rate(dspy: Any, data: list[dict[str, Any]], latency: float, level: int
     )
     program = dspy.Predict(dspy.Signature("input -> target", INSTRUCTION))
     started = time.perf_counter()
-    with dspy.context(lm=twin):
+    with dspy.context(lm=lm):
         result = evaluate(program)
     wall = time.perf_counter() - started
     assert float(result.score) == 100.0, result.score
@@ -296,7 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = dt.datetime.now(dt.timezone.utc)
+    started, load = dt.datetime.now(dt.timezone.utc), os.getloadavg()
     print("per-call overhead ...", file=sys.stderr)
     results: dict[str, Any] = {"per_call": per_call(args.calls, args.litellm_calls, args.repeats)}
     print("import times ...", file=sys.stderr)
@@ -314,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            # Other processes on the machine inflate every figure: the load says how busy it was.
+            "load_average_at_start": list(load),
         },
         **results,
         "table": table,

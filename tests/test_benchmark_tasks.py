@@ -526,6 +526,7 @@ def test_overhead_script_tiny_run(tmp_path: Path, dspy: ModuleType) -> None:
         ("promptc load()", "zero-latency backend"),
         ("promptc load()", "litellm mock_response"),
         ("dspy.Predict", "DummyLM (zero latency)"),
+        ("dspy.Predict", "engine (zero latency)"),
         ("dspy.Predict", "litellm mock_response"),
         ("litellm.completion", "mock_response"),
     }
