@@ -43,6 +43,7 @@ import plot
 from tasks import REPO_ROOT, Task, default_data_dir, find_tasks, load_task, metric_for, program_for
 
 import promptc
+from promptc._evaluate import program_inputs
 from promptc.exceptions import BudgetExhaustedError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
@@ -253,7 +254,7 @@ def _run_dspy(runner: Runner, task: Task, program: promptc.Module, system: str) 
         }
     }
     _log(f"{task.name}: {system}-compiled program on {len(task.test)} test rows")
-    inputs = list(program.signature.input_fields)  # type: ignore[attr-defined]
+    inputs = program_inputs(program)[0]
     result = dspy_baseline.evaluate_dspy(
         compiled.program, task.test, inputs, metric, runner.lm, threads=args.threads
     )

@@ -30,6 +30,7 @@ import promptc
 from promptc._evaluate import bootstrap_ci, program_inputs
 from promptc._usage import Usage
 from promptc.metrics import Metric
+from promptc.programs import MultiHopQA
 
 __all__ = [
     "DSPY_SYSTEMS",
@@ -125,35 +126,81 @@ def dspy_lm(lm: promptc.LM) -> Any:
 # -- programs and metrics ------------------------------------------------------------------------
 
 
-def dspy_program(program: promptc.Module) -> Any:
-    """The DSPy twin of a one-prompt promptc program: same fields, types, instruction, demos.
-
-    ``promptc.Predict`` -> ``dspy.Predict``; ``promptc.ChainOfThought`` -> ``dspy.ChainOfThought``
-    (which adds its own ``reasoning`` field, so promptc's is left out).
-
-    Raises:
-        NotImplementedError: a multi-predictor program (its ``forward`` is code to port by hand).
-    """
+def _twin_signature(predictor: promptc.Predict, *, drop_reasoning: bool = False) -> Any:
+    """The DSPy signature with the fields, types and instruction of a promptc predictor."""
     dspy = _dspy()
-    if not isinstance(program, promptc.Predict):
-        raise NotImplementedError(
-            f"no DSPy twin for {type(program).__name__}: only one-prompt programs are converted"
-        )
-    sig, cot = program.signature, isinstance(program, promptc.ChainOfThought)
+    sig = predictor.signature
     fields: dict[str, Any] = {
         n: (f.annotation, dspy.InputField(desc=f.desc or None)) for n, f in sig.input_fields.items()
     }
     for n, f in sig.output_fields.items():
-        if not (cot and n == "reasoning"):
+        if not (drop_reasoning and n == "reasoning"):
             fields[n] = (f.annotation, dspy.OutputField(desc=f.desc or None))
-    twin = dspy.Signature(fields, sig.instruction)
-    module = (dspy.ChainOfThought if cot else dspy.Predict)(twin)
-    if program.demos:
-        inputs = list(sig.input_fields)
-        demos = [dspy.Example(**d).with_inputs(*inputs) for d in program.demos]
-        for predictor in module.predictors():
-            predictor.demos = demos
+    return dspy.Signature(fields, sig.instruction)
+
+
+def _twin_predictor(predictor: promptc.Predict) -> Any:
+    dspy = _dspy()
+    cot = isinstance(predictor, promptc.ChainOfThought)
+    module = (dspy.ChainOfThought if cot else dspy.Predict)(
+        _twin_signature(predictor, drop_reasoning=cot)
+    )
+    if predictor.demos:
+        inputs = list(predictor.signature.input_fields)
+        demos = [dspy.Example(**d).with_inputs(*inputs) for d in predictor.demos]
+        for inner in module.predictors():
+            inner.demos = demos
     return module
+
+
+def _multihop_twin(program: MultiHopQA) -> Any:
+    """DSPy's version of the benchmark's multi-hop program: same prompts, same retriever."""
+    dspy = _dspy()
+    retriever, per_hop = program.retriever, program.passages_per_hop
+    queries = [_twin_predictor(p) for p in program.generate_query]
+    answer = _twin_predictor(program.answer)
+
+    class MultiHop(dspy.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.generate_query = queries
+            self.answer = answer
+
+        def forward(self, input: str) -> Any:
+            found: list[str] = []
+            for hop, generate in enumerate(self.generate_query):
+                context = {"context": _passages(found)} if hop else {}
+                query = generate(question=input, **context).query
+                found += [p for p in retriever(query, per_hop) if p not in found]
+            reply = self.answer(question=input, context=_passages(found))
+            return dspy.Prediction(target=reply.answer)
+
+    return MultiHop()
+
+
+def _passages(found: Sequence[str]) -> str:
+    return "\n".join(f"[{i}] {p}" for i, p in enumerate(found, start=1)) or "(nothing found)"
+
+
+def dspy_program(program: promptc.Module) -> Any:
+    """The DSPy twin of a benchmark program: same prompts (fields, types, instruction, demos).
+
+    ``promptc.Predict`` -> ``dspy.Predict``; ``promptc.ChainOfThought`` -> ``dspy.ChainOfThought``
+    (which adds its own ``reasoning`` field, so promptc's is left out); the multi-hop program
+    (``MultiHopQA`` on ``input`` / ``target`` rows) -> a ``dspy.Module`` with the same three
+    prompts and the same retriever object.
+
+    Raises:
+        NotImplementedError: another multi-predictor program (its ``forward`` is code to port).
+    """
+    if isinstance(program, MultiHopQA):
+        return _multihop_twin(program)
+    if not isinstance(program, promptc.Predict):
+        raise NotImplementedError(
+            f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the "
+            "multi-hop program are converted"
+        )
+    return _twin_predictor(program)
 
 
 def _outputs(prediction: Any) -> dict[str, Any]:

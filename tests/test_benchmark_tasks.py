@@ -433,7 +433,7 @@ def test_dspy_twin_keeps_fields_types_instruction_and_demos(dspy: ModuleType) ->
     cot = dspy_baseline.dspy_program(promptc.ChainOfThought("question -> answer: float"))
     assert isinstance(cot, dspy.ChainOfThought)
     assert list(cot.predict.signature.output_fields) == ["reasoning", "answer"]  # one reasoning
-    with pytest.raises(NotImplementedError, match="one-prompt"):
+    with pytest.raises(NotImplementedError, match="one-prompt programs and the multi-hop"):
         dspy_baseline.dspy_program(KthLetterConcat())
 
 
@@ -506,6 +506,73 @@ def test_main_writes_json_table_and_plot(
     table = path.with_suffix(".md").read_text(encoding="utf-8")
     assert payload["table"] in table and f"]({path.with_suffix('.svg').name})" in table
     assert path.with_suffix(".svg").read_text(encoding="utf-8").count("<g transform") == 2
+
+
+# -- the multi-hop HotPotQA task ----------------------------------------------------------------
+
+
+def _hotpot_rows(n: int) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        founder, company = f"Zed Quux{i}", f"Acme{i}"
+        context = [
+            [company, [f"{company} is a firm.", f" It was founded by {founder}."]],
+            [founder, [f"{founder} was born in {1900 + i}."]],
+            [f"Other{i}", [f"Other{i} is a distractor about {company}s."]],
+        ]
+        rows.append(
+            {
+                "id": f"hp{i}",
+                "input": f"In what year was the founder of {company} born?",
+                "target": str(1900 + i),
+                "context": context,
+            }
+        )
+    return rows
+
+
+def _hotpot_reader(request: LMRequest) -> str:
+    """Plays all three multi-hop prompts, in promptc's XML or DSPy's ``[[ ## ]]`` format."""
+    text = "\n".join(m["content"] for m in request.message_list[-1:])
+    dspy_format = "[[ ## question ## ]]" in text
+    asks_query = "short search query" in request.message_list[0]["content"]
+    if asks_query:
+        founder = re.findall(r"founded by (Zed Quux\d+)", text)
+        value = founder[-1] if founder else re.findall(r"founder of (Acme\d+)", text)[-1]
+        field = "query"
+    else:
+        founder = re.findall(r"founded by (Zed Quux\d+)", text)
+        born = re.findall(rf"{founder[0]} was born in (\d+)", text) if founder else []
+        value, field = (born[0] if born else "unknown"), "answer"
+    if dspy_format:
+        return f"[[ ## {field} ## ]]\n{value}\n\n[[ ## completed ## ]]"
+    return f"<{field}>{value}</{field}>"
+
+
+def test_hotpotqa_folder_gets_the_multihop_program_in_both_systems(tmp_path: Path) -> None:
+    pytest.importorskip("dspy")
+    _write(tmp_path / "hotpotqa" / "dev_distractor_first53.jsonl", _hotpot_rows(12))
+    task = tasks.load_task(tmp_path / "hotpotqa", seed=0, n_train=4, n_val=3, n_test=5)
+    assert (task.metric, task.sources["test"]) == ("exact_match", "dev_distractor_first53.jsonl")
+    program = tasks.program_for(task)
+    assert isinstance(program, tasks.HotpotMultiHop)
+    assert len(program.retriever) == 12 * 3  # every loaded row's paragraphs, once each
+    args = compile_tasks.parse_args(["--tasks", "x", "--quick", "--system", "dspy-bfrs"])
+    backend = FakeBackend(_hotpot_reader)
+    runner = compile_tasks.Runner(promptc.LM("fake/t", backend=backend, cache=False), args)
+    records = compile_tasks.run_task(runner, task)
+    assert [r["system"] for r in records] == ["uncompiled", "dspy-bfrs"]
+    uncompiled, dspy_bfrs = records
+    assert "error" not in dspy_bfrs, dspy_bfrs.get("error")
+    assert uncompiled["test"]["mean"] == 1.0 and dspy_bfrs["test"]["mean"] == 1.0
+    example = uncompiled["test"]["examples"][0]["prediction"]
+    assert example["queries"][1].startswith("Zed Quux")  # the second hop read the first
+    assert uncompiled["test"]["lm_requests"] == dspy_bfrs["test"]["lm_requests"] == 5 * 3
+    assert set(dspy_bfrs["compile"]["demos"]) == {
+        "generate_query[0]",
+        "generate_query[1]",
+        "answer",
+    }
 
 
 # -- benchmarks/overhead.py ----------------------------------------------------------------------
