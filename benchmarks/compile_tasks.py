@@ -409,6 +409,21 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in sorted(vars(args).items())}
 
 
+def load_fitted(folder: Path, args: argparse.Namespace) -> Task:
+    """The task's splits at the asked sizes, or halved until they fit a small task (HotPotQA's
+    53 rows) and said so on stderr; the sizes used are in the results."""
+    sizes = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
+    for _ in range(4):
+        try:
+            return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+        except ValueError as exc:
+            if "no rows left" not in str(exc) or min(sizes.values()) < 2:
+                raise
+            sizes = {k: max(1, v // 2) for k, v in sizes.items()}
+            _log(f"{folder.name}: too few rows for the asked sizes; trying {sizes}")
+    return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+
+
 def make_lm(args: argparse.Namespace) -> promptc.LM:
     """The one LM of the run, with the default on-disk cache."""
     options: dict[str, Any] = {}
@@ -426,17 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     folders = find_tasks(args.data_dir, args.tasks)
-    tasks = [
-        load_task(
-            folder,
-            seed=args.seed,
-            n_train=args.n_train,
-            n_val=args.n_val,
-            n_test=args.n_test,
-            root=args.data_dir,
-        )
-        for folder in folders
-    ]
+    tasks = [load_fitted(folder, args) for folder in folders]
     lm = make_lm(args)
     runner = Runner(lm, args)
     records: list[dict[str, Any]] = []

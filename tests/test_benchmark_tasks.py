@@ -557,6 +557,9 @@ def test_hotpotqa_folder_gets_the_multihop_program_in_both_systems(tmp_path: Pat
     program = tasks.program_for(task)
     assert isinstance(program, tasks.HotpotMultiHop)
     assert len(program.retriever) == 12 * 3  # every loaded row's paragraphs, once each
+    default = compile_tasks.parse_args(["--tasks", "hotpotqa", "--data-dir", str(tmp_path)])
+    fitted = compile_tasks.load_fitted(tmp_path / "hotpotqa", default)
+    assert fitted.sizes() == {"train": 3, "val": 2, "test": 5}  # 30/16/40 halved 3 times
     args = compile_tasks.parse_args(["--tasks", "x", "--quick", "--system", "dspy-bfrs"])
     backend = FakeBackend(_hotpot_reader)
     runner = compile_tasks.Runner(promptc.LM("fake/t", backend=backend, cache=False), args)
