@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import runpy
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -266,3 +267,22 @@ def test_programs_take_demos_and_keep_them_apart(fake_lm: MakeLM) -> None:
     tuned = program.with_params({"self": Params("Pick.", ({"text": "x", "label": "a"},))})
     assert program.demos == [] and tuned.params.demos == ({"text": "x", "label": "a"},)
     assert isinstance(tuned, Classify) and tuned.labels == ("a", "b")
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("script", "kind"),
+    [
+        ("classify.py", Classify),
+        ("qa.py", QA),
+        ("math_cot.py", MathCoT),
+        ("multihop.py", MultiHopQA),
+        ("letters.py", KthLetterConcat),
+    ],
+)
+def test_examples_define_their_program(script: str, kind: type) -> None:
+    namespace = runpy.run_path(str(EXAMPLES / script))  # defines, does not run main()
+    assert isinstance(namespace["program"], kind)
+    assert callable(namespace["main"])
