@@ -1,15 +1,22 @@
 """Compile the generic ``input -> target`` program on shared-data tasks and measure it on test.
 
 For each task: the uncompiled program (instruction "Answer the input.", no demos) is scored on
-the task's test split; then, for each ``--optimizer``, the program is compiled on the train and
-val splits under ``--budget`` LM requests and the compiled program is scored on the same test
-split. One Markdown table is printed (a row per task and system) and every figure, with the
-per-example outcomes, is written to a dated JSON file in ``--out``.
+the task's test split; then, for each ``--optimizer`` / ``--system``, the program is compiled on
+the train and val splits under ``--budget`` LM requests and the compiled program is scored on
+the same test split. ``--system dspy-bfrs`` and ``--system dspy-mipro`` do the same with DSPy's
+BootstrapFewShotWithRandomSearch and MIPROv2 on the DSPy twin of the program, through the same
+LM object (``benchmarks/dspy_baseline.py``). One Markdown table is printed (a row per task and
+system); every figure, with the per-example outcomes, is written to a dated JSON file in
+``--out``, with the table (``.md``) and a plot of test score vs. LM requests (``.svg``) beside it.
 
 Run from the repository root with promptc installed (``pip install -e '.[local]'``)::
 
     python benchmarks/compile_tasks.py --tasks instruction_induction/antonyms \\
         bbh/boolean_expressions --optimizer labeled --optimizer random --budget 200
+
+    # against DSPy (pip install -e '.[local,compile,dspy]')
+    python benchmarks/compile_tasks.py --tasks instruction_induction/antonyms \\
+        --optimizer random --optimizer racing --system dspy-bfrs --system dspy-mipro
 
 Splits and metrics come from ``benchmarks/tasks.py`` (read its docstring). One LM object with
 the default on-disk cache serves the whole run, so a repeated run is answered from the cache:
@@ -31,15 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dspy_baseline
+import plot
 from tasks import REPO_ROOT, Task, default_data_dir, find_tasks, load_task, metric_for, program_for
 
 import promptc
+from promptc._evaluate import program_inputs
 from promptc.exceptions import BudgetExhaustedError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
 DEFAULTS = {"n_train": 30, "n_val": 16, "n_test": 40, "budget": 200}
 QUICK = {"n_train": 8, "n_val": 4, "n_test": 6, "budget": 40}
 DEFAULT_OPTIMIZERS = ["labeled"]
+SYSTEMS = [*sorted(OPTIMIZERS), *dspy_baseline.DSPY_SYSTEMS]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +75,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--optimizer",
         action="append",
         choices=sorted(OPTIMIZERS),
-        help=f"repeat to compare several (default: {' '.join(DEFAULT_OPTIMIZERS)})",
+        help="a promptc strategy; repeatable "
+        f"(default, without --optimizer or --system: {' '.join(DEFAULT_OPTIMIZERS)})",
+    )
+    parser.add_argument(
+        "--system",
+        action="append",
+        choices=SYSTEMS,
+        help="a promptc strategy or a DSPy baseline (dspy-bfrs: BootstrapFewShotWithRandomSearch,\n"
+        "dspy-mipro: MIPROv2; needs the [dspy] extra); repeatable, run after --optimizer ones",
     )
     helps = {
         "budget": "LM requests per compile",
@@ -100,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in profile.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.optimizer = args.optimizer or list(DEFAULT_OPTIMIZERS)
+    args.systems = [*(args.optimizer or []), *(args.system or [])] or list(DEFAULT_OPTIMIZERS)
     args.data_dir = args.data_dir or default_data_dir()
     for key in ("budget", "n_train", "n_val", "n_test", "threads", "lm_threads", "max_tokens"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
@@ -191,36 +210,98 @@ def _params(program: promptc.Module) -> dict[str, Any]:
     }
 
 
+def _compile_promptc(runner: Runner, task: Task, program: promptc.Module, system: str) -> Any:
+    """A promptc strategy's compile record, or an error record; and the compiled program."""
+    try:
+        compiled, compile_wall = runner.compile(program, task, system)
+    except BudgetExhaustedError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}, None
+    spent = compiled.artifact.provenance["spent"]
+    record = {
+        "lm_requests": spent["lm_requests"],
+        "spent": spent,
+        "run_usage": compiled.run_usage,
+        "wall_s": round(compile_wall, 2),
+        "val_uncompiled": _scores(compiled.baseline),
+        "val_best": _scores(compiled.best),
+        "trials": compiled.trials,
+        "params": _params(compiled.program),
+    }
+    return {"compile": record}, compiled.program
+
+
+def _run_dspy(runner: Runner, task: Task, program: promptc.Module, system: str) -> dict[str, Any]:
+    """A DSPy baseline: compile the DSPy twin of ``program``, then score it on test."""
+    metric, args = metric_for(task.metric), runner.args
+    compiled = dspy_baseline.compile_dspy(
+        system,
+        program,
+        task,
+        metric,
+        runner.lm,
+        budget=args.budget,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    record: dict[str, Any] = {
+        "compile": {
+            "lm_requests": dspy_baseline.requests(compiled.usage),
+            "run_usage": compiled.usage,
+            "wall_s": round(compiled.wall_s, 2),
+            "val_best": None if compiled.val_score is None else {"mean": compiled.val_score},
+            "settings": compiled.settings,
+            "demos": compiled.demos,
+        }
+    }
+    _log(f"{task.name}: {system}-compiled program on {len(task.test)} test rows")
+    inputs = program_inputs(program)[0]
+    result = dspy_baseline.evaluate_dspy(
+        compiled.program, task.test, inputs, metric, runner.lm, threads=args.threads
+    )
+    record["test"] = {
+        "mean": result.mean,
+        "ci95": list(result.ci),
+        "n": len(result.scores),
+        "errors": sum(e is not None for e in result.errors),
+        "lm_requests": dspy_baseline.requests(result.usage),
+        "usage": result.usage,
+        "wall_s": round(result.wall_s, 2),
+        "examples": [
+            {"id": row["id"], "score": score, "prediction": prediction, "error": error}
+            for row, score, prediction, error in zip(
+                task.test, result.scores, result.predictions, result.errors, strict=True
+            )
+        ],
+    }
+    return record
+
+
 def run_task(runner: Runner, task: Task) -> list[dict[str, Any]]:
-    """The uncompiled program, then each optimizer's compiled program, scored on test."""
+    """The uncompiled program, then each system's compiled program, scored on test."""
     program = program_for(task)
     base = {"task": task.name, "group": task.group, "metric": task.metric}
     _log(f"{task.name}: uncompiled program on {len(task.test)} test rows")
     result, wall = runner.evaluate(program, task)
     records = [{**base, "system": "uncompiled", "test": _test_record(task, result, wall)}]
-    for optimizer in runner.args.optimizer:
-        _log(f"{task.name}: compiling with {optimizer!r} (budget {runner.args.budget})")
-        record: dict[str, Any] = {**base, "system": optimizer}
-        try:
-            compiled, compile_wall = runner.compile(program, task, optimizer)
-        except BudgetExhaustedError as exc:
-            _log(f"{task.name}: {optimizer} failed: {exc}")
-            records.append({**record, "error": f"{type(exc).__name__}: {exc}"})
+    for system in runner.args.systems:
+        _log(f"{task.name}: compiling with {system!r} (budget {runner.args.budget})")
+        if system in dspy_baseline.DSPY_SYSTEMS:
+            try:
+                records.append(
+                    {**base, "system": system, **_run_dspy(runner, task, program, system)}
+                )
+            except Exception as exc:  # a baseline that breaks is reported, not fatal
+                _log(f"{task.name}: {system} failed: {type(exc).__name__}: {exc}")
+                records.append({**base, "system": system, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        spent = compiled.artifact.provenance["spent"]
-        record["compile"] = {
-            "lm_requests": spent["lm_requests"],
-            "spent": spent,
-            "run_usage": compiled.run_usage,
-            "wall_s": round(compile_wall, 2),
-            "val_uncompiled": _scores(compiled.baseline),
-            "val_best": _scores(compiled.best),
-            "trials": compiled.trials,
-            "params": _params(compiled.program),
-        }
-        _log(f"{task.name}: {optimizer}-compiled program on {len(task.test)} test rows")
-        result, wall = runner.evaluate(compiled.program, task)
-        record["test"] = _test_record(task, result, wall)
+        outcome, compiled = _compile_promptc(runner, task, program, system)
+        record = {**base, "system": system, **outcome}
+        if compiled is None:
+            _log(f"{task.name}: {system} failed: {outcome['error']}")
+        else:
+            _log(f"{task.name}: {system}-compiled program on {len(task.test)} test rows")
+            result, wall = runner.evaluate(compiled, task)
+            record["test"] = _test_record(task, result, wall)
         records.append(record)
     return records
 
@@ -237,39 +318,48 @@ def _with_cached(requests: int, cached: int) -> str:
 def _uncompiled_val(records: list[dict[str, Any]], task: str) -> str:
     """The uncompiled program's val score, as the first compile of ``task`` measured it."""
     for r in records:
-        if r["task"] == task and "compile" in r:
+        if r["task"] == task and "val_uncompiled" in r.get("compile", {}):
             return f"{r['compile']['val_uncompiled']['mean']:.3f}"
     return "—"
 
 
 HEADER = (
     "| task | metric | system | test score [95% CI] | n | errors | val score "
-    "| compile LM requests | test LM requests | compile s | test s |"
+    "| compile LM requests | test LM requests | compile s | test s | compile tokens | test tokens |"
 )
 
 
+def _tokens(usage: dict[str, Any]) -> str:
+    return f"{int(usage.get('prompt_tokens', 0)) + int(usage.get('completion_tokens', 0)):,}"
+
+
 def format_table(records: list[dict[str, Any]]) -> str:
-    """One Markdown table: a row per (task, system), figures as measured."""
-    lines = [HEADER, "|" + "---|" * 3 + "---:|" * 8]
+    """One Markdown table: a row per (task, system), figures as measured.
+
+    Requests count fresh calls and cache hits alike (``(N cached)`` says how many were hits);
+    tokens are prompt plus completion tokens of every request served.
+    """
+    lines = [HEADER, "|" + "---|" * 3 + "---:|" * 10]
     for r in records:
         head = f"| {r['task']} | {r['metric']} | {r['system']} |"
         if "error" in r:
-            lines.append(f"{head} failed: {r['error']} |" + " |" * 7)
+            lines.append(f"{head} failed: {r['error']} |" + " |" * 9)
             continue
-        test = r["test"]
+        test, c = r["test"], r.get("compile")
         cells = [_ci(test), str(test["n"]), str(test["errors"])]
-        if "compile" in r:
-            c = r["compile"]
+        if c is not None:
             cells += [
-                f"{c['val_best']['mean']:.3f}",
+                f"{c['val_best']['mean']:.3f}" if c.get("val_best") else "—",
                 _with_cached(c["lm_requests"], c["run_usage"].get("cache_hits", 0)),
             ]
         else:
             cells += [_uncompiled_val(records, r["task"]), "—"]
         cells += [
             _with_cached(test["lm_requests"], test["usage"].get("cache_hits", 0)),
-            f"{r['compile']['wall_s']:.1f}" if "compile" in r else "—",
+            f"{c['wall_s']:.1f}" if c is not None else "—",
             f"{test['wall_s']:.1f}",
+            _tokens(c["run_usage"]) if c is not None else "—",
+            _tokens(test["usage"]),
         ]
         lines.append(f"{head} {' | '.join(cells)} |")
     return "\n".join(lines)
@@ -319,6 +409,21 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in sorted(vars(args).items())}
 
 
+def load_fitted(folder: Path, args: argparse.Namespace) -> Task:
+    """The task's splits at the asked sizes, or halved until they fit a small task (HotPotQA's
+    53 rows) and said so on stderr; the sizes used are in the results."""
+    sizes = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
+    for _ in range(4):
+        try:
+            return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+        except ValueError as exc:
+            if "no rows left" not in str(exc) or min(sizes.values()) < 2:
+                raise
+            sizes = {k: max(1, v // 2) for k, v in sizes.items()}
+            _log(f"{folder.name}: too few rows for the asked sizes; trying {sizes}")
+    return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+
+
 def make_lm(args: argparse.Namespace) -> promptc.LM:
     """The one LM of the run, with the default on-disk cache."""
     options: dict[str, Any] = {}
@@ -336,17 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     folders = find_tasks(args.data_dir, args.tasks)
-    tasks = [
-        load_task(
-            folder,
-            seed=args.seed,
-            n_train=args.n_train,
-            n_val=args.n_val,
-            n_test=args.n_test,
-            root=args.data_dir,
-        )
-        for folder in folders
-    ]
+    tasks = [load_fitted(folder, args) for folder in folders]
     lm = make_lm(args)
     runner = Runner(lm, args)
     records: list[dict[str, Any]] = []
@@ -372,12 +467,19 @@ def main(argv: list[str] | None = None) -> int:
     sizes = ", ".join(
         f"{t.name} {t.sizes()['train']}/{t.sizes()['val']}/{t.sizes()['test']}" for t in tasks
     )
-    print(
+    summary = (
         f"LM {lm.settings()}; seed {args.seed}; budget {args.budget} LM requests per compile; "
-        f"rows train/val/test: {sizes}; total wall {wall:.0f} s\n"
+        f"rows train/val/test: {sizes}; total wall {wall:.0f} s"
     )
+    plot_path = path.with_suffix(".svg")
+    plot_path.write_text(plot.accuracy_vs_calls_svg(records), encoding="utf-8")
+    table_path = path.with_suffix(".md")
+    table_path.write_text(
+        f"{summary}\n\n{table}\n\n![score vs LM requests]({plot_path.name})\n", encoding="utf-8"
+    )
+    print(f"{summary}\n")
     print(table)
-    print(f"\nresults: {path}")
+    print(f"\nresults: {path}\ntable: {table_path}\nplot: {plot_path}")
     return 1 if any("error" in r for r in records) else 0
 
 

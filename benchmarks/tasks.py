@@ -19,6 +19,10 @@ only on the seed and ``n_test``. In practice:
   three CoT exemplars (``fewshot_cot.jsonl``, not part of ``test.jsonl``) open the train split,
   which is then filled up to ``n_train`` with carved rows.
 * ``sst2`` (train + dev + test): each split is a seeded sample of its own file.
+* ``hotpotqa`` (``dev_distractor_first53.jsonl``, read as the val file): test, val and train are
+  carved from its 53 rows, so ask for at most 53 in all (e.g. 25 / 12 / 16). Its rows carry
+  their ten ``context`` paragraphs, so :func:`program_for` gives it the multi-hop program:
+  BM25 over the paragraphs of every loaded row (the distractor setting's pooled corpus).
 
 A test row never appears in train or val: the splits are checked to be disjoint by ``id`` (rows
 without one get ``<file>:<line>``). Identical *inputs* can still occur under different ids when
@@ -42,9 +46,11 @@ from typing import Any
 
 import promptc
 from promptc.metrics import Metric, resolve_metric
+from promptc.programs import BM25Retriever, MultiHopQA, hotpotqa_passages
 
 __all__ = [
     "SPLIT_FILES",
+    "HotpotMultiHop",
     "Task",
     "TaskNotFoundError",
     "default_data_dir",
@@ -63,7 +69,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: File names of each split, in order of preference.
 SPLIT_FILES: dict[str, tuple[str, ...]] = {
     "train": ("train.jsonl",),
-    "val": ("valid.jsonl", "dev.jsonl", "validation.jsonl"),
+    # HotPotQA's distractor rows (with context) are the only dev file of that folder to use.
+    "val": ("valid.jsonl", "dev.jsonl", "validation.jsonl", "dev_distractor_first53.jsonl"),
     "test": ("test.jsonl",),
 }
 #: Where a split takes its rows when its own file is missing (the first file that exists).
@@ -87,7 +94,7 @@ _METRIC_NAMES = {
     "contains": "contains",
     "es": "exact_set",
 }
-_GROUP_METRICS = {"gsm8k": "numeric_match"}
+_GROUP_METRICS = {"gsm8k": "numeric_match", "hotpotqa": "exact_match"}
 
 
 class TaskNotFoundError(LookupError):
@@ -418,14 +425,27 @@ def metric_for(name: str) -> Metric:
 _GENERIC_INSTRUCTION = "Answer the input."
 
 
-def program_for(task: Task) -> promptc.Module:
-    """The uncompiled program every task starts from: ``input -> target``, one prompt.
+class HotpotMultiHop(MultiHopQA):
+    """:class:`promptc.programs.MultiHopQA` on the benchmark's ``input`` / ``target`` rows."""
 
-    The instruction is deliberately generic ("Answer the input."): it says nothing about the
-    task, so a compiler's job is to do better than that, with demos or a better instruction.
-    The same program is used for every task; ``task`` is taken for symmetry with future
-    task-specific programs.
+    def forward(self, input: str) -> promptc.Prediction:
+        out = super().forward(question=input)
+        return promptc.Prediction(
+            {"target": out["answer"], "queries": out["queries"], "passages": out["passages"]}
+        )
+
+
+def program_for(task: Task) -> promptc.Module:
+    """The uncompiled program a task starts from.
+
+    For most tasks, ``input -> target``, one prompt, with a deliberately generic instruction
+    ("Answer the input."): it says nothing about the task, so a compiler's job is to do better
+    than that, with demos or a better instruction. For a task whose every row carries HotPotQA
+    ``context`` paragraphs, :class:`HotpotMultiHop` (two hops of query + BM25 retrieval over the
+    paragraphs of all the task's rows, then an answer); it needs the ``[retrieve]`` extra.
     """
-    del task
+    rows = [*task.train, *task.val, *task.test]
+    if rows and all(isinstance(r.get("context"), list) for r in rows):
+        return HotpotMultiHop(BM25Retriever(hotpotqa_passages(rows)), passages_per_hop=3)
     signature = promptc.make_signature("input -> target", instruction=_GENERIC_INSTRUCTION)
     return promptc.Predict(signature)

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 import promptc
 from promptc._backend import LMRequest
+from promptc.programs import KthLetterConcat
 from promptc.testing import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +34,14 @@ def _import(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # compile_tasks imports `tasks` by this name
+    sys.modules[name] = module  # compile_tasks imports `tasks` (and the others) by this name
     spec.loader.exec_module(module)
     return module
 
 
 tasks = _import("tasks")
+dspy_baseline = _import("dspy_baseline")
+plot = _import("plot")
 compile_tasks = _import("compile_tasks")
 
 WORDS = [f"word{i}" for i in range(60)]
@@ -388,3 +392,216 @@ def test_script_quick_run_on_smollm2(data_root: Path, tmp_path: Path) -> None:
         if record["system"] == "labeled":
             assert 0 < record["compile"]["lm_requests"] <= 40
             assert record["compile"]["spent"]["budget"] == 40
+
+
+# -- DSPy baselines, with a fake LM behind DSPy's litellm path -----------------------------------
+
+
+@pytest.fixture
+def dspy() -> ModuleType:
+    """DSPy (the [dspy] extra); the tests that need it skip without it."""
+    return pytest.importorskip("dspy")
+
+
+def _both_formats(request: LMRequest) -> str:
+    """Answers promptc's XML prompts like _demo_reader, and DSPy's ``[[ ## field ## ]]`` prompts:
+    right only with demos, and some text for any other field DSPy asks for (proposals)."""
+    messages = request.message_list
+    last = messages[-1]["content"]
+    if "<input>" in last:
+        return _demo_reader(request)
+    found = re.search(r"\[\[ ## input ## \]\]\n(.*?)\n", last)
+    if found:
+        word = found.group(1)
+        answer = f"un{word}" if len(messages) > 2 else word
+        return f"[[ ## target ## ]]\n{answer}\n\n[[ ## completed ## ]]"
+    fields = [f for f in re.findall(r"`\[\[ ## (\w+) ## \]\]`", last) if f != "completed"]
+    return "".join(f"[[ ## {f} ## ]]\nSome text.\n\n" for f in fields) + "[[ ## completed ## ]]"
+
+
+def test_dspy_twin_keeps_fields_types_instruction_and_demos(dspy: ModuleType) -> None:
+    program = promptc.Predict("text -> label: Literal['a', 'b']").with_params(
+        {"self": promptc.Params("Pick a or b.", ({"text": "x", "label": "a"},))}
+    )
+    twin = dspy_baseline.dspy_program(program)
+    assert isinstance(twin, dspy.Predict)
+    assert list(twin.signature.input_fields) == ["text"]
+    assert list(twin.signature.output_fields) == ["label"]
+    assert twin.signature.instructions == "Pick a or b."
+    assert twin.signature.output_fields["label"].annotation == typing.Literal["a", "b"]
+    assert [d.toDict() for d in twin.demos] == [{"text": "x", "label": "a"}]
+    cot = dspy_baseline.dspy_program(promptc.ChainOfThought("question -> answer: float"))
+    assert isinstance(cot, dspy.ChainOfThought)
+    assert list(cot.predict.signature.output_fields) == ["reasoning", "answer"]  # one reasoning
+    with pytest.raises(NotImplementedError, match="one-prompt programs and the multi-hop"):
+        dspy_baseline.dspy_program(KthLetterConcat())
+
+
+def test_dspy_calls_reach_the_same_lm_through_litellm(dspy: ModuleType) -> None:
+    backend = FakeBackend(_both_formats)
+    lm = promptc.LM("fake/t", backend=backend, cache=False, max_tokens=77)
+    twin = dspy_baseline.dspy_lm(lm)
+    with dspy.context(lm=twin):
+        out = dspy.Predict("input -> target")(input="kind")
+    assert out.target == "kind"
+    (request,) = backend.requests
+    assert (request.max_tokens, request.temperature) == (77, 0.0)  # the LM's settings
+    assert "[[ ## input ## ]]\nkind" in request.message_list[-1]["content"]
+    assert lm.usage.by_tag()["dspy"].calls == 1
+
+
+def test_dspy_metric_and_budget_sizing(dspy: ModuleType) -> None:
+    metric = dspy_baseline.dspy_metric(promptc.metrics.exact_match)
+    example = dspy.Example(input="x", target="Yes", targets=["yes", "y"]).with_inputs("input")
+    assert metric(example, dspy.Prediction(reasoning="...", target="y")) == 1.0
+    assert metric(example, dspy.Prediction(target="no")) == 0.0
+    for budget, n_train, n_val in [(200, 30, 16), (40, 8, 4), (1000, 100, 50)]:
+        bfrs = dspy_baseline.bfrs_settings(budget, n_train, n_val)
+        mipro = dspy_baseline.mipro_settings(budget, n_train, n_val)
+        assert bfrs["num_candidate_programs"] >= 1 and mipro["num_trials"] >= 1
+        assert bfrs["estimated_requests"] <= budget and mipro["estimated_requests"] <= budget
+
+
+def test_run_task_with_dspy_systems_counts_every_request(data_root: Path, dspy: ModuleType) -> None:
+    systems = ["--optimizer", "labeled", "--system", "dspy-bfrs", "--system", "dspy-mipro"]
+    args = compile_tasks.parse_args(["--tasks", "x", "--quick", "--threads", "2", *systems])
+    assert args.systems == ["labeled", "dspy-bfrs", "dspy-mipro"]
+    backend = FakeBackend(_both_formats)
+    runner = compile_tasks.Runner(promptc.LM("fake/t", backend=backend, cache=False), args)
+    task = _load(data_root, "instruction_induction/fake_antonyms", n_train=8, n_val=4, n_test=6)
+    records = compile_tasks.run_task(runner, task)
+    assert [r["system"] for r in records] == ["uncompiled", "labeled", "dspy-bfrs", "dspy-mipro"]
+    for record in records[2:]:
+        assert "error" not in record, record.get("error")
+        assert record["test"]["mean"] == 1.0 and record["test"]["n"] == 6  # demos were found
+        assert record["compile"]["lm_requests"] > 0 and record["compile"]["demos"]["self"] > 0
+        assert record["test"]["usage"]["prompt_tokens"] > 0
+    spent = sum(r["compile"]["lm_requests"] for r in records[1:])
+    assert backend.calls == spent + sum(r["test"]["lm_requests"] for r in records)
+    table = compile_tasks.format_table(records).splitlines()
+    assert len(table) == 2 + 4
+    assert "| dspy-mipro | 1.000 [1.000, 1.000] | 6 | 0 |" in table[5]
+    svg = plot.accuracy_vs_calls_svg(records)
+    assert svg.startswith("<svg") and svg.count("<circle") == 4 + 4  # 4 legend dots, 4 points
+    assert "dspy-bfrs: 1.000 [1.000, 1.000] after" in svg
+
+
+def test_main_writes_json_table_and_plot(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dspy: ModuleType
+) -> None:
+    lm = promptc.LM("fake/t", backend=FakeBackend(_both_formats), cache=False)
+    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+    out = tmp_path / "results"
+    argv = ["--tasks", "instruction_induction/fake_antonyms", "bbh/fake_bool", "--quick"]
+    argv += ["--data-dir", str(data_root), "--out", str(out), "--system", "dspy-bfrs"]
+    assert compile_tasks.main(argv) == 0
+    (path,) = out.glob("compile_tasks-*.json")
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    systems = [(r["task"], r["system"]) for r in payload["results"]]
+    assert systems == [
+        (task, system)
+        for task in ("instruction_induction/fake_antonyms", "bbh/fake_bool")
+        for system in ("uncompiled", "dspy-bfrs")
+    ]
+    table = path.with_suffix(".md").read_text(encoding="utf-8")
+    assert payload["table"] in table and f"]({path.with_suffix('.svg').name})" in table
+    assert path.with_suffix(".svg").read_text(encoding="utf-8").count("<g transform") == 2
+
+
+# -- the multi-hop HotPotQA task ----------------------------------------------------------------
+
+
+def _hotpot_rows(n: int) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        founder, company = f"Zed Quux{i}", f"Acme{i}"
+        context = [
+            [company, [f"{company} is a firm.", f" It was founded by {founder}."]],
+            [founder, [f"{founder} was born in {1900 + i}."]],
+            [f"Other{i}", [f"Other{i} is a distractor about {company}s."]],
+        ]
+        rows.append(
+            {
+                "id": f"hp{i}",
+                "input": f"In what year was the founder of {company} born?",
+                "target": str(1900 + i),
+                "context": context,
+            }
+        )
+    return rows
+
+
+def _hotpot_reader(request: LMRequest) -> str:
+    """Plays all three multi-hop prompts, in promptc's XML or DSPy's ``[[ ## ]]`` format."""
+    text = "\n".join(m["content"] for m in request.message_list[-1:])
+    dspy_format = "[[ ## question ## ]]" in text
+    asks_query = "short search query" in request.message_list[0]["content"]
+    if asks_query:
+        founder = re.findall(r"founded by (Zed Quux\d+)", text)
+        value = founder[-1] if founder else re.findall(r"founder of (Acme\d+)", text)[-1]
+        field = "query"
+    else:
+        founder = re.findall(r"founded by (Zed Quux\d+)", text)
+        born = re.findall(rf"{founder[0]} was born in (\d+)", text) if founder else []
+        value, field = (born[0] if born else "unknown"), "answer"
+    if dspy_format:
+        return f"[[ ## {field} ## ]]\n{value}\n\n[[ ## completed ## ]]"
+    return f"<{field}>{value}</{field}>"
+
+
+def test_hotpotqa_folder_gets_the_multihop_program_in_both_systems(tmp_path: Path) -> None:
+    pytest.importorskip("dspy")
+    _write(tmp_path / "hotpotqa" / "dev_distractor_first53.jsonl", _hotpot_rows(12))
+    task = tasks.load_task(tmp_path / "hotpotqa", seed=0, n_train=4, n_val=3, n_test=5)
+    assert (task.metric, task.sources["test"]) == ("exact_match", "dev_distractor_first53.jsonl")
+    program = tasks.program_for(task)
+    assert isinstance(program, tasks.HotpotMultiHop)
+    assert len(program.retriever) == 12 * 3  # every loaded row's paragraphs, once each
+    default = compile_tasks.parse_args(["--tasks", "hotpotqa", "--data-dir", str(tmp_path)])
+    fitted = compile_tasks.load_fitted(tmp_path / "hotpotqa", default)
+    assert fitted.sizes() == {"train": 3, "val": 2, "test": 5}  # 30/16/40 halved 3 times
+    args = compile_tasks.parse_args(["--tasks", "x", "--quick", "--system", "dspy-bfrs"])
+    backend = FakeBackend(_hotpot_reader)
+    runner = compile_tasks.Runner(promptc.LM("fake/t", backend=backend, cache=False), args)
+    records = compile_tasks.run_task(runner, task)
+    assert [r["system"] for r in records] == ["uncompiled", "dspy-bfrs"]
+    uncompiled, dspy_bfrs = records
+    assert "error" not in dspy_bfrs, dspy_bfrs.get("error")
+    assert uncompiled["test"]["mean"] == 1.0 and dspy_bfrs["test"]["mean"] == 1.0
+    example = uncompiled["test"]["examples"][0]["prediction"]
+    assert example["queries"][1].startswith("Zed Quux")  # the second hop read the first
+    assert uncompiled["test"]["lm_requests"] == dspy_bfrs["test"]["lm_requests"] == 5 * 3
+    assert set(dspy_bfrs["compile"]["demos"]) == {
+        "generate_query[0]",
+        "generate_query[1]",
+        "answer",
+    }
+
+
+# -- benchmarks/overhead.py ----------------------------------------------------------------------
+
+
+def test_overhead_script_tiny_run(tmp_path: Path, dspy: ModuleType) -> None:
+    command = [sys.executable, str(BENCHMARKS / "overhead.py"), "--out", str(tmp_path)]
+    command += ["--calls", "20", "--litellm-calls", "2", "--repeats", "1", "--waves", "1"]
+    command += ["--latency", "0.01"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (path,) = tmp_path.glob("overhead-*.json")
+    assert re.fullmatch(r"overhead-\d{4}-\d\d-\d\dT\d{6}Z\.json", path.name)
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    assert payload["table"] in done.stdout and "Provider List" not in done.stdout
+    rows = {(r["system"], r["lm"]): r["us_per_call"] for r in payload["per_call"]}
+    assert set(rows) == {
+        ("promptc load()", "zero-latency backend"),
+        ("promptc load()", "litellm mock_response"),
+        ("dspy.Predict", "DummyLM (zero latency)"),
+        ("dspy.Predict", "engine (zero latency)"),
+        ("dspy.Predict", "litellm mock_response"),
+        ("litellm.completion", "mock_response"),
+    }
+    assert all(us > 0 for us in rows.values())
+    assert [r["module"] for r in payload["imports"]] == ["promptc", "dspy", "litellm"]
+    levels = [(r["system"], r["concurrency"]) for r in payload["throughput"]]
+    assert levels == [(s, n) for n in (1, 8, 64) for s in ("promptc.evaluate", "dspy.Evaluate")]
+    assert all(r["examples_per_s"] > 0 for r in payload["throughput"])
