@@ -1,5 +1,6 @@
 """Search strategies for the promptc compiler (installed as ``promptc.optimizers``)."""
 
+from promptc.optimizers._ease import EASE
 from promptc.optimizers._labeled import LabeledFewShot
 from promptc.optimizers._racing import APE, Racing
 from promptc.optimizers._random import RandomSearch
@@ -8,6 +9,7 @@ from promptc.optimizers._tpe import TPE
 
 OPTIMIZERS = {
     "ape": APE,
+    "ease": EASE,
     "labeled": LabeledFewShot,
     "racing": Racing,
     "random": RandomSearch,
@@ -17,6 +19,7 @@ OPTIMIZERS = {
 
 __all__ = [
     "APE",
+    "EASE",
     "OPTIMIZERS",
     "TPE",
     "LabeledFewShot",

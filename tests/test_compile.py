@@ -253,7 +253,7 @@ def test_unknown_optimizer_lists_the_names(fake_lm: MakeLM) -> None:
         promptc.compile(
             Predict(SIGNATURE), TRAIN, exact_match, optimizer="genetic", lm=fake_lm(needs_demos)
         )
-    assert "['ape', 'labeled', 'racing', 'random', 'thompson', 'tpe']" in str(info.value)
+    assert "['ape', 'ease', 'labeled', 'racing', 'random', 'thompson', 'tpe']" in str(info.value)
 
 
 def test_provenance_records_the_run(tmp_path: Path) -> None:
