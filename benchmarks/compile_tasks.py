@@ -210,6 +210,10 @@ def _params(program: promptc.Module) -> dict[str, Any]:
     }
 
 
+def _token_counts(spent: dict[str, Any]) -> dict[str, int]:
+    return {k: int(spent[k]) for k in ("prompt_tokens", "completion_tokens")}
+
+
 def _compile_promptc(runner: Runner, task: Task, program: promptc.Module, system: str) -> Any:
     """A promptc strategy's compile record, or an error record; and the compiled program."""
     try:
@@ -220,7 +224,8 @@ def _compile_promptc(runner: Runner, task: Task, program: promptc.Module, system
     record = {
         "lm_requests": spent["lm_requests"],
         "spent": spent,
-        "run_usage": compiled.run_usage,
+        # Calls and cache hits of this run, tokens of every response served (cached or not).
+        "run_usage": {**compiled.run_usage, **_token_counts(spent)},
         "wall_s": round(compile_wall, 2),
         "val_uncompiled": _scores(compiled.baseline),
         "val_best": _scores(compiled.best),
