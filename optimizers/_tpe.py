@@ -15,6 +15,8 @@ running is handed out again. Several worker processes started on one storage sha
 each asks for the next trial, so no trial is evaluated twice, and each ends with the best
 candidate over every worker's trials. The candidate choices (instructions and demo sets) are
 stored with the study on first use, so every worker and every resume searches the same space.
+The compile's budget caps each process's run (restored trials cost nothing); ``n_trials`` caps
+the study.
 """
 
 from __future__ import annotations
