@@ -1,12 +1,13 @@
 """TPE: optuna's Tree-structured Parzen Estimator over per-predictor prompt choices.
 
 Per predictor the categorical choices are the instruction (the current one, APE proposals,
-Monte-Carlo variants), the demo set (the current one, labeled and bootstrapped sets) and the demo
-order (as drawn, reversed, rotated by one). Each trial is scored on a minibatch of validation
-rows taken from one shuffled row order, and TPE maximizes the *paired* gain over the uncompiled
-program on those rows, so an easy or hard minibatch does not mislead it. Every
-``full_eval_every`` trials the most promising candidate is scored on every row (MIPROv2's periodic
-full evaluation).
+Monte-Carlo variants), the demo set (the current one, labeled and bootstrapped sets), the demo
+order (as drawn, reversed, rotated by one) and the prompt format (XML tags, markdown sections,
+plain sentences: ``promptc._adapter.PROMPT_FORMATS``). Each trial is scored on a minibatch of
+validation rows taken from one shuffled row order, and TPE maximizes the *paired* gain over the
+uncompiled program on those rows, so an easy or hard minibatch does not mislead it. Every
+``full_eval_every`` trials the most promising candidate is scored on every row (MIPROv2's
+periodic full evaluation).
 
 The trials live in an optuna storage. Given ``storage``, a compile that is killed (even with
 ``kill -9``) and started again with the same command resumes its study: finished trials are read
@@ -30,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from promptc import Params
+from promptc._adapter import PROMPT_FORMATS, format_templates
 from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
 from promptc.exceptions import ConfigurationError
 from promptc.optimizers._candidates import Demos, Pool, build_choices
@@ -108,7 +110,7 @@ def _alive(worker: str) -> bool:
 
 
 class TPE(Optimizer):
-    """Optuna TPE over (instruction, demo set, demo order) per predictor, on paired minibatches.
+    """Optuna TPE over (instruction, demo set, order, format) per predictor, on paired minibatches.
 
     Args:
         num_instructions: APE proposals per predictor (besides its current instruction).
@@ -232,6 +234,7 @@ class TPE(Optimizer):
             out[f"{name}.instruction"] = dist(list(range(len(self._instructions[name]))))
             out[f"{name}.demos"] = dist(list(range(len(self._demo_sets[name]))))
             out[f"{name}.order"] = dist(list(ORDERS))
+            out[f"{name}.format"] = dist(list(PROMPT_FORMATS))
         return out
 
     def _whole(self, params: dict[str, Any]) -> bool:
@@ -239,7 +242,7 @@ class TPE(Optimizer):
         return all(
             f"{name}.{part}" in params
             for name in self._instructions
-            for part in ("instruction", "demos", "order")
+            for part in ("instruction", "demos", "order", "format")
         )
 
     def _candidate(self, params: dict[str, Any]) -> Candidate:
@@ -247,9 +250,13 @@ class TPE(Optimizer):
         cand: Candidate = {}
         for name in sorted(self._instructions):
             demos = self._demo_sets[name][params[f"{name}.demos"]]
+            fmt = params[f"{name}.format"]
+            if format_templates(fmt) == self._space.predictors[name].adapter.templates:
+                fmt = None  # the predictor's own layout: no change
             chosen = Params(
                 self._instructions[name][params[f"{name}.instruction"]],
                 _ordered(demos, params[f"{name}.order"]),
+                fmt,
             )
             if chosen != self._space.base[name]:
                 cand[name] = chosen

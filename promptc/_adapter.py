@@ -30,6 +30,9 @@ from promptc.exceptions import ConfigurationError
 __all__ = ["ChatAdapter", "ParseFailure", "unsafe_constructs"]
 
 TEMPLATE_NAMES = ("system", "user", "assistant")
+# Named prompt formats: how the instruction, the fields and the inputs are laid out. Every one
+# asks for (and parses) each output in its XML tag, and shares the assistant template.
+PROMPT_FORMATS = ("xml", "markdown", "plain")
 # What each template may read; the user turn may also name the signature's input fields.
 TEMPLATE_CONTEXT = {
     "system": frozenset({"instruction", "input_fields", "output_fields"}),
@@ -48,8 +51,35 @@ class ParseFailure(ValueError):
 
 @functools.lru_cache(maxsize=1)
 def _default_templates() -> dict[str, str]:
+    return format_templates("xml")
+
+
+@functools.lru_cache(maxsize=len(PROMPT_FORMATS))
+def _read_format(name: str) -> tuple[tuple[str, str], ...]:
     folder = resources.files("promptc") / "templates"
-    return {name: (folder / f"chat_{name}.jinja2").read_text("utf-8") for name in TEMPLATE_NAMES}
+    prefix = {"xml": "chat"}.get(name, name)
+    return tuple(
+        (
+            part,
+            (folder / f"{'chat' if part == 'assistant' else prefix}_{part}.jinja2").read_text(
+                "utf-8"
+            ),
+        )
+        for part in TEMPLATE_NAMES
+    )
+
+
+def format_templates(name: str) -> dict[str, str]:
+    """The templates of a named prompt format (one of :data:`PROMPT_FORMATS`).
+
+    Raises:
+        ConfigurationError: ``name`` is not a known format.
+    """
+    if name not in PROMPT_FORMATS:
+        raise ConfigurationError(
+            f"unknown prompt format {name!r}; choose one of {list(PROMPT_FORMATS)}"
+        )
+    return dict(_read_format(name))
 
 
 @functools.lru_cache(maxsize=1)

@@ -77,7 +77,7 @@ class Board:
         """A canonical key of the candidate's full parameters."""
         full = {**self.base, **candidate}
         return json.dumps(
-            {n: [p.instruction, list(p.demos)] for n, p in sorted(full.items())},
+            {n: [p.instruction, list(p.demos), p.format] for n, p in sorted(full.items())},
             sort_keys=True,
             default=str,
         )
@@ -348,7 +348,11 @@ class _Run:
 def _describe(candidate: Candidate) -> dict[str, Any] | str:
     if not candidate:
         return "baseline"
-    return {n: {"instruction": p.instruction, "demos": len(p.demos)} for n, p in candidate.items()}
+    return {
+        n: {"instruction": p.instruction, "demos": len(p.demos)}
+        | ({"format": p.format} if p.format is not None else {})
+        for n, p in candidate.items()
+    }
 
 
 def _evaluate_trial(

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptc._adapter import ChatAdapter, ParseFailure
+from promptc._adapter import ChatAdapter, ParseFailure, format_templates
 from promptc._backend import LMResponse, Message
 from promptc._context import TraceEntry, current_lm, current_trace, naming, predictor_name
 from promptc._lm import LM
@@ -59,10 +59,19 @@ class Prediction(Mapping[str, Any]):
 
 @dataclass(frozen=True)
 class Params:
-    """The tunable parameters of one predictor: its instruction and its ordered demos."""
+    """The tunable parameters of one predictor: its instruction and its ordered demos.
+
+    Attributes:
+        instruction: the instruction.
+        demos: the ordered demos.
+        format: a named prompt format to switch the predictor's adapter to (``"xml"``,
+            ``"markdown"``, ``"plain"``: see ``promptc._adapter.PROMPT_FORMATS``); ``None``
+            keeps the adapter it has. The templates themselves are what an artifact stores.
+    """
 
     instruction: str
     demos: tuple[dict[str, Any], ...] = ()
+    format: str | None = None
 
 
 class Module:
@@ -205,6 +214,8 @@ class Predict(Module):
         if params.instruction != self.signature.instruction:
             self.signature = self.signature.with_instruction(params.instruction)
         self.demos = [dict(d) for d in params.demos]
+        if params.format is not None:
+            self.adapter = ChatAdapter(format_templates(params.format))
 
     def _lm(self) -> LM:
         lm = self.lm or current_lm()

@@ -105,15 +105,16 @@ def test_rerun_restores_finished_trials_and_repeats_none(
 ) -> None:
     storage = str(tmp_path / "trials.log") if kind == "journal" else f"sqlite:///{tmp_path}/t.db"
     first, tpe1 = run(fake_lm(world), seed=4, tpe={"n_trials": 6, "storage": storage})
-    assert tpe1.evaluated == 6 and tpe1.restored == 0
+    scored = [t for t in study_trials(storage) if "duplicate_of" not in t.user_attrs]
+    assert tpe1.evaluated == len(scored) >= 3 and tpe1.restored == 0
     again, tpe2 = run(fake_lm(world), seed=4, tpe={"n_trials": 6, "storage": storage})
-    assert tpe2.evaluated == 0 and tpe2.restored == 6
+    assert tpe2.evaluated == 0 and tpe2.restored == len(scored)
     assert again.program.get_params() == first.program.get_params()
     _, tpe3 = run(fake_lm(world), seed=4, tpe={"n_trials": 9, "storage": storage})
     finished = [t for t in study_trials(storage) if t.state == STATE.COMPLETE]
     assert len(finished) == 9  # extending the study adds trials only
     reused = sum("duplicate_of" in t.user_attrs for t in finished[6:])
-    assert tpe3.restored == 6 and tpe3.evaluated + reused == 3
+    assert tpe3.restored == len(scored) and tpe3.evaluated + reused == 3
 
 
 def test_a_study_for_another_program_is_refused(fake_lm: MakeLM, tmp_path: Path) -> None:
