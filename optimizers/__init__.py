@@ -1,21 +1,57 @@
-"""Search strategies for the promptc compiler (installed as ``promptc.optimizers``)."""
+"""Search strategies for the promptc compiler (installed as ``promptc.optimizers``).
 
-from promptc.optimizers._ease import EASE
+EASE needs numpy and its embedding stack (the ``[compile]`` extra); it is imported only when
+used, so the other strategies work on a base install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from promptc.compiler import Optimizer
+from promptc.exceptions import ConfigurationError
 from promptc.optimizers._labeled import LabeledFewShot
 from promptc.optimizers._racing import APE, Racing
 from promptc.optimizers._random import RandomSearch
 from promptc.optimizers._thompson import ThompsonSampling
 from promptc.optimizers._tpe import TPE
 
-OPTIMIZERS = {
+if TYPE_CHECKING:
+    from promptc.optimizers._ease import EASE
+
+
+def _ease_class() -> type[Optimizer]:
+    try:
+        from promptc.optimizers._ease import EASE
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the 'ease' optimizer needs {exc.name or 'numpy'}; install it with: "
+            "pip install 'promptc[compile]'"
+        ) from None
+    return EASE
+
+
+def _ease(**kwargs: Any) -> Optimizer:
+    return _ease_class()(**kwargs)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "ape": APE,
-    "ease": EASE,
+    "ease": _ease,
     "labeled": LabeledFewShot,
     "racing": Racing,
     "random": RandomSearch,
     "thompson": ThompsonSampling,
     "tpe": TPE,
 }
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EASE":
+        return _ease_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "APE",

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from promptc import Params, Predict
 from promptc._types import format_value
@@ -47,6 +48,11 @@ from promptc.optimizers._neural_ucb import NeuralUCB
 from promptc.optimizers._transport import ot_filter
 
 __all__ = ["EASE"]
+
+# BLAS sums in an order that depends on its thread count, and the surrogate's training amplifies
+# those last bits: embeddings, the pre-filter and the surrogate run on one BLAS thread, so the
+# same seed picks the same candidates on any machine.
+_ONE_THREAD = 1
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +156,10 @@ class EASE(Optimizer):
         }
 
     def setup(self, space: SearchSpace) -> None:
+        with threadpool_limits(limits=_ONE_THREAD, user_api="blas"):
+            self._setup(space)
+
+    def _setup(self, space: SearchSpace) -> None:
         rng = random.Random(space.seed)
         embedder = resolve_embedder(self.embedder)
         booted = space.bootstrap(self.bootstrap, rng) if self.bootstrap else {}
@@ -228,8 +238,9 @@ class EASE(Optimizer):
             tried = {i for i, _ in self.observations}
             return self._rng.choice([i for i in open_ if i not in tried] or open_)
         seen = [i for i, _ in self.observations]
-        self.surrogate.fit(self.vectors[seen], [g for _, g in self.observations])
-        ucb = self.surrogate.ucb(self.vectors[open_])
+        with threadpool_limits(limits=_ONE_THREAD, user_api="blas"):
+            self.surrogate.fit(self.vectors[seen], [g for _, g in self.observations])
+            ucb = self.surrogate.ucb(self.vectors[open_])
         return open_[int(np.argmax(ucb))]
 
     def tell(self, trial: Trial, scores: list[float]) -> None:
