@@ -137,8 +137,14 @@ class LiteLLMBackend(Backend):
 def _to_response(litellm: Any, raw: Any, model: str) -> LMResponse:
     choice = raw.choices[0]
     usage = getattr(raw, "usage", None)
+    # litellm has usually priced the call already; asking again costs ~0.6 ms per call.
+    known = (getattr(raw, "_hidden_params", None) or {}).get("response_cost")
     try:
-        cost: float | None = float(litellm.completion_cost(completion_response=raw))
+        cost: float | None = (
+            float(known)
+            if known is not None
+            else float(litellm.completion_cost(completion_response=raw))
+        )
     except Exception:  # price unknown for this model: report None, not 0
         cost = None
     return LMResponse(
