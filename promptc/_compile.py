@@ -26,7 +26,7 @@ from promptc._lm import LM, default_lm
 from promptc._module import Module, Params, Predict
 from promptc._propose import bootstrap_demos, propose_instructions, resample_instructions
 from promptc._usage import Budget, Usage, UsageTracker
-from promptc.exceptions import BudgetExhaustedError, ConfigurationError
+from promptc.exceptions import BudgetExhaustedError, ConfigurationError, OutputParseError
 from promptc.metrics import Metric, resolve_metric
 
 __all__ = [
@@ -581,7 +581,10 @@ def _baseline(run: _Run, board: Board, budget: int | None) -> None:
             limit=budget or 0,
         )
     failed = [r.error for r in board.result({}).results if r.error]
-    if len(failed) == len(run.val):  # nothing works yet, so nothing can be compared
+    # Replies that do not parse are what compiling fixes (demos teach the format); a program
+    # that raises on every row is a bug no prompt can fix.
+    unparsed = sum(e.startswith(OutputParseError.__name__) for e in failed)
+    if len(failed) == len(run.val) and unparsed < len(failed):
         raise ConfigurationError(
             f"the uncompiled program failed on all {len(failed)} validation rows, e.g. "
             f"{failed[0]}; fix the program (try one row: `promptc eval FILE.py:OBJECT --data "

@@ -505,3 +505,18 @@ def test_strategies_see_validation_inputs_but_never_labels(fake_lm: MakeLM) -> N
     )
     (space,) = optimizer.spaces
     assert space.val_inputs() == [{"word": r["word"]} for r in VAL]
+
+
+def test_a_program_whose_zero_shot_replies_never_parse_can_still_be_compiled(
+    fake_lm: MakeLM,
+) -> None:
+    def parses_only_with_demos(request: LMRequest) -> str:
+        if demo_count(request) < 2:
+            return "I think the answer is probably a"  # no tags: OutputParseError on every row
+        return reply(label=rule(last_field(request, "word")))
+
+    result = promptc.compile(
+        Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(parses_only_with_demos), valset=VAL
+    )
+    assert result.baseline.errors == len(VAL) and result.baseline.mean == 0.0
+    assert result.best.mean == 1.0
