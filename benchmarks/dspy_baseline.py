@@ -28,6 +28,7 @@ from typing import Any
 
 import promptc
 from promptc._evaluate import bootstrap_ci, program_inputs
+from promptc._local import fill_model_response, plain_messages
 from promptc._usage import Usage
 from promptc.metrics import Metric
 from promptc.programs import MultiHopQA
@@ -66,16 +67,6 @@ def _dspy() -> Any:
 # -- the bridge: dspy.LM -> litellm -> promptc.LM ------------------------------------------------
 
 
-def _plain(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    out = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):  # OpenAI content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        out.append({"role": str(message.get("role", "user")), "content": str(content or "")})
-    return out
-
-
 def _register_provider() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -88,17 +79,8 @@ def _register_provider() -> None:
             overrides = {
                 k: opts[k] for k in ("temperature", "max_tokens") if opts.get(k) is not None
             }
-            response = lm(_plain(messages), tag="dspy", **overrides)
-            out = kwargs["model_response"]
-            out.choices[0].message.content = response.text
-            out.choices[0].finish_reason = response.finish_reason or "stop"
-            out.model = lm.model
-            out.usage = litellm.Usage(
-                prompt_tokens=response.prompt_tokens,
-                completion_tokens=response.completion_tokens,
-                total_tokens=response.prompt_tokens + response.completion_tokens,
-            )
-            return out
+            response = lm(plain_messages(messages), tag="dspy", **overrides)
+            return fill_model_response(kwargs["model_response"], response)
 
     with _LOCK:
         if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):

@@ -40,6 +40,8 @@ __all__ = [
     "LOCAL_MODELS",
     "LocalBackend",
     "LocalModelSpec",
+    "fill_model_response",
+    "plain_messages",
     "register_litellm_provider",
     "resolve_model_path",
 ]
@@ -495,31 +497,22 @@ _LITELLM_BACKENDS: dict[str, LocalBackend] = {}
 _PROVIDER_LOCK = threading.Lock()
 
 
-def _litellm_call(
-    model: str, messages: list[Any], optional_params: dict[str, Any]
-) -> tuple[LocalBackend, LMRequest]:
-    name = model.removeprefix("local/")
-    with _PROVIDER_LOCK:
-        backend = _LITELLM_BACKENDS.get(name) or _LITELLM_BACKENDS.setdefault(
-            name, LocalBackend(name)
-        )
-    opts = optional_params
+def plain_messages(messages: list[Any]) -> list[dict[str, str]]:
+    """OpenAI-style messages from litellm as plain ``{role, content}`` text turns.
+
+    Content given as parts keeps its text parts.
+    """
     plain = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):  # OpenAI content parts: keep the text ones
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        plain.append({"role": str(message.get("role", "user")), "content": content or ""})
-    return backend, LMRequest.build(
-        backend.model,
-        plain,
-        temperature=opts.get("temperature") or 0.0,
-        max_tokens=opts.get("max_tokens") or opts.get("max_completion_tokens") or 512,
-        params={k: v for k, v in opts.items() if k in _LITELLM_PARAMS and v is not None},
-    )
+        plain.append({"role": str(message.get("role", "user")), "content": str(content or "")})
+    return plain
 
 
-def _fill(model_response: Any, response: LMResponse) -> Any:
+def fill_model_response(model_response: Any, response: LMResponse) -> Any:
+    """Write a promptc response into the litellm ``ModelResponse`` a custom provider returns."""
     import litellm
 
     model_response.choices[0].message.content = response.text
@@ -531,6 +524,24 @@ def _fill(model_response: Any, response: LMResponse) -> Any:
         total_tokens=response.prompt_tokens + response.completion_tokens,
     )
     return model_response
+
+
+def _litellm_call(
+    model: str, messages: list[Any], optional_params: dict[str, Any]
+) -> tuple[LocalBackend, LMRequest]:
+    name = model.removeprefix("local/")
+    with _PROVIDER_LOCK:
+        backend = _LITELLM_BACKENDS.get(name) or _LITELLM_BACKENDS.setdefault(
+            name, LocalBackend(name)
+        )
+    opts = optional_params
+    return backend, LMRequest.build(
+        backend.model,
+        plain_messages(messages),
+        temperature=opts.get("temperature") or 0.0,
+        max_tokens=opts.get("max_tokens") or opts.get("max_completion_tokens") or 512,
+        params={k: v for k, v in opts.items() if k in _LITELLM_PARAMS and v is not None},
+    )
 
 
 @contextlib.contextmanager
@@ -567,14 +578,16 @@ def register_litellm_provider() -> None:
         ) -> Any:
             with _litellm_errors():
                 backend, request = _litellm_call(model, messages, kwargs["optional_params"])
-                return _fill(kwargs["model_response"], backend.complete(request))
+                return fill_model_response(kwargs["model_response"], backend.complete(request))
 
         async def acompletion(  # type: ignore[override]
             self, *, model: str, messages: list[Any], **kwargs: Any
         ) -> Any:
             with _litellm_errors():
                 backend, request = _litellm_call(model, messages, kwargs["optional_params"])
-                return _fill(kwargs["model_response"], await backend.acomplete(request))
+                return fill_model_response(
+                    kwargs["model_response"], await backend.acomplete(request)
+                )
 
     with _PROVIDER_LOCK:
         if any(item.get("provider") == "local" for item in litellm.custom_provider_map):
