@@ -9,6 +9,7 @@ import pytest
 
 from promptc import LM
 from promptc._backend import LMRequest
+from promptc.compiler import SearchSpace, Trial
 from promptc.testing import FakeBackend
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,6 +35,37 @@ def last_field(request: LMRequest, name: str) -> str:
     m = re.search(rf"<{name}>\n(.*?)\n</{name}>", text, re.DOTALL)
     assert m, f"field {name} not in {text!r}"
     return m.group(1)
+
+
+def rule(word: str) -> str:
+    """The gold label of the fake word tasks: 'a' for words starting with a vowel, else 'b'."""
+    return "a" if word[0] in "aeiou" else "b"
+
+
+def word_of(request: LMRequest) -> str:
+    """The input word, also in a parse-retry request (where feedback is the last message)."""
+    users = [m["content"] for m in request.message_list if m["role"] == "user"]
+    found = [m.group(1) for text in users if (m := re.search(r"<word>\n(.*?)\n</word>", text))]
+    assert found, f"no word in {request.message_list}"
+    return found[-1]
+
+
+class Watch:
+    """Mixin for a strategy under test (``class Watching(Watch, Racing)``): keeps the search
+    space it was given and every trial it asked for."""
+
+    space: SearchSpace
+    asked: list[Trial]
+
+    def setup(self, space: SearchSpace) -> None:
+        self.space, self.asked = space, []
+        super().setup(space)  # type: ignore[misc]
+
+    def ask(self) -> Trial | None:
+        trial: Trial | None = super().ask()  # type: ignore[misc]
+        if trial is not None:
+            self.asked.append(trial)
+        return trial
 
 
 @pytest.fixture

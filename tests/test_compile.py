@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import last_field, reply
+from conftest import last_field, reply, rule
 
 import promptc
 from promptc import LM, Predict
@@ -24,11 +24,6 @@ SIGNATURE = "word -> label: Literal['a', 'b']"
 
 TRAIN_WORDS = ["apple", "bread", "cloud", "eagle", "flute", "igloo", "jelly", "otter"]
 VAL_WORDS = ["acorn", "basil", "onion", "tulip"]
-
-
-def rule(word: str) -> str:
-    """The gold label: 'a' for words starting with a vowel, else 'b'."""
-    return "a" if word[0] in "aeiou" else "b"
 
 
 def rows(words: list[str]) -> list[dict[str, Any]]:

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import last_field, reply
+from conftest import Watch, last_field, reply, rule
 
 import promptc
 from promptc import LM, Module, Predict
 from promptc._artifact import dump_artifact
 from promptc._backend import LMRequest
-from promptc.compiler import CompileResult, SearchSpace, Trial
+from promptc.compiler import CompileResult
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, OPTIMIZERS
 from promptc.optimizers._embed import MiniLM, resolve_embedder
@@ -165,10 +165,6 @@ WORDS = [
 GOLD = {"honey", "ocean"}  # the fake model answers well only right after one of these
 
 
-def rule(word: str) -> str:
-    return "a" if word[0] in "aeiou" else "b"
-
-
 ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
 TRAIN, VAL = ROWS[:16], ROWS[16:]
 
@@ -191,20 +187,8 @@ def world(request: LMRequest) -> str:
     return reply(label=rule(last) if last else "b")
 
 
-class Watching(EASE):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.asked: list[Trial] = []
-
-    def setup(self, space: SearchSpace) -> None:
-        self.space = space
-        super().setup(space)
-
-    def ask(self) -> Trial | None:
-        trial = super().ask()
-        if trial is not None:
-            self.asked.append(trial)
-        return trial
+class Watching(Watch, EASE):
+    """EASE that records its search space and every trial it asks for."""
 
 
 def run(lm: LM, program: Module | None = None, **kwargs: Any) -> tuple[CompileResult, Watching]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import last_field, reply
+from conftest import last_field, reply, rule, word_of
 
 import promptc
 from promptc import LM, Module, Predict
@@ -20,19 +20,6 @@ from promptc.metrics import exact_match
 
 MakeLM = Callable[..., LM]
 SIGNATURE = "word -> label: Literal['a', 'b']"
-
-
-def rule(word: str) -> str:
-    """The gold label: 'a' for words starting with a vowel, else 'b'."""
-    return "a" if word[0] in "aeiou" else "b"
-
-
-def word_of(request: LMRequest) -> str:
-    """The input word, also in a parse-retry request (where feedback is the last message)."""
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    found = [m.group(1) for text in users if (m := re.search(r"<word>\n(.*?)\n</word>", text))]
-    assert found, f"no word in {request.message_list}"
-    return found[-1]
 
 
 def labeler(request: LMRequest) -> str:

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import last_field, reply
+from conftest import Watch, last_field, reply, rule
 
 import promptc
 from promptc import LM, Predict
 from promptc._artifact import dump_artifact
 from promptc._backend import LMRequest
-from promptc.compiler import SearchSpace, Trial
+from promptc.compiler import Trial
 from promptc.metrics import exact_match
 from promptc.optimizers import Racing
 from promptc.testing import FakeBackend
@@ -22,10 +22,6 @@ MakeLM = Callable[..., LM]
 SIGNATURE = "word -> label: Literal['a', 'b']"
 WORDS = [f"{c}{i}x" for i in range(9) for c in "aeiobcdfg"][:60]
 PROPOSALS = ["Label a if the word starts with a vowel, else b.", "WRONG: invert everything."]
-
-
-def rule(word: str) -> str:
-    return "a" if word[0] in "aeiou" else "b"
 
 
 ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
@@ -49,22 +45,8 @@ def world(request: LMRequest) -> str:
     return reply(label=right if zlib.crc32(word.encode()) % 10 < 6 else wrong)
 
 
-class Watching(Racing):
-    """Racing that records every trial it asks for."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.asked: list[Trial] = []
-
-    def setup(self, space: SearchSpace) -> None:
-        self.space = space
-        super().setup(space)
-
-    def ask(self) -> Trial | None:
-        trial = super().ask()
-        if trial is not None:
-            self.asked.append(trial)
-        return trial
+class Watching(Watch, Racing):
+    """Racing that records its search space and every trial it asks for."""
 
 
 def run(lm: LM, **kwargs: Any) -> tuple[promptc.compiler.CompileResult, Watching]:

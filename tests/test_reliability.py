@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import reply
+from conftest import reply, rule, word_of
 
 from promptc import LM, Cache, Predict
 from promptc._artifact import dump_artifact, load_artifact, save_artifact
@@ -34,19 +34,6 @@ from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNATURE = "word -> label: Literal['a', 'b']"
-
-
-def rule(word: str) -> str:
-    """The gold label: 'a' for words starting with a vowel, else 'b'."""
-    return "a" if word[0] in "aeiou" else "b"
-
-
-def word_of(request: LMRequest) -> str:
-    """The input word, also in a parse-retry request (where feedback is the last message)."""
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    found = [m.group(1) for text in users if (m := re.search(r"<word>\n(.*?)\n</word>", text))]
-    assert found, request.message_list
-    return found[-1]
 
 
 def demo_count(request: LMRequest) -> int:

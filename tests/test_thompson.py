@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import Watch
 from test_racing import SIGNATURE, TRAIN, VAL, world
 
 import promptc
 from promptc import LM, Predict
 from promptc._artifact import dump_artifact
-from promptc.compiler import CompileResult, SearchSpace, Trial
+from promptc.compiler import CompileResult
 from promptc.metrics import exact_match
 from promptc.optimizers import ThompsonSampling
 from promptc.testing import FakeBackend
@@ -19,20 +20,8 @@ from promptc.testing import FakeBackend
 MakeLM = Callable[..., LM]
 
 
-class Watching(ThompsonSampling):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.asked: list[Trial] = []
-
-    def setup(self, space: SearchSpace) -> None:
-        self.space = space
-        super().setup(space)
-
-    def ask(self) -> Trial | None:
-        trial = super().ask()
-        if trial is not None:
-            self.asked.append(trial)
-        return trial
+class Watching(Watch, ThompsonSampling):
+    """ThompsonSampling that records its search space and every trial it asks for."""
 
 
 def run(lm: LM, **kwargs: Any) -> tuple[CompileResult, Watching]:
