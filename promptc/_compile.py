@@ -84,9 +84,7 @@ class Board:
 
     def record(self, candidate: Candidate, rows: Sequence[int], result: EvalResult) -> None:
         """Store the per-example results of ``candidate`` on validation ``rows``."""
-        key = self.key(candidate)
-        self._candidates.setdefault(key, dict(candidate))
-        stored = self._results.setdefault(key, {})
+        stored = self._rows_of(candidate)
         for row, example in zip(rows, result.results, strict=True):
             stored[row] = replace(example, index=row)
 
@@ -95,13 +93,17 @@ class Board:
 
         Rows already on the board keep their results; restored rows carry no prediction.
         """
-        key = self.key(candidate)
-        self._candidates.setdefault(key, dict(candidate))
-        stored = self._results.setdefault(key, {})
+        stored = self._rows_of(candidate)
         for row, score in scores.items():
             stored.setdefault(
                 row, ExampleResult(index=row, inputs={}, prediction=None, score=score)
             )
+
+    def _rows_of(self, candidate: Candidate) -> dict[int, ExampleResult]:
+        """The stored per-row results of ``candidate``, registering it if new."""
+        key = self.key(candidate)
+        self._candidates.setdefault(key, dict(candidate))
+        return self._results.setdefault(key, {})
 
     def scores(self, candidate: Candidate) -> dict[int, float]:
         """Row index -> score for ``candidate`` (empty if never evaluated)."""
