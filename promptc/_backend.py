@@ -14,9 +14,29 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Backend", "LMRequest", "LMResponse", "Message"]
+__all__ = ["SAMPLING_PARAMS", "Backend", "LMRequest", "LMResponse", "Message"]
 
 Message = dict[str, str]
+
+#: The only settings an :class:`~promptc.LM`'s ``params`` and an artifact's ``lm.params`` may
+#: carry: sampling settings. Nothing that routes a request or carries a credential (``api_base``,
+#: ``api_key``, headers, ...) is ever a parameter; those are explicit ``LM`` arguments that stay
+#: in the process and are never written anywhere.
+SAMPLING_PARAMS = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "min_p",
+        "presence_penalty",
+        "reasoning_effort",
+        "repetition_penalty",
+        "response_format",
+        "seed",
+        "stop",
+        "top_k",
+        "top_p",
+    }
+)
 
 
 @dataclass(frozen=True)
