@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -399,17 +398,21 @@ while True:
 def test_kill_9_during_cache_writes_leaves_a_consistent_cache(tmp_path: Path) -> None:
     path = tmp_path / "lm_cache.db"
     start = 0
-    for delay in (0.4, 0.7, 1.1):
+    for wait_for in (1, 20, 200):  # acknowledged writes before the kill: early, mid, late
         proc = subprocess.Popen(
             [sys.executable, "-c", CACHE_WRITER, str(path), str(start)],
             stdout=subprocess.PIPE,
             text=True,
         )
-        time.sleep(delay)
+        assert proc.stdout is not None
+        acknowledged = []
+        while len(acknowledged) < wait_for:  # wait for the writer's acknowledgements, no sleep
+            line = proc.stdout.readline()
+            assert line, "the writer stopped before acknowledging a write"
+            acknowledged.append(int(line))
         proc.kill()
         stdout, _ = proc.communicate()
-        acknowledged = [int(x) for x in stdout.split()]
-        assert acknowledged, "the writer never wrote; give it longer"
+        acknowledged += [int(x) for x in stdout.split()]
         with Cache(path, on_corrupt="raise") as cache:  # never moved aside as corrupt
             for i in range(acknowledged[-1] + 1):  # every acknowledged write survived, intact
                 request = LMRequest.build("m", [{"role": "user", "content": f"p{i}"}])
