@@ -687,6 +687,7 @@ def _finish(
         "lm_calls": usage.calls,
         "cache_hits": usage.cache_hits,
         "errors": usage.errors,
+        "cache_errors": usage.cache_errors,
         "parse_errors": usage.parse_errors,
     }
     report = _report(run, optimizer, name, seed, budget, usage, scores)

@@ -201,8 +201,20 @@ def test_warm_cache_makes_no_calls_and_the_same_artifact(tmp_path: Path) -> None
     assert calls(cold_lm) == FULL_RUN
     assert calls(warm_lm) == 0
     assert dump_artifact(warm.artifact) == dump_artifact(cold.artifact)
-    assert cold.run_usage == {"lm_calls": FULL_RUN, "cache_hits": 0, "errors": 0, "parse_errors": 0}
-    assert warm.run_usage == {"lm_calls": 0, "cache_hits": FULL_RUN, "errors": 0, "parse_errors": 0}
+    assert cold.run_usage == {
+        "lm_calls": FULL_RUN,
+        "cache_hits": 0,
+        "errors": 0,
+        "cache_errors": 0,
+        "parse_errors": 0,
+    }
+    assert warm.run_usage == {
+        "lm_calls": 0,
+        "cache_hits": FULL_RUN,
+        "errors": 0,
+        "cache_errors": 0,
+        "parse_errors": 0,
+    }
 
 
 def test_cache_hits_count_against_the_budget(tmp_path: Path) -> None:
