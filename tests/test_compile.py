@@ -88,6 +88,20 @@ def test_labeled_few_shot_beats_the_baseline_and_leaves_the_input_alone(
     assert result.program is not program
 
 
+@pytest.mark.parametrize("bad", [float("inf"), -float("inf"), float("nan")])
+def test_a_metric_scoring_a_non_finite_number_stops_the_compile(
+    fake_lm: MakeLM, bad: float
+) -> None:
+    def unbounded(example: Any, prediction: Any) -> float:
+        return bad if prediction.label == example["label"] else 0.0
+
+    lm = fake_lm(needs_demos)  # the uncompiled program is always wrong: candidates hit `bad`
+    with pytest.raises(ConfigurationError, match=f"metric unbounded returned {bad!r} on example"):
+        promptc.compile(
+            Predict(SIGNATURE), TRAIN, unbounded, optimizer="labeled", lm=lm, valset=VAL
+        )
+
+
 def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -> None:
     # With demos the fake LM answers wrong: the uncompiled program stays the winner.
     def hates_demos(request: LMRequest) -> str:
