@@ -102,6 +102,18 @@ def test_a_metric_scoring_a_non_finite_number_stops_the_compile(
         )
 
 
+def test_a_training_row_not_valid_for_its_output_type_stops_the_compile_before_any_call(
+    fake_lm: MakeLM,
+) -> None:
+    lm = fake_lm(lambda request: '<keywords>["a"]</keywords>')
+    train = [{"text": f"t{i}", "keywords": ["a"]} for i in range(6)]
+    train[4]["keywords"] = "a, b"  # a demo would teach the model to answer this, then be refused
+    program = Predict("text -> keywords: list[str]")
+    with pytest.raises(ConfigurationError, match=r"trainset\[4\] field 'keywords' is not a valid"):
+        promptc.compile(program, train, exact_match, optimizer="labeled", lm=lm)
+    assert calls(lm) == 0
+
+
 def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -> None:
     # With demos the fake LM answers wrong: the uncompiled program stays the winner.
     def hates_demos(request: LMRequest) -> str:
