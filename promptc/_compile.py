@@ -22,6 +22,7 @@ from promptc._artifact import Artifact, artifact_from_program, save_artifact
 from promptc._context import current_lm, metering
 from promptc._data import check_labels, data_hash, split_dataset
 from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate, program_inputs
+from promptc._fingerprint import Fingerprint
 from promptc._lm import LM, default_lm
 from promptc._module import Module, Params, Predict
 from promptc._propose import bootstrap_demos, propose_instructions, resample_instructions
@@ -216,6 +217,14 @@ class SearchSpace:
         """APE's Monte Carlo step: ``n`` variants of a good instruction (phase ``propose``)."""
         with self._run.phase("propose"):
             return resample_instructions(instruction, n, self._run.proposer)
+
+    def fingerprint(self) -> Fingerprint:
+        """What this compile's trial scores mean (program, data, metric, LM): a strategy that
+        stores trials keeps it with them and refuses to mix trials of another fingerprint."""
+        run = self._run
+        return Fingerprint.of(
+            self.predictors, self.base, self.trainset, run.val, run.metric, run.lm.settings()
+        )
 
     def val_inputs(self) -> list[dict[str, Any]]:
         """The program's inputs of every validation row, in row order (never the labels)."""
