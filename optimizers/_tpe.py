@@ -16,8 +16,11 @@ running is handed out again. Several worker processes started on one storage sha
 each asks for the next trial, so no trial is evaluated twice, and each ends with the best
 candidate over every worker's trials. The candidate choices (instructions and demo sets) are
 stored with the study on first use, so every worker and every resume searches the same space.
-The compile's budget caps each process's run (restored trials cost nothing); ``n_trials`` caps
-the study.
+So is the compile's fingerprint (:meth:`SearchSpace.fingerprint`: program structure, prompts,
+train and validation data, metric, LM settings) and the search settings: a compile that differs
+in any of them is refused, naming the parts, instead of adopting trials that mean something else
+(two compiles given the same ``--storage`` and ``--study``). The compile's budget caps each
+process's run (restored trials cost nothing); ``n_trials`` caps the study.
 """
 
 from __future__ import annotations
@@ -204,10 +207,38 @@ class TPE(Optimizer):
             direction="maximize",
             load_if_exists=True,
         )
+        self._check_fingerprint(space)
         self._load_choices(space, rng)
         self._requeue_stale()
         self.restored = self._restore()
         self._running, self._full, self._told = None, None, 0
+
+    def _fingerprint(self, space: SearchSpace) -> dict[str, str]:
+        config = sorted((k, v) for k, v in self.config().items() if k != "n_trials")
+        search = ", ".join(f"{k}={v}" for k, v in config)
+        search += f"; orders {'/'.join(ORDERS)}; formats {'/'.join(PROMPT_FORMATS)}"
+        return {**space.fingerprint().to_dict(), "search": search}
+
+    def _check_fingerprint(self, space: SearchSpace) -> None:
+        """Store what the study's trials mean on first use; refuse a compile they do not fit."""
+        mine = self._fingerprint(space)
+        stored = self._study.user_attrs.get("fingerprint")
+        if stored is None:  # a new study (or one stored before fingerprints: adopted as is)
+            self._study.set_user_attr("fingerprint", mine)
+            stored = self._study.user_attrs["fingerprint"]  # a concurrent first worker may have won
+        differ = [part for part in sorted({*mine, *stored}) if mine.get(part) != stored.get(part)]
+        if differ:
+            shown = "; ".join(
+                f"{part}: study {stored.get(part)!r}, this compile {mine.get(part)!r}"
+                for part in differ
+            )
+            raise ConfigurationError(
+                f"the study {self._study.study_name!r} in {self.storage} holds the trials of "
+                f"another compile, which differ in {', '.join(differ)} ({shown}); trials are "
+                "scores of one program on one data set with one metric, LM and search space, "
+                "so they cannot be shared: give this compile another study name (--study, or "
+                "TPE(study_name=...)), or a fresh storage (--storage, or TPE(storage=...))"
+            )
 
     def _load_choices(self, space: SearchSpace, rng: random.Random) -> None:
         """The study's stored choices, or new ones (stored for every later worker)."""

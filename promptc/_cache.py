@@ -2,7 +2,11 @@
 
 Each row maps :meth:`LMRequest.cache_key` to the response's JSON and a sha256 of that JSON; a row
 whose checksum no longer matches is dropped and read as a miss, so the cache never answers wrongly.
-A file that is not a promptc cache of this schema version is moved aside, never reused or deleted.
+A file that is not a promptc cache of this schema version is moved aside, never reused or deleted,
+whether that is found when the file is opened or in the middle of a run (the next operation then
+works on a fresh file). An operation that still fails raises :class:`CacheError`; the first such
+failure of each cache is logged as a warning. :class:`~promptc.LM` treats a failing read as a miss
+and a failing write as not cached, so a cache never costs an answer.
 """
 
 from __future__ import annotations
@@ -50,12 +54,14 @@ class CacheStats:
         misses: lookups not answered (dropped rows included).
         writes: responses stored.
         dropped: rows deleted on read because their checksum or JSON was bad.
+        errors: operations that failed with :class:`CacheError` (disk full, unwritable, ...).
     """
 
     hits: int = 0
     misses: int = 0
     writes: int = 0
     dropped: int = 0
+    errors: int = 0
 
 
 def _default_path() -> Path:
@@ -92,13 +98,18 @@ def _close_if_owner(conn: sqlite3.Connection, pid: int) -> None:
         _ABANDONED.append(conn)
 
 
+class _Corrupt(Exception):
+    """SQLite found the file corrupt while in use (raised inside this module only)."""
+
+
 class _Holder:
     """Owns one thread's connection; when the thread ends it is collected and closes it."""
 
-    __slots__ = ("__weakref__", "conn")
+    __slots__ = ("__weakref__", "conn", "generation")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, generation: int) -> None:
         self.conn = conn
+        self.generation = generation
 
 
 class Cache:
@@ -132,8 +143,9 @@ class Cache:
         self.path = Path(path) if path is not None else _default_path()
         self.on_corrupt = on_corrupt
         self.timeout = float(timeout)
-        self._counts = {"hits": 0, "misses": 0, "writes": 0, "dropped": 0}
+        self._counts = {"hits": 0, "misses": 0, "writes": 0, "dropped": 0, "errors": 0}
         self._ready = False
+        self._generation = 0  # bumped when the file is found corrupt: connections reopen
         self._reset_process_state()
 
     def _reset_process_state(self) -> None:
@@ -213,7 +225,40 @@ class Cache:
             return None
 
     def _run(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
-        return self._retry(lambda: op(self._connection()))
+        """Run ``op`` on this thread's connection; a failure is counted and raised."""
+        generation = self._generation
+        try:
+            return self._retry(lambda: op(self._connection()))
+        except _Corrupt as exc:
+            self._reopen(generation)
+            error = CacheError(
+                f"LM cache {self.path} was found corrupt in use ({exc}); the next use moves it "
+                "aside and opens a fresh file"
+            )
+            self._failed(error)
+            raise error from exc
+        except CacheError as exc:
+            self._failed(exc)
+            raise
+
+    def _reopen(self, generation: int) -> None:
+        """Check the file again on next use (moving it aside), unless another thread already did."""
+        with self._prepare_lock:
+            if self._generation == generation:
+                self._generation += 1
+                self._ready = False
+
+    def _failed(self, exc: CacheError) -> None:
+        """Count a failed operation; log the first of this cache (the rest would flood the log)."""
+        with self._lock:
+            self._counts["errors"] += 1
+            first = self._counts["errors"] == 1
+        if first:
+            logger.warning(
+                "%s. Answers are served without the cache; further failures of this cache are "
+                "not logged, only counted (cache_errors in usage).",
+                exc,
+            )
 
     def _retry(self, op: Callable[[], _T]) -> _T:
         """Run ``op``, retrying "database is locked" a bounded number of times."""
@@ -226,6 +271,10 @@ class Cache:
                     raise CacheError(f"LM cache {self.path} failed: {exc}") from exc
                 last = exc
                 time.sleep(0.05 * (attempt + 1))
+            except sqlite3.DatabaseError as exc:
+                if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB
+                    raise _Corrupt(str(exc)) from exc
+                raise CacheError(f"LM cache {self.path} failed: {exc}") from exc
             except sqlite3.Error as exc:
                 raise CacheError(f"LM cache {self.path} failed: {exc}") from exc
         raise CacheError(
@@ -237,14 +286,18 @@ class Cache:
         if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
             self._reset_process_state()
         holder: _Holder | None = getattr(self._local, "holder", None)
-        if holder is not None:
+        if holder is not None and holder.generation == self._generation:
             return holder.conn
+        if holder is not None:  # the file was found corrupt: this connection may point at it
+            holder.conn.close()
+            self._local.holder = None
         with self._prepare_lock:
             if not self._ready:
                 self._prepare()
                 self._ready = True
+            generation = self._generation
         conn = self._connect()
-        holder = _Holder(conn)
+        holder = _Holder(conn, generation)
         with self._lock:
             self._finalizers = [f for f in self._finalizers if f.alive]
             self._finalizers.append(weakref.finalize(holder, _close_if_owner, conn, self._pid))

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 
 from promptc._artifact import Artifact, artifact_from_program, save_artifact
 from promptc._context import current_lm, metering
-from promptc._data import data_hash, split_dataset
+from promptc._data import check_labels, data_hash, split_dataset
 from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate, program_inputs
+from promptc._fingerprint import Fingerprint
 from promptc._lm import LM, default_lm
 from promptc._module import Module, Params, Predict
 from promptc._propose import bootstrap_demos, propose_instructions, resample_instructions
@@ -216,6 +217,14 @@ class SearchSpace:
         """APE's Monte Carlo step: ``n`` variants of a good instruction (phase ``propose``)."""
         with self._run.phase("propose"):
             return resample_instructions(instruction, n, self._run.proposer)
+
+    def fingerprint(self) -> Fingerprint:
+        """What this compile's trial scores mean (program, data, metric, LM): a strategy that
+        stores trials keeps it with them and refuses to mix trials of another fingerprint."""
+        run = self._run
+        return Fingerprint.of(
+            self.predictors, self.base, self.trainset, run.val, run.metric, run.lm.settings()
+        )
 
     def val_inputs(self) -> list[dict[str, Any]]:
         """The program's inputs of every validation row, in row order (never the labels)."""
@@ -500,12 +509,15 @@ def compile_program(
         progress: show progress bars.
 
     Raises:
+        ConfigurationError: a setting is invalid, or a training row's output value is not valid
+            for its field's type (checked before any LM call).
         BudgetExhaustedError: the budget cannot even score the uncompiled program.
     """
     if budget is not None and budget < 1:
         raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
     optimizer = resolve_optimizer(optimizer)
     metric = resolve_metric(metric)
+    check_labels(trainset, _output_types(program))
     lm = lm or current_lm() or default_lm()
     train, val = _splits(trainset, valset, seed)
     held = [dict(r) for r in holdout or []]
@@ -564,6 +576,11 @@ def compile_program(
         entry=entry,
         credit=credit,
     )
+
+
+def _output_types(program: Module) -> dict[str, Any]:
+    predictors = program.named_predictors()
+    return {n: f.annotation for _, p in predictors for n, f in p.signature.output_fields.items()}
 
 
 def _program_name(program: Module) -> str:
@@ -687,6 +704,7 @@ def _finish(
         "lm_calls": usage.calls,
         "cache_hits": usage.cache_hits,
         "errors": usage.errors,
+        "cache_errors": usage.cache_errors,
         "parse_errors": usage.parse_errors,
     }
     report = _report(run, optimizer, name, seed, budget, usage, scores)

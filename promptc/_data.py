@@ -8,13 +8,14 @@ import io
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from promptc._types import format_value, parse_value, type_name
 from promptc.exceptions import ConfigurationError
 
-__all__ = ["DataError", "data_hash", "load_dataset", "split_dataset"]
+__all__ = ["DataError", "check_labels", "data_hash", "load_dataset", "split_dataset"]
 
 Example = dict[str, Any]
 
@@ -115,3 +116,44 @@ def split_dataset(
         parts.append(order[start:end])
         start = end
     return parts
+
+
+def check_labels(rows: Sequence[Mapping[str, Any]], fields: Mapping[str, Any]) -> None:
+    """Refuse training rows whose output values are not valid for their fields' types.
+
+    A training row becomes a demo: its output values are shown as the model's reply, written as
+    :func:`~promptc._types.format_value` writes them. A value that reply parsing would refuse
+    (``"a, b"`` for a ``list[str]``, ``"maybe"`` for a ``Literal['yes', 'no']``) would teach the
+    model a format its own answers are then refused for.
+
+    Args:
+        rows: the training rows.
+        fields: output field name -> type, over every predictor of the program.
+
+    Raises:
+        ConfigurationError: naming the first bad row and field, what was expected and what was
+            got, and how many other values are bad.
+    """
+    bad = [
+        (i, name, tp, problem)
+        for i, row in enumerate(rows)
+        for name, tp in fields.items()
+        if name in row and (problem := _label_problem(row[name], tp))
+    ]
+    if not bad:
+        return
+    i, name, tp, problem = bad[0]
+    more = f" ({len(bad) - 1} more bad value(s) in other rows or fields)" if len(bad) > 1 else ""
+    raise ConfigurationError(
+        f"trainset[{i}] field {name!r} is not a valid {type_name(tp)}: {problem}{more}. A "
+        "training row is shown to the model as an example answer, so its value must be one the "
+        "model may reply: fix the row's value, or drop the row"
+    )
+
+
+def _label_problem(value: Any, tp: Any) -> str | None:
+    try:
+        parse_value(format_value(value), tp)
+    except (ValueError, TypeError) as exc:  # TypeError: a value pydantic cannot write as JSON
+        return str(exc)
+    return None

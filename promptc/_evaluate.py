@@ -1,9 +1,10 @@
 """Evaluate a program on a dataset with a metric: in parallel, per example, errors counted.
 
 A program that raises on one example scores 0 there and the error is kept with the example; the
-run goes on. A metric that raises or returns something other than a number is a bug in the metric
-(or a dataset without the label column it reads), and stops the run with a message that says so;
-so do an exhausted budget and an LM that cannot be called at all (unknown model, missing key).
+run goes on. A metric that raises or returns something other than a finite number (NaN and
+infinities included) is a bug in the metric (or a dataset without the label column it reads), and
+stops the run with a message that says so; so do an exhausted budget and an LM that cannot be
+called at all (unknown model, missing key).
 """
 
 from __future__ import annotations
@@ -114,10 +115,10 @@ def _score(metric: Metric, row: Mapping[str, Any], prediction: Any, index: int) 
         ) from exc
     if isinstance(value, bool):
         return float(value)
-    if not isinstance(value, (int, float)) or math.isnan(value):
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigurationError(
             f"metric {name} returned {value!r} on example {index}; a metric must return a "
-            "number or a bool"
+            "finite number or a bool (scores are averaged and written to JSON reports)"
         )
     return float(value)
 
@@ -145,7 +146,7 @@ def evaluate(
 
     Raises:
         ConfigurationError: rows lack the program's inputs, or the metric raises or returns a
-            non-number.
+            non-number (NaN and infinities included).
         LMConfigurationError: the LM cannot be called (unknown model, missing API key).
         BudgetExhaustedError: a budget set by an enclosing compile ran out.
     """

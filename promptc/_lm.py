@@ -21,6 +21,7 @@ from promptc._cache import Cache
 from promptc._context import current_meters
 from promptc._usage import Usage, UsageTracker
 from promptc.exceptions import (
+    CacheError,
     ConfigurationError,
     LMError,
     RetriesExhaustedError,
@@ -203,7 +204,11 @@ class LM:
         self._take()
         if self.cache is None:
             return None
-        hit = self.cache.get(request)
+        try:
+            hit = self.cache.get(request)
+        except CacheError:  # logged by the cache; a cache never costs an answer: a miss
+            self._record(tag, Usage(cache_errors=1))
+            return None
         if hit is not None:
             self._record(tag, Usage.served(hit))
         return hit
@@ -211,7 +216,10 @@ class LM:
     def _done(self, request: LMRequest, tag: str, response: LMResponse) -> LMResponse:
         self._record(tag, Usage.served(response))
         if self.cache is not None:
-            self.cache.put(request, response)
+            try:
+                self.cache.put(request, response)
+            except CacheError:  # logged by the cache; the answer is returned all the same
+                self._record(tag, Usage(cache_errors=1))
         return response
 
     def _failed(self, tag: str, exc: LMError, attempt: int) -> float:

@@ -28,6 +28,7 @@ _USAGE_KEYS = (
     "calls",
     "cache_hits",
     "errors",
+    "cache_errors",
     "parse_errors",
     "prompt_tokens",
     "completion_tokens",

@@ -7,6 +7,7 @@ or an artifact file can name types, and neither may run code.
 from __future__ import annotations
 
 import json
+import math
 import re
 import types
 from typing import Any, Literal, Union, get_args, get_origin
@@ -30,6 +31,11 @@ SUPPORTED_TYPES_HINT = (
 _SCALARS: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
+_NUMBER = re.compile(r"[+-]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+_BULLET = re.compile(r"[-*][ \t]+(\S.*)")
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL | re.IGNORECASE)
+_JSON_SHAPES = {list: 'a JSON array (e.g. ["a", "b"])', dict: "a JSON object"}
 
 
 def _is_model(tp: Any) -> bool:
@@ -207,12 +213,25 @@ def _unquote(text: str) -> str:
     return text
 
 
+def _bare(text: str) -> str:
+    """A scalar's text without surrounding quotes and a sentence's full stop."""
+    body = _unquote(text)
+    return body[:-1].rstrip() if body.endswith(".") else body
+
+
 def _parse_number(text: str, tp: type) -> Any:
-    cleaned = _unquote(text).replace(",", "").replace("$", "").rstrip(".").strip()
-    number = float(cleaned)
+    body = _bare(text)
+    if not _NUMBER.fullmatch(body):
+        raise ValueError(f"expected {tp.__name__}, got {text!r}")
+    digits = body.replace(",", "").replace("$", "")
+    if tp is int and _INTEGER.fullmatch(digits):
+        return int(digits)  # exact, however long
+    number = float(digits)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite {tp.__name__}, got {text!r}")
     if tp is int:
         if not number.is_integer():
-            raise ValueError(f"expected an integer, got {text!r}")
+            raise ValueError(f"expected int (a whole number), got {text!r}")
         return int(number)
     return number
 
@@ -229,10 +248,36 @@ def _parse_literal(text: str, args: tuple[Any, ...]) -> Any:
 
 
 def parse_value(text: str, tp: Any) -> Any:
-    """Parse a completion's field text into ``tp``.
+    """Parse a completion's field text into ``tp``; a text that is not valid for it is refused.
 
-    Lenient where meaning is unambiguous (``"1,234."`` is the int 1234, ``"Positive"`` matches
-    ``Literal['positive']``), strict otherwise.
+    What each type accepts (surrounding whitespace is ignored everywhere; "quotes" means one pair
+    of ``'``, ``"`` or backticks around the whole value; a full stop may end a scalar):
+
+    ============================  ==============================================================
+    type                          accepted
+    ============================  ==============================================================
+    ``str``                       any text, as it is
+    ``int``                       a whole number: optional sign and ``$``, digits with optional
+                                  thousands commas (``1,234``), optional quotes; ``3.0`` and
+                                  ``1e3`` are whole too. ``4.5``, ``42 apples``: refused
+    ``float``                     a finite number as for ``int``, with a fraction or exponent
+                                  (``$3.50``, ``-1.5e-3``); ``nan``, ``inf``: refused
+    ``bool``                      ``true``/``yes``/``y``/``1`` or ``false``/``no``/``n``/``0``,
+                                  any case, optional quotes
+    ``Literal[...]``              one of the values, exactly or in another case, optional quotes
+    ``T | None``                  empty, ``none`` or ``null`` (any case) for ``None``, else ``T``
+    ``list[T]``                   a JSON array whose items validate as ``T``; for a scalar or
+                                  ``Literal`` ``T`` also a bulleted list: every non-empty line
+                                  starts with ``- `` or ``* ``, each item read as ``T`` by this
+                                  table. ``a, b`` or free text: refused
+    ``dict[str, T]``, a model     a JSON object, validated by pydantic (lax: ``"1"`` fits an
+                                  ``int`` field)
+    ============================  ==============================================================
+
+    A JSON value may be wrapped in one fenced block (a json-tagged or a bare triple-backtick
+    fence) that is the whole field. JSON's ``NaN`` and ``Infinity`` are refused. Prompts ask for
+    JSON for lists (the bulleted form is accepted because small models often reply so, and is
+    just as unambiguous).
 
     Raises:
         ValueError: with a message saying what was expected and what was got.
@@ -246,33 +291,51 @@ def parse_value(text: str, tp: Any) -> Any:
             return None
         return parse_value(text, next(a for a in args if a is not type(None)))
     if tp in (int, float):
-        try:
-            return _parse_number(text, tp)
-        except ValueError:
-            raise ValueError(f"expected {tp.__name__}, got {text!r}") from None
+        return _parse_number(text, tp)
     if tp is bool:
-        low = _unquote(text).rstrip(".").strip().lower()
+        low = _bare(text).lower()
         if low in _TRUE or low in _FALSE:
             return low in _TRUE
         raise ValueError(f"expected true or false, got {text!r}")
     if origin is Literal:
         return _parse_literal(text, args)
+    if origin is list and _is_scalar(args[0]) and _BULLET.match(text):
+        return _parse_bullets(text, args[0])
     return _parse_json(text, tp)
 
 
+def _is_scalar(tp: Any) -> bool:
+    return tp in _SCALARS.values() or get_origin(tp) is Literal
+
+
+def _parse_bullets(text: str, item: Any) -> list[Any]:
+    values = []
+    for i, line in enumerate((ln for ln in text.splitlines() if ln.strip()), start=1):
+        m = _BULLET.match(line.strip())
+        if not m:
+            raise ValueError(
+                f"expected a JSON array or one '- ' item per line, got line {i} {line!r} without "
+                f"a bullet in {text[:200]!r}"
+            )
+        try:
+            values.append(parse_value(m.group(1), item))
+        except ValueError as exc:
+            raise ValueError(f"list item {i}: {exc}") from None
+    return values
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
 def _parse_json(text: str, tp: Any) -> Any:
-    body = text
-    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    if fence:
-        body = fence.group(1)
+    fence = _FENCE.fullmatch(text)
+    body = fence.group(1) if fence else text
+    expected = _JSON_SHAPES.get(get_origin(tp), "a JSON object")
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError:
-        if get_origin(tp) is list:
-            items = [ln.strip().lstrip("-*").strip() for ln in body.splitlines() if ln.strip()]
-            data = items
-        else:
-            raise ValueError(f"expected JSON for {type_name(tp)}, got {text[:200]!r}") from None
+        data = json.loads(body, parse_constant=_no_constant)
+    except ValueError:
+        raise ValueError(f"expected {expected} for {type_name(tp)}, got {text[:200]!r}") from None
     try:
         return _adapter(tp).validate_python(data)
     except pydantic.ValidationError as exc:

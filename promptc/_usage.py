@@ -24,6 +24,8 @@ class Usage:
         calls: requests sent to a backend (each retry counts; cache hits do not).
         cache_hits: requests answered from the LM cache.
         errors: backend calls that failed.
+        cache_errors: LM cache reads and writes that failed (read as a miss, or the answer
+            left uncached; the answer is served either way).
         parse_errors: replies that could not be parsed into the signature's outputs (each one
             is shown back to the model, or ends the call with ``OutputParseError``).
         prompt_tokens: prompt tokens of the responses served.
@@ -34,6 +36,7 @@ class Usage:
     calls: int = 0
     cache_hits: int = 0
     errors: int = 0
+    cache_errors: int = 0
     parse_errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -60,6 +63,7 @@ class Usage:
         self.calls += other.calls
         self.cache_hits += other.cache_hits
         self.errors += other.errors
+        self.cache_errors += other.cache_errors
         self.parse_errors += other.parse_errors
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens

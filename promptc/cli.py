@@ -156,7 +156,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(f"held-out  {label:<9} {held.summary()}")
     print(
         f"spent     {spent['lm_requests']} LM requests (budget {spent['budget']}): "
-        f"{run['lm_calls']} calls, {run['cache_hits']} cache hits; {spent['prompt_tokens']}+"
+        f"{run['lm_calls']} calls, {run['cache_hits']} cache hits, {run['cache_errors']} cache "
+        f"errors; {spent['prompt_tokens']}+"
         f"{spent['completion_tokens']} tokens"
     )
     print(f"artifact  {out}  ({result.artifact.content_hash[:19]})")

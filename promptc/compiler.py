@@ -14,6 +14,7 @@ from promptc._compile import (
     resolve_optimizer,
 )
 from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate
+from promptc._fingerprint import Fingerprint
 
 __all__ = [
     "Board",
@@ -21,6 +22,7 @@ __all__ = [
     "CompileResult",
     "EvalResult",
     "ExampleResult",
+    "Fingerprint",
     "Optimizer",
     "SearchSpace",
     "Trial",

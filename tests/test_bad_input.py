@@ -198,6 +198,10 @@ def raising(row, prediction):
 
 def stringy(row, prediction):
     return "yes"
+
+
+def unbounded(row, prediction):
+    return float("inf")
 """
 
 
@@ -211,6 +215,12 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     (tmp_path / "mislabelled.jsonl").write_text(
         "".join(json.dumps({"word": r["word"], "gold": r["label"]}) + "\n" for r in ROWS)
+    )
+    (tmp_path / "wrong_labels.jsonl").write_text(
+        "".join(
+            json.dumps({**r, "label": "c" if i == 2 else r["label"]}) + "\n"
+            for i, r in enumerate(ROWS)
+        )
     )
     (tmp_path / "empty.jsonl").write_text("\n")
     (tmp_path / "latin1.jsonl").write_bytes(b'{"word": "caf\xe9", "label": "b"}\n')
@@ -237,6 +247,17 @@ def workdir(tmp_path: Path) -> Path:
             ["eval", "prog.py:program", "--data", "data.jsonl", "--metric", "my_metrics:stringy"],
             2,
             "returned 'yes' on example 0",
+        ),
+        (
+            ["eval", "prog.py:program", "--data", "data.jsonl", "--metric", "my_metrics:unbounded"],
+            2,
+            "metric unbounded returned inf on example 0; a metric must return a finite number",
+        ),
+        (
+            ["compile", "prog.py:program", "--train", "wrong_labels.jsonl", "--val", "data.jsonl"],
+            2,
+            "trainset[2] field 'label' is not a valid Literal['a', 'b']: expected one of 'a', "
+            "'b', got 'c'",
         ),
         (
             ["compile", "prog.py:broken", "--train", "data.jsonl", "--val", "data.jsonl"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from promptc import LM, Predict, evaluate
 from promptc._backend import LMRequest, LMResponse
 from promptc._cache import Cache, CacheStats
 from promptc.exceptions import CacheError
+from promptc.testing import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -315,3 +318,88 @@ def test_short_lock_is_retried(tmp_path: Path) -> None:
             holder.close()
         hit = c.get(_request())
         assert hit is not None and hit.text == "after the lock"
+
+
+# -- a cache never costs an answer -----------------------------------------------------------
+
+FULL_DISK = """
+import json, logging, resource, signal, sys
+from pathlib import Path
+from promptc import LM, Cache, Predict, evaluate
+from promptc.testing import FakeBackend
+
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("promptc._cache").addHandler(handler)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+path = Path(sys.argv[1])
+backend = FakeBackend(lambda request: "<label>a</label>")
+lm = LM("fake/m", backend=backend, cache=Cache(path), max_concurrency=4)
+lm([{"role": "user", "content": "create the file"}])
+limit = sum(p.stat().st_size for p in path.parent.iterdir()) + 8192
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+rows = [{"word": f"w{i} " + "x" * 400, "label": "a"} for i in range(200)]
+result = evaluate(Predict("word -> label"), rows, "exact_match", lm=lm)
+print(json.dumps({
+    "mean": result.mean, "errors": result.errors, "calls": backend.calls - 1,
+    "usage": result.usage, "stats": lm.cache.stats.errors,
+    "warnings": [r.getMessage() for r in records if r.levelno == logging.WARNING],
+}))
+"""
+
+
+def test_a_full_disk_costs_no_answer(tmp_path: Path) -> None:
+    path = tmp_path / "lm_cache.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["mean"] == 1.0 and out["errors"] == 0, out
+    assert out["calls"] == out["usage"]["calls"] == 200
+    assert 0 < out["usage"]["cache_errors"] == out["stats"] <= 200
+    assert len(out["warnings"]) == 1 and "disk I/O error" in out["warnings"][0], out["warnings"]
+
+
+SIDECARS = ("-wal", "-shm")
+
+
+def test_a_file_corrupted_mid_run_is_moved_aside_and_no_answer_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "lm_cache.db"
+    backend = FakeBackend(lambda request: "<label>a</label>")
+    lm = LM("fake/m", backend=backend, cache=Cache(path), max_concurrency=4)
+    program = Predict("word -> label")
+    rows = [{"word": f"w{i}", "label": "a"} for i in range(200)]
+    assert evaluate(program, rows[:50], "exact_match", lm=lm).mean == 1.0
+    garbage = b"garbage, not a database " * 400
+    path.write_bytes(garbage)  # between two evaluations of a compile: a bad disk, a stray write
+    with caplog.at_level(logging.WARNING, logger="promptc._cache"):
+        second = evaluate(program, rows, "exact_match", lm=lm)
+    assert second.mean == 1.0 and second.errors == 0
+    assert backend.calls == 250 and second.usage["calls"] == 200
+    assert 1 <= second.usage["cache_errors"] <= 4  # the reads in flight when it was found
+    moved = [p for p in tmp_path.glob("lm_cache.db.corrupt-*") if p.name[-4:] not in SIDECARS]
+    assert len(moved) == 1 and moved[0].read_bytes() == garbage
+    assert "found corrupt in use" in caplog.text and f"moved it to {moved[0]}" in caplog.text
+    third = evaluate(program, rows, "exact_match", lm=lm)
+    assert third.mean == 1.0 and third.usage["cache_errors"] == 0
+    assert third.usage["cache_hits"] == 200 and backend.calls == 250
+
+
+def test_an_unusable_cache_is_a_miss_and_the_answer_is_still_served(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    backend = FakeBackend(lambda request: "hello")
+    lm = LM("fake/m", backend=backend, cache=Cache(blocker / "sub" / "c.db"))
+    for _ in range(3):
+        assert lm([{"role": "user", "content": "hi"}]).text == "hello"
+    assert backend.calls == 3
+    assert lm.usage.total().cache_errors == 6  # each call: a failed read and a failed write
+    assert lm.cache is not None and lm.cache.stats.errors == 6

@@ -88,6 +88,32 @@ def test_labeled_few_shot_beats_the_baseline_and_leaves_the_input_alone(
     assert result.program is not program
 
 
+@pytest.mark.parametrize("bad", [float("inf"), -float("inf"), float("nan")])
+def test_a_metric_scoring_a_non_finite_number_stops_the_compile(
+    fake_lm: MakeLM, bad: float
+) -> None:
+    def unbounded(example: Any, prediction: Any) -> float:
+        return bad if prediction.label == example["label"] else 0.0
+
+    lm = fake_lm(needs_demos)  # the uncompiled program is always wrong: candidates hit `bad`
+    with pytest.raises(ConfigurationError, match=f"metric unbounded returned {bad!r} on example"):
+        promptc.compile(
+            Predict(SIGNATURE), TRAIN, unbounded, optimizer="labeled", lm=lm, valset=VAL
+        )
+
+
+def test_a_training_row_not_valid_for_its_output_type_stops_the_compile_before_any_call(
+    fake_lm: MakeLM,
+) -> None:
+    lm = fake_lm(lambda request: '<keywords>["a"]</keywords>')
+    train = [{"text": f"t{i}", "keywords": ["a"]} for i in range(6)]
+    train[4]["keywords"] = "a, b"  # a demo would teach the model to answer this, then be refused
+    program = Predict("text -> keywords: list[str]")
+    with pytest.raises(ConfigurationError, match=r"trainset\[4\] field 'keywords' is not a valid"):
+        promptc.compile(program, train, exact_match, optimizer="labeled", lm=lm)
+    assert calls(lm) == 0
+
+
 def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -> None:
     # With demos the fake LM answers wrong: the uncompiled program stays the winner.
     def hates_demos(request: LMRequest) -> str:
@@ -201,8 +227,20 @@ def test_warm_cache_makes_no_calls_and_the_same_artifact(tmp_path: Path) -> None
     assert calls(cold_lm) == FULL_RUN
     assert calls(warm_lm) == 0
     assert dump_artifact(warm.artifact) == dump_artifact(cold.artifact)
-    assert cold.run_usage == {"lm_calls": FULL_RUN, "cache_hits": 0, "errors": 0, "parse_errors": 0}
-    assert warm.run_usage == {"lm_calls": 0, "cache_hits": FULL_RUN, "errors": 0, "parse_errors": 0}
+    assert cold.run_usage == {
+        "lm_calls": FULL_RUN,
+        "cache_hits": 0,
+        "errors": 0,
+        "cache_errors": 0,
+        "parse_errors": 0,
+    }
+    assert warm.run_usage == {
+        "lm_calls": 0,
+        "cache_hits": FULL_RUN,
+        "errors": 0,
+        "cache_errors": 0,
+        "parse_errors": 0,
+    }
 
 
 def test_cache_hits_count_against_the_budget(tmp_path: Path) -> None:

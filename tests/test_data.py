@@ -4,11 +4,14 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
+import pydantic
 import pytest
 
 from promptc import load_dataset
-from promptc._data import DataError, data_hash, split_dataset
+from promptc._data import DataError, check_labels, data_hash, split_dataset
+from promptc._types import type_name
 from promptc.exceptions import ConfigurationError
 
 ROWS = [{"question": f"q{i}", "answer": str(i)} for i in range(10)]
@@ -154,3 +157,57 @@ def test_split_rejects_bad_fractions(fractions: list[float]) -> None:
 def test_split_rejects_nan_fractions() -> None:
     with pytest.raises(ConfigurationError):
         split_dataset(ROWS, [float("nan")], seed=0)
+
+
+class Point(pydantic.BaseModel):
+    x: int
+
+
+@pytest.mark.parametrize(
+    ("value", "tp"),
+    [
+        (["a", "b"], list[str]),
+        ('["a", "b"]', list[str]),  # a CSV cell holding the JSON array
+        ("- a\n- b", list[str]),
+        ("42", int),
+        (42, str),  # shown as 42, read back as the text "42"
+        ("Positive", Literal["positive", "negative"]),
+        (None, int | None),
+        ({"x": 1}, Point),
+        ({"k": [1, 2]}, dict[str, list[int]]),
+        (True, bool),
+    ],
+)
+def test_check_labels_accepts_values_a_reply_may_carry(value: object, tp: object) -> None:
+    check_labels([{"q": "x", "out": value}], {"out": tp})
+
+
+@pytest.mark.parametrize(
+    ("value", "tp", "problem"),
+    [
+        ("a, b", list[str], "expected a JSON array"),
+        ("some free text", list[str], "expected a JSON array"),
+        ("maybe", Literal["yes", "no"], "expected one of 'yes', 'no', got 'maybe'"),
+        ("4.5", int, "expected int"),
+        (float("nan"), float, "expected float"),
+        ("yes-ish", bool, "expected true or false"),
+        ({"y": 1}, Point, "expected Point"),
+        ("[1, 2]", dict[str, int], "expected dict"),
+        (None, int, "expected int"),
+    ],
+)
+def test_check_labels_names_the_row_the_field_and_the_problem(
+    value: object, tp: object, problem: str
+) -> None:
+    rows = [{"q": "a row without the field"}, {"q": "bad", "out": value}]
+    with pytest.raises(ConfigurationError) as info:
+        check_labels(rows, {"out": tp})
+    message = str(info.value)
+    assert message.startswith(f"trainset[1] field 'out' is not a valid {type_name(tp)}: ")
+    assert problem in message and "fix the row's value, or drop the row" in message
+
+
+def test_check_labels_counts_the_other_bad_values_and_ignores_absent_fields() -> None:
+    rows = [{"q": "a"}, {"out": "x"}, {"out": "y", "n": "z"}, {"n": "1"}]
+    with pytest.raises(ConfigurationError, match=r"trainset\[1\] field 'out'.*\(2 more bad"):
+        check_labels(rows, {"out": list[str], "n": int})

@@ -109,7 +109,7 @@ def test_failing_examples_score_zero_keep_the_error_and_the_run_goes_on(fake_lm:
     assert by_word["kiwi"].score == 1.0  # rows after the failures were still run
 
 
-@pytest.mark.parametrize("bad", [None, "yes", float("nan"), [1.0]])
+@pytest.mark.parametrize("bad", [None, "yes", float("nan"), float("inf"), -float("inf"), [1.0]])
 def test_metric_returning_a_non_number_stops_the_run_naming_the_metric(
     fake_lm: MakeLM, bad: object
 ) -> None:

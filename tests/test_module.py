@@ -173,3 +173,47 @@ def test_async_program_runs_forward_in_a_thread_with_context(fake_lm: MakeLM) ->
             return await Pipeline().acall(text="bad")
 
     assert asyncio.run(main())["label"] == "negative"
+
+
+# -- typed outputs: a reply not valid for its type is a parse error, never wrapped --------------
+
+JUNK = "{a:/ 'x] 0,.é<> zz 9\n\"c [: b"  # the kind FaultyBackend injects as a garbage reply
+
+
+def keywords_handler(bad: dict[str, str]) -> Callable[[LMRequest], str]:
+    """Answers the bad reply for the texts in ``bad`` until shown the error, then valid JSON."""
+
+    def handle(request: LMRequest) -> str:
+        text = next(m for m in request.message_list if m["role"] == "user")["content"]
+        for key, reply_text in bad.items():
+            if key in text and "could not be used" not in request.message_list[-1]["content"]:
+                return reply_text
+        return '<keywords>["a", "b"]</keywords>'
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    "bad_reply", ["<keywords>a, b</keywords>", "The keywords are a and b.", JUNK]
+)
+def test_a_reply_not_valid_for_its_type_is_shown_back_and_counted(
+    fake_lm: MakeLM, bad_reply: str
+) -> None:
+    lm = fake_lm(keywords_handler({"text-1": bad_reply, "text-4": bad_reply, "text-7": bad_reply}))
+    program = Predict("text -> keywords: list[str]")
+    rows = [{"text": f"text-{i}", "keywords": ["a", "b"]} for i in range(10)]
+    result = promptc.evaluate(program, rows, "exact_match", lm=lm)
+    assert result.errors == 0 and result.mean == 1.0  # the retry, shown the error, fixed it
+    assert result.usage["parse_errors"] == 3 and result.usage["calls"] == 13
+    retries = [r for r in lm.backend.requests if len(r.message_list) > 2]  # type: ignore[attr-defined]
+    assert len(retries) == 3
+    assert all("expected a JSON array" in r.message_list[-1]["content"] for r in retries)
+
+
+def test_a_reply_that_stays_invalid_is_an_error_after_the_retries(fake_lm: MakeLM) -> None:
+    lm = fake_lm(lambda request: "<keywords>a, b</keywords>")
+    program = Predict("text -> keywords: list[str]", lm=lm, max_parse_retries=2)
+    with pytest.raises(OutputParseError, match="expected a JSON array") as info:
+        program(text="x")
+    assert info.value.attempts == 3
+    assert lm.usage.total().parse_errors == 3

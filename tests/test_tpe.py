@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 import pytest
+from conftest import reply
 from test_racing import SIGNATURE, TRAIN, VAL, world
 
 import promptc
@@ -25,7 +26,7 @@ from promptc import LM, Predict
 from promptc._artifact import dump_artifact
 from promptc.compiler import CompileResult
 from promptc.exceptions import ConfigurationError
-from promptc.metrics import exact_match
+from promptc.metrics import contains, exact_match
 from promptc.optimizers import TPE
 from promptc.optimizers._tpe import open_storage
 from promptc.testing import FakeBackend
@@ -121,7 +122,7 @@ def test_a_study_for_another_program_is_refused(fake_lm: MakeLM, tmp_path: Path)
     storage = str(tmp_path / "trials.log")
     run(fake_lm(world), seed=4, tpe={"n_trials": 2, "storage": storage, "study_name": "s"})
     tpe = TPE(n_trials=2, storage=storage, study_name="s", bootstrap=0)
-    with pytest.raises(ConfigurationError, match="made for predictors"):
+    with pytest.raises(ConfigurationError, match="another compile, which differ in program"):
         promptc.compile(
             _Two(),
             TRAIN,
@@ -130,6 +131,57 @@ def test_a_study_for_another_program_is_refused(fake_lm: MakeLM, tmp_path: Path)
             optimizer=tpe,
             lm=fake_lm(world),
         )
+
+
+def texts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"text": r["word"], "label": r["label"]} for r in rows]
+
+
+def test_two_programs_sharing_a_study_are_refused_naming_what_differs(
+    fake_lm: MakeLM, tmp_path: Path
+) -> None:
+    storage = str(tmp_path / "shared.log")
+    shared = {"n_trials": 3, "storage": storage, "study_name": "shared"}
+    run(fake_lm(world), seed=4, tpe=shared)
+    before = study_trials(storage)
+    other = Predict("text -> label: Literal['a', 'b']")  # also named "self", another input
+    tpe = TPE(n_trials=3, minibatch=4, bootstrap=4, storage=storage, study_name="shared")
+    lm = fake_lm(lambda request: reply(label="a"))
+    with pytest.raises(ConfigurationError) as info:
+        promptc.compile(other, texts(TRAIN), exact_match, valset=texts(VAL), optimizer=tpe, lm=lm)
+    message = str(info.value)
+    assert f"the study 'shared' in {storage} holds the trials of another compile" in message
+    assert "which differ in program, prompts, train, val (" in message
+    assert (
+        "program: study \"self(word: str -> label: Literal['a', 'b'])\", this compile " in message
+    )
+    assert "\"self(text: str -> label: Literal['a', 'b'])\"" in message
+    assert message.endswith(
+        "another study name (--study, or TPE(study_name=...)), or a fresh storage (--storage, "
+        "or TPE(storage=...))"
+    )
+    assert study_trials(storage) == before  # nothing adopted, nothing added
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({"metric": contains}, "metric (metric: study 'exact_match', this compile 'contains')"),
+        ({"temperature": 0.7}, 'lm (lm: study \'{"max_tokens": 512, "model": "fake/test", '),
+        ({"tpe": {"minibatch": 2}}, "search (search: study 'bootstrap=4, full_eval_every=5"),
+    ],
+)
+def test_a_study_refuses_another_metric_lm_or_search_space(
+    fake_lm: MakeLM, tmp_path: Path, change: dict[str, Any], differs: str
+) -> None:
+    shared = {"n_trials": 2, "storage": str(tmp_path / "s.log"), "study_name": "s"}
+    run(fake_lm(world), seed=4, tpe=shared)
+    metric = change.get("metric", exact_match)
+    lm = fake_lm(world, temperature=change.get("temperature", 0.0))
+    tpe = TPE(**{"minibatch": 4, "bootstrap": 4, **shared, **change.get("tpe", {})})
+    with pytest.raises(ConfigurationError, match="which differ in ") as info:
+        promptc.compile(Predict(SIGNATURE), TRAIN, metric, valset=VAL, optimizer=tpe, lm=lm, seed=4)
+    assert f"which differ in {differs}" in str(info.value)
 
 
 class _Two(promptc.Module):
