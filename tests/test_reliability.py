@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import random
 import re
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -287,12 +289,15 @@ def test_cache_under_64_threads_serves_each_request_once() -> None:
 # -- kill -9 ---------------------------------------------------------------------------------
 
 PROGRAM = """
+import os
 import re
 from promptc import LM, Predict
 from promptc.testing import FakeBackend
 
 
 def answer(request):
+    with open(os.environ["ANSWERED_LOG"], "a") as log:  # lets a test wait for progress
+        log.write("1\\n")
     users = [m["content"] for m in request.message_list if m["role"] == "user"]
     word = re.findall(r"<word>\\n(.*?)\\n</word>", users[-1])[-1]
     shown = [m["content"] for m in request.message_list if m["role"] == "assistant"]
@@ -351,23 +356,26 @@ def test_kill_9_during_a_compile_then_the_rerun_resumes_from_the_cache(tmp_path:
     out = tmp_path / "out.yaml"
     old = save_artifact(_small_artifact(), out).read_bytes()
     command = compile_command(tmp_path, out)
+    answered = tmp_path / "answered.log"
+    env = {**os.environ, "ANSWERED_LOG": str(answered)}
     killed = 0
-    for delay in (0.9, 1.3):
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
+    for wait_for in (10, 60):  # LM answers before the kill (the second run also replays hits)
+        answered.write_text("", encoding="utf-8")
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        while proc.poll() is None and len(answered.read_bytes()) < 2 * wait_for:
+            time.sleep(0.01)  # poll the event (answers logged), not a guessed duration
+        if proc.poll() is None:
             proc.kill()  # SIGKILL: no cleanup runs
             killed += 1
         proc.communicate()
         assert out.read_bytes() == old or load_artifact(out).predictors  # old, or a whole new one
     assert killed, "the compile finished before it could be killed; slow the fake LM down"
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     calls, hits = spent_line(done.stdout)
     assert hits > 0  # work done before the kills was not lost: it came from the cache
     new = load_artifact(out)
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0 and spent_line(again.stdout) == (0, calls + hits)
     assert load_artifact(out) == new and dump_artifact(new) == out.read_text(encoding="utf-8")
 
