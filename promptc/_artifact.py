@@ -15,22 +15,16 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import jinja2
 import pydantic
 import yaml
 
-from promptc._adapter import (
-    TEMPLATE_CONTEXT,
-    TEMPLATE_NAMES,
-    ChatAdapter,
-    template_variables,
-    unsafe_constructs,
-)
+from promptc._adapter import ChatAdapter
 from promptc._files import write_atomic
 from promptc._module import Module, Predict
 from promptc._signature import Field, Signature, derive_signature
+from promptc._templates import TEMPLATE_NAMES, check_template
 from promptc._types import parse_type
-from promptc.exceptions import ArtifactError, SignatureError
+from promptc.exceptions import ArtifactError, ConfigurationError, SignatureError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -332,28 +326,12 @@ def _check_templates(source: str, spec: PredictorSpec) -> None:
             f"{source}: predictor {spec.name!r}: templates must be exactly {list(TEMPLATE_NAMES)}, "
             f"got {sorted(templates)}"
         )
-    inputs = {f.name for f in spec.signature.inputs}
-    for name, source_text in templates.items():
+    inputs = [f.name for f in spec.signature.inputs]
+    for name, text in templates.items():
         try:
-            used = template_variables(source_text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} line {exc.lineno}: {exc}"
-            ) from None
-        unsafe = unsafe_constructs(source_text)
-        if unsafe:
-            raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} uses "
-                f"{', '.join(unsafe)}; templates may only read field values"
-            )
-        allowed = TEMPLATE_CONTEXT[name] | (inputs if name == "user" else set())
-        unknown = used - allowed
-        if unknown:
-            raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} reads "
-                f"{sorted(unknown)}, which the signature does not provide "
-                f"(allowed: {sorted(allowed)})"
-            )
+            check_template(name, text, inputs)
+        except ConfigurationError as exc:
+            raise ArtifactError(f"{source}: predictor {spec.name!r}: {exc}") from None
 
 
 def signature_from_spec(spec: SignatureSpec, instruction: str) -> type[Signature]:
