@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
+from pydantic import JsonValue
 import yaml
 
 from promptc._adapter import ChatAdapter
@@ -148,6 +149,9 @@ def check_params(params: dict[str, Any]) -> None:
             )
 
 
+_SAMPLING_NAMES: list[JsonValue] = sorted(SAMPLING_PARAMS)
+
+
 class LMSettings(_Strict):
     """Sampling settings: nothing that routes a request or carries a credential."""
 
@@ -159,7 +163,7 @@ class LMSettings(_Strict):
     params: dict[str, Any] = pydantic.Field(
         default={},
         description="Sampling parameters only: " + ", ".join(sorted(SAMPLING_PARAMS)),
-        json_schema_extra={"propertyNames": {"enum": sorted(SAMPLING_PARAMS)}},
+        json_schema_extra={"propertyNames": {"enum": _SAMPLING_NAMES}},
     )
 
     @pydantic.field_validator("model")
