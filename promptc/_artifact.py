@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import JsonValue
 import yaml
+from pydantic import JsonValue
 
 from promptc._adapter import ChatAdapter
 from promptc._backend import SAMPLING_PARAMS
@@ -149,7 +149,7 @@ def check_params(params: dict[str, Any]) -> None:
             )
 
 
-_SAMPLING_NAMES: list[JsonValue] = sorted(SAMPLING_PARAMS)
+_SAMPLING_NAMES: list[JsonValue] = [*sorted(SAMPLING_PARAMS)]
 
 
 class LMSettings(_Strict):
