@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
@@ -175,6 +176,8 @@ def test_the_cli_signs_verifies_and_rehashes(tmp_path: Path, artifact: Path) -> 
     assert unsigned.returncode == 3 and "not signed" in unsigned.stdout
     signed = cli("sign", artifact, "--key", private, "-o", tmp_path / "signed.yaml")
     assert signed.returncode == 0 and "signed" in signed.stdout
+    shown = cli("show", tmp_path / "signed.yaml").stdout
+    assert re.search(r"^signed    ed25519 key [0-9a-f]{16} ", shown, re.MULTILINE)
     ok = cli("validate", "--verify", public, tmp_path / "signed.yaml", artifact)
     assert ok.returncode == 3
     assert ok.stdout.splitlines()[0].endswith("signature ok)")
