@@ -18,27 +18,31 @@ from importlib import resources
 from typing import Any, Literal, get_args, get_origin
 
 import jinja2
-import jinja2.meta
-import jinja2.nodes
-import jinja2.sandbox
 
 from promptc._backend import Message
 from promptc._signature import Field, Signature
+from promptc._templates import (
+    TEMPLATE_CONTEXT,
+    TEMPLATE_NAMES,
+    check_template,
+    render_bounded,
+    template_variables,
+)
 from promptc._types import format_value, parse_value
 from promptc.exceptions import ConfigurationError
 
-__all__ = ["ChatAdapter", "ParseFailure", "unsafe_constructs"]
+__all__ = [
+    "TEMPLATE_CONTEXT",
+    "TEMPLATE_NAMES",
+    "ChatAdapter",
+    "ParseFailure",
+    "check_template",
+    "template_variables",
+]
 
-TEMPLATE_NAMES = ("system", "user", "assistant")
 # Named prompt formats: how the instruction, the fields and the inputs are laid out. Every one
 # asks for (and parses) each output in its XML tag, and shares the assistant template.
 PROMPT_FORMATS = ("xml", "markdown", "plain")
-# What each template may read; the user turn may also name the signature's input fields.
-TEMPLATE_CONTEXT = {
-    "system": frozenset({"instruction", "input_fields", "output_fields"}),
-    "user": frozenset({"fields", "output_fields"}),
-    "assistant": frozenset({"fields"}),
-}
 
 
 class ParseFailure(ValueError):
@@ -82,92 +86,32 @@ def format_templates(name: str) -> dict[str, str]:
     return dict(_read_format(name))
 
 
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.sandbox.SandboxedEnvironment:
-    return jinja2.sandbox.SandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
+# One definition of a field tag, shared by escaping and parsing: ``<``, optional whitespace, an
+# optional ``/``, optional whitespace, the field's name (any case), optional whitespace, ``>``.
+def _tag_start(names: tuple[str, ...]) -> str:
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    return r"<\s*(/?)\s*(" + alternatives + ")"
+
+
+_TAG_END = r"\s*>"
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(source: str) -> jinja2.Template:
-    return _environment().from_string(source)
-
-
-def template_variables(source: str) -> set[str]:
-    """The undeclared variables a template reads (checked against the signature at load)."""
-    env = _environment()
-    return set(jinja2.meta.find_undeclared_variables(env.parse(source)))
-
-
-def private_accesses(source: str) -> list[str]:
-    """Attribute or key accesses to names starting with ``_`` (a reach for Python internals).
-
-    The sandbox already refuses them at render time; finding them at load time lets a hostile
-    artifact be refused before anything is rendered.
-    """
-    tree = _environment().parse(source)
-    found = [n.attr for n in tree.find_all(jinja2.nodes.Getattr) if n.attr.startswith("_")]
-    for node in tree.find_all(jinja2.nodes.Getitem):
-        key = node.arg
-        if isinstance(key, jinja2.nodes.Const) and str(key.value).startswith("_"):
-            found.append(str(key.value))
-    return found
-
-
-# Constructs a prompt template never needs and a hostile one would: calling anything (``range``,
-# ``lipsum``, ``str.format``), dynamic attribute access by name, arithmetic that can blow up
-# memory, macros that can recurse, and loading other templates.
-_FORBIDDEN_NODES = {
-    jinja2.nodes.Call: "a function or method call",
-    jinja2.nodes.Mul: "multiplication",
-    jinja2.nodes.Pow: "exponentiation",
-    jinja2.nodes.Macro: "a macro",
-    jinja2.nodes.CallBlock: "a call block",
-    jinja2.nodes.Include: "an include",
-    jinja2.nodes.Extends: "an extends",
-    jinja2.nodes.Import: "an import",
-    jinja2.nodes.FromImport: "an import",
-}
-_FORBIDDEN_FILTERS = frozenset(
-    {"attr", "format", "map", "select", "reject", "selectattr", "rejectattr", "groupby", "sum"}
-)
-
-
-def unsafe_constructs(source: str) -> list[str]:
-    """What in a template goes beyond reading field values, described (empty when nothing).
-
-    Private attribute or key access, calls, the ``attr``/``format``/``map``-like filters, string
-    constants naming dunders, multiplication, macros and includes: the sandbox stops most of
-    these only when rendering, so an artifact carrying any of them is refused at load instead.
-    """
-    tree = _environment().parse(source)
-    private = private_accesses(source)
-    found = [f"private attributes {sorted(set(private))}"] if private else []
-    for node_type, label in _FORBIDDEN_NODES.items():
-        if any(True for _ in tree.find_all(node_type)):
-            found.append(label)
-    for node in tree.find_all((jinja2.nodes.Filter, jinja2.nodes.Test)):
-        if node.name in _FORBIDDEN_FILTERS:
-            found.append(f"the {node.name!r} filter")
-    for const in tree.find_all(jinja2.nodes.Const):
-        if isinstance(const.value, str) and "__" in const.value:
-            found.append(f"the string {const.value[:40]!r}")
-    return sorted(set(found))
+def _tag_prefix(names: tuple[str, ...]) -> re.Pattern[str]:
+    # What a tag starts with, up to where its ``>`` could follow (or the value ends, since a
+    # template may print ``>`` right after it): escaping its ``<`` leaves nothing the parser
+    # below can read as a tag, whatever surrounds the value.
+    return re.compile(_tag_start(names) + r"(?=\s|>|\Z)", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=256)
-def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile(r"<(/?\s*(?:" + "|".join(map(re.escape, names)) + r")\b)", re.IGNORECASE)
+def _tag(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(_tag_start(names) + _TAG_END, re.IGNORECASE)
 
 
 def _neutralize(text: str, names: tuple[str, ...]) -> str:
-    """Escape ``<field>`` and ``</field>`` inside a value so it cannot pose as a field tag."""
-    return _tag_pattern(names).sub(r"&lt;\1", text) if "<" in text else text
+    """Escape the ``<`` of anything that could be read as a field's opening or closing tag."""
+    return _tag_prefix(names).sub(lambda m: "&lt;" + m.group(0)[1:], text) if "<" in text else text
 
 
 def _hint(f: Field) -> str:
@@ -219,6 +163,8 @@ class ChatAdapter:
             raise ConfigurationError(
                 f"ChatAdapter templates lack {missing}; give all of {TEMPLATE_NAMES}"
             )
+        for name in TEMPLATE_NAMES:  # they end up in artifacts: the same rule as at load
+            check_template(name, self.templates[name])
 
     def format(
         self,
@@ -265,7 +211,9 @@ class ChatAdapter:
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         try:
-            return _compile(self.templates[name]).render(**context).strip()
+            return render_bounded(name, self.templates[name], context).strip()
+        except ConfigurationError:
+            raise
         except (jinja2.TemplateError, TypeError, ValueError, LookupError, RecursionError) as exc:
             raise ConfigurationError(
                 f"the {name!r} prompt template failed to render ({type(exc).__name__}: {exc}); "
@@ -312,19 +260,25 @@ class ChatAdapter:
         ]
 
 
+def _field_of(matched: str, names: tuple[str, ...]) -> str:
+    # The name as the regex matched it (case-insensitively, as the regex folds case).
+    return next(n for n in names if re.fullmatch(re.escape(n), matched, re.IGNORECASE))
+
+
 def _sections(completion: str, names: tuple[str, ...]) -> dict[str, str]:
     """Read each field's text from its tags; the first occurrence of a field wins."""
-    opening = re.compile(r"<\s*(" + "|".join(map(re.escape, names)) + r")\s*>", re.IGNORECASE)
+    tags = [
+        (m.start(), m.end(), bool(m.group(1)), _field_of(m.group(2), names))
+        for m in _tag(names).finditer(completion)
+    ]
     found: dict[str, str] = {}
-    for m in opening.finditer(completion):
-        name = next(n for n in names if n.lower() == m.group(1).lower())
-        if name in found:
+    for i, (_, end, closing, name) in enumerate(tags):
+        if closing or name in found:
             continue
-        rest = completion[m.end() :]
-        close = re.search(rf"<\s*/\s*{re.escape(name)}\s*>", rest, re.IGNORECASE)
-        nxt = opening.search(rest)
-        end = close.start() if close else (nxt.start() if nxt else len(rest))
-        if close and nxt and nxt.start() < close.start():
-            end = nxt.start()
-        found[name] = rest[:end].strip()
+        # The text runs to this field's closing tag, or the next opening tag, or the end.
+        stop = next(
+            (s for s, _, c, n in tags[i + 1 :] if not c or n == name),
+            len(completion),
+        )
+        found[name] = completion[end:stop].strip()
     return found

@@ -2,39 +2,41 @@
 
 An artifact carries everything needed to render and parse each prompt exactly as compiled —
 signature, instruction, ordered demos, the Jinja2 templates, LM settings — plus compile
-provenance and a content hash over everything that changes behaviour. Reading is safe with
-untrusted files: size-capped, ``yaml.safe_load`` semantics with anchors and aliases refused,
-a frozen extra-forbidding schema, templates checked in Jinja2's sandbox before use.
+provenance, a content hash over everything that changes behaviour (it catches accidental edits;
+it is no tamper evidence, anyone can recompute it) and optionally an Ed25519 signature (which is:
+see ``promptc._signing``). Reading is safe with untrusted files: size-capped, plain-data YAML
+(``promptc._yaml``), a frozen extra-forbidding schema, LM settings limited to sampling
+parameters, and templates limited to promptc's template language (``promptc._templates``),
+checked on their parsed AST before anything is compiled or rendered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-import jinja2
 import pydantic
 import yaml
+from pydantic import JsonValue
 
-from promptc._adapter import (
-    TEMPLATE_CONTEXT,
-    TEMPLATE_NAMES,
-    ChatAdapter,
-    template_variables,
-    unsafe_constructs,
-)
+from promptc._adapter import ChatAdapter
+from promptc._backend import SAMPLING_PARAMS
 from promptc._files import write_atomic
 from promptc._module import Module, Predict
+from promptc._sampling import MAX_MODEL_CHARS, MODEL_PATTERN, check_model, check_params
 from promptc._signature import Field, Signature, derive_signature
+from promptc._templates import TEMPLATE_NAMES, check_template
 from promptc._types import parse_type
-from promptc.exceptions import ArtifactError, SignatureError
+from promptc._yaml import Dumper, Loader
+from promptc.exceptions import ArtifactError, ConfigurationError, SignatureError
 
 __all__ = [
     "SCHEMA_VERSION",
     "Artifact",
+    "ArtifactSignature",
+    "KeySource",
     "artifact_from_program",
     "dump_artifact",
     "load_artifact",
@@ -65,14 +67,49 @@ class SignatureSpec(_Strict):
 
 class AdapterSpec(_Strict):
     kind: Literal["chat"] = "chat"
-    templates: dict[str, str]
+    templates: dict[str, str] = pydantic.Field(
+        description=(
+            "Jinja2 sources of the 'system', 'user' and 'assistant' turns, limited to promptc's "
+            "template language (checked on the parsed AST at load, never compiled first): print "
+            "{{ instruction }} (system), an input field's name (user), {{ f.name }}-style keys "
+            "of the loop variable (name, type, desc, hint of input_fields/output_fields; name, "
+            "value of fields) and loop.first/last/index/index0/length; {% for f in LIST %} over "
+            "input_fields, output_fields (system) or fields, output_fields (user), fields "
+            "(assistant), not nested; {% if %}/elif/else with not, and, or, ==, != against short "
+            "constants; the filters capitalize, lower, title, trim, upper without arguments. "
+            "Anything else is refused."
+        )
+    )
+
+
+_SAMPLING_NAMES: list[JsonValue] = [*sorted(SAMPLING_PARAMS)]
 
 
 class LMSettings(_Strict):
-    model: str
+    """Sampling settings: nothing that routes a request or carries a credential."""
+
+    model: str = pydantic.Field(
+        max_length=MAX_MODEL_CHARS, json_schema_extra={"pattern": f"^{MODEL_PATTERN}$"}
+    )
     temperature: float = pydantic.Field(ge=0.0, le=2.0)
-    max_tokens: int = pydantic.Field(ge=1)
-    params: dict[str, Any] = {}
+    max_tokens: int = pydantic.Field(ge=1, le=1_000_000)
+    params: dict[str, Any] = pydantic.Field(
+        default={},
+        description="Sampling parameters only: " + ", ".join(sorted(SAMPLING_PARAMS)),
+        json_schema_extra={"propertyNames": {"enum": _SAMPLING_NAMES}},
+    )
+
+    @pydantic.field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        check_model(value)
+        return value
+
+    @pydantic.field_validator("params")
+    @classmethod
+    def _sampling_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_params(value)
+        return value
 
 
 class PredictorSpec(_Strict):
@@ -95,6 +132,23 @@ class ProgramSpec(_Strict):
     modules: list[ModuleSpec]
 
 
+class ArtifactSignature(_Strict):
+    """An Ed25519 signature over the canonical JSON of everything else in the artifact."""
+
+    algorithm: Literal["ed25519"]
+    key_id: str = pydantic.Field(
+        pattern="^[0-9a-f]{16}$",
+        description="The first 16 hex digits of the sha256 of the raw public key.",
+    )
+    value: str = pydantic.Field(
+        pattern="^[A-Za-z0-9+/]{86}==$", description="The 64-byte signature, base64."
+    )
+
+
+#: A public key to verify with: a PEM file's path, or the PEM text itself (``str`` or ``bytes``).
+KeySource = str | Path | bytes
+
+
 class Artifact(_Strict):
     """A compiled program, as stored in YAML (see ``promptc/schema/artifact.schema.json``)."""
 
@@ -103,7 +157,17 @@ class Artifact(_Strict):
     program: ProgramSpec
     predictors: list[PredictorSpec] = pydantic.Field(min_length=1)
     provenance: dict[str, Any] = {}
-    content_hash: str = ""
+    content_hash: str = pydantic.Field(
+        default="",
+        description=(
+            "Unkeyed sha256 of the behaviour (schema version, program, predictors): it catches "
+            "accidental edits, not tampering (anyone can recompute it); use `signature` for that."
+        ),
+    )
+    signature: ArtifactSignature | None = pydantic.Field(
+        default=None,
+        description="Tamper evidence: `promptc sign`, checked by `promptc.load(path, verify=KEY)`.",
+    )
 
     def behaviour(self) -> dict[str, Any]:
         """The part of the artifact that changes outputs (what the content hash covers)."""
@@ -153,8 +217,21 @@ def _predictor_spec(name: str, p: Predict, lm_settings: dict[str, Any] | None) -
         instruction=sig.instruction,
         demos=[json.loads(json.dumps(d, default=str)) for d in p.demos],
         adapter=AdapterSpec(templates=dict(p.adapter.templates)),
-        lm=LMSettings(**own) if own else None,
+        lm=_lm_settings(name, own) if own else None,
     )
+
+
+def _lm_settings(predictor: str, settings: dict[str, Any]) -> LMSettings:
+    # Defensive: whatever an LM hands over, nothing but sampling settings is ever written.
+    try:
+        return LMSettings(**settings)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigurationError(
+            f"predictor {predictor!r}: LM settings refused, nothing written: {where}: "
+            f"{first['msg']}"
+        ) from None
 
 
 def artifact_from_program(
@@ -181,33 +258,14 @@ def artifact_from_program(
     return art.model_copy(update={"content_hash": art.compute_hash()})
 
 
-class _Dumper(yaml.SafeDumper):
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)  # indent list items under their key
-
-
-# Characters YAML would fold or drop in plain and block styles (NEL, LS, PS, CR, controls):
-# strings holding any are written double-quoted, where they are escaped and survive a reload.
-_NEEDS_QUOTES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
-
-
-def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    style = '"' if _NEEDS_QUOTES.search(data) else ("|" if "\n" in data else None)
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _str_representer)
-
-
 def dump_artifact(artifact: Artifact) -> str:
     """The artifact as YAML text: stable key order, block strings, one demo per block."""
     data = artifact.model_dump(mode="json")
+    if data["signature"] is None:
+        del data["signature"]
     return yaml.dump(
         data,
-        Dumper=_Dumper,
+        Dumper=Dumper,
         sort_keys=False,
         allow_unicode=True,
         width=100,
@@ -220,39 +278,21 @@ def save_artifact(artifact: Artifact, path: str | Path) -> Path:
     return write_atomic(Path(path), dump_artifact(artifact).encode("utf-8"))
 
 
-# The plain-data tags; explicit or implicit others (!!binary, !!set, !!timestamp, !!python/...)
-# have no constructor below and are refused as invalid YAML.
-_PLAIN_TAGS = {
-    f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map")
-}
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` semantics, minus anchors and aliases (no "billion laughs") and minus
-    every tag but JSON's types."""
-
-    yaml_constructors: ClassVar[dict[Any, Any]] = {
-        tag: constructor
-        for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
-        if tag in _PLAIN_TAGS or tag is None
-    }
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise ArtifactError(
-                f"artifact uses a YAML alias at line {event.start_mark.line + 1}; artifacts "
-                "are plain data and may not use anchors or aliases"
-            )
-        return super().compose_node(parent, index)
-
-
-def load_artifact(path: str | Path, *, verify_hash: bool = True) -> Artifact:
+def load_artifact(
+    path: str | Path, *, verify_hash: bool = True, verify: KeySource | None = None
+) -> Artifact:
     """Read and validate an artifact file.
+
+    Args:
+        path: the YAML file.
+        verify_hash: check the content hash (an accidental-edit check, not tamper evidence).
+        verify: a public key (PEM path or text): the artifact must carry a valid signature by
+            it (needs ``pip install 'promptc[sign]'``).
 
     Raises:
         ArtifactError: the file is missing, too large, not YAML, not an artifact, from a newer
-            promptc, tampered with (hash mismatch), or carries unsafe templates.
+            promptc, edited after compiling (hash mismatch), not signed by ``verify``, or
+            carries unsafe templates or LM settings.
     """
     p = Path(path)
     if not p.is_file():
@@ -260,46 +300,33 @@ def load_artifact(path: str | Path, *, verify_hash: bool = True) -> Artifact:
     size = p.stat().st_size
     if size > MAX_ARTIFACT_BYTES:
         raise ArtifactError(f"artifact {p} is {size} bytes; the limit is {MAX_ARTIFACT_BYTES}")
-    return parse_artifact(p.read_bytes(), source=str(p), verify_hash=verify_hash)
+    return parse_artifact(p.read_bytes(), source=str(p), verify_hash=verify_hash, verify=verify)
 
 
 def parse_artifact(
-    text: bytes | str, *, source: str = "<artifact>", verify_hash: bool = True
+    text: bytes | str,
+    *,
+    source: str = "<artifact>",
+    verify_hash: bool = True,
+    verify: KeySource | None = None,
 ) -> Artifact:
     """Validate artifact text (see :func:`load_artifact`)."""
     if len(text) > MAX_ARTIFACT_BYTES:
         raise ArtifactError(f"{source}: {len(text)} bytes; the limit is {MAX_ARTIFACT_BYTES}")
     try:
-        return _parse(text, source, verify_hash)
+        art = _validate(_read_yaml(text, source), source)
     except RecursionError:
         raise ArtifactError(f"{source}: nested too deeply to be an artifact") from None
+    if verify is not None:
+        from promptc._signing import verify_signature
 
-
-def _parse(text: bytes | str, source: str, verify_hash: bool) -> Artifact:
-    try:
-        data = yaml.load(text, Loader=_NoAliasLoader)
-    except ArtifactError as exc:
-        raise ArtifactError(f"{source}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ArtifactError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{source}: expected a YAML mapping, got {type(data).__name__}")
-    data = _migrate(data, source)
-    try:
-        art = Artifact.model_validate(data)
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ArtifactError(
-            f"{source}: not a valid artifact: {where}: {first['msg']} "
-            f"({exc.error_count()} problem(s); run `promptc validate {source}` for all)"
-        ) from None
+        verify_signature(art, verify, source=source)
     if verify_hash and art.content_hash != art.compute_hash():
         raise ArtifactError(
             f"{source}: content hash mismatch (file says {art.content_hash or 'nothing'}, content "
-            f"is {art.compute_hash()}): the file was edited after compiling. Restore the "
-            "compiled file "
-            "or compile again."
+            f"is {art.compute_hash()}): the file was edited after compiling (the hash catches "
+            "accidental edits; it is no tamper evidence: sign artifacts for that). Restore the "
+            f"compiled file, compile again, or after reviewing the edit: promptc rehash {source}"
         )
     for spec in art.predictors:
         _check_templates(source, spec)
@@ -308,6 +335,33 @@ def _parse(text: bytes | str, source: str, verify_hash: bool) -> Artifact:
         except (ArtifactError, SignatureError) as exc:
             raise ArtifactError(f"{source}: predictor {spec.name!r}: {exc}") from None
     return art
+
+
+def _read_yaml(text: bytes | str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(text, Loader=Loader)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ArtifactError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except ValueError as exc:  # e.g. a number Python will not convert
+        raise ArtifactError(f"{source}: not valid artifact YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{source}: expected a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def _validate(data: dict[str, Any], source: str) -> Artifact:
+    data = _migrate(data, source)
+    try:
+        return Artifact.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ArtifactError(
+            f"{source}: not a valid artifact: {where}: {first['msg']} "
+            f"({exc.error_count()} problem(s))"
+        ) from None
 
 
 def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -332,28 +386,12 @@ def _check_templates(source: str, spec: PredictorSpec) -> None:
             f"{source}: predictor {spec.name!r}: templates must be exactly {list(TEMPLATE_NAMES)}, "
             f"got {sorted(templates)}"
         )
-    inputs = {f.name for f in spec.signature.inputs}
-    for name, source_text in templates.items():
+    inputs = [f.name for f in spec.signature.inputs]
+    for name, text in templates.items():
         try:
-            used = template_variables(source_text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} line {exc.lineno}: {exc}"
-            ) from None
-        unsafe = unsafe_constructs(source_text)
-        if unsafe:
-            raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} uses "
-                f"{', '.join(unsafe)}; templates may only read field values"
-            )
-        allowed = TEMPLATE_CONTEXT[name] | (inputs if name == "user" else set())
-        unknown = used - allowed
-        if unknown:
-            raise ArtifactError(
-                f"{source}: predictor {spec.name!r}: template {name!r} reads "
-                f"{sorted(unknown)}, which the signature does not provide "
-                f"(allowed: {sorted(allowed)})"
-            )
+            check_template(name, text, inputs)
+        except ConfigurationError as exc:
+            raise ArtifactError(f"{source}: predictor {spec.name!r}: {exc}") from None
 
 
 def signature_from_spec(spec: SignatureSpec, instruction: str) -> type[Signature]:

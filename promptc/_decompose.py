@@ -138,7 +138,7 @@ class Decompose(Module):
         self.max_steps = max_steps
         self.max_depth = max_depth
 
-    def forward(self, **inputs: Any) -> Prediction:
+    def forward(self, /, **inputs: Any) -> Prediction:
         depth = _DEPTH.get()
         if depth >= self.max_depth:
             raise DecompositionError(

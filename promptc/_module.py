@@ -77,15 +77,15 @@ class Params:
 class Module:
     """Base class of every program. Subclasses define ``forward(**inputs)``."""
 
-    def forward(self, **inputs: Any) -> Any:
+    def forward(self, /, **inputs: Any) -> Any:
         """Run the program; composes other modules in plain Python."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(**inputs)")
 
-    def __call__(self, **inputs: Any) -> Any:
+    def __call__(self, /, **inputs: Any) -> Any:
         with naming(self._predictor_ids):
             return self.forward(**inputs)
 
-    async def acall(self, **inputs: Any) -> Any:
+    async def acall(self, /, **inputs: Any) -> Any:
         """Run the program from async code (``aforward`` if defined, else in a thread)."""
         with naming(self._predictor_ids):
             aforward = getattr(self, "aforward", None)
@@ -226,12 +226,12 @@ class Predict(Module):
             )
         return lm
 
-    def messages(self, **inputs: Any) -> list[Message]:
+    def messages(self, /, **inputs: Any) -> list[Message]:
         """The chat messages this predictor would send for ``inputs``."""
         values = self.signature.validate_inputs(inputs)
         return self.adapter.format(self.signature, self.demos, values)
 
-    def forward(self, **inputs: Any) -> Prediction:
+    def forward(self, /, **inputs: Any) -> Prediction:
         values = self.signature.validate_inputs(inputs)
         messages = self.adapter.format(self.signature, self.demos, values)
         lm, name = self._lm(), predictor_name(self, self.signature.__name__)
@@ -244,7 +244,7 @@ class Predict(Module):
             lm.record_parse_error(name)
         raise run.fail()
 
-    async def aforward(self, **inputs: Any) -> Prediction:
+    async def aforward(self, /, **inputs: Any) -> Prediction:
         values = self.signature.validate_inputs(inputs)
         messages = self.adapter.format(self.signature, self.demos, values)
         lm, name = self._lm(), predictor_name(self, self.signature.__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptc._artifact import Artifact, load_artifact, predictor_from_spec
+from promptc._artifact import Artifact, KeySource, load_artifact, predictor_from_spec
 from promptc._backend import Message
 from promptc._context import context, current_lm
 from promptc._lm import LM
@@ -91,18 +91,24 @@ class CompiledProgram:
             "your code: load(path, program=YourProgram()) to run it, or render() each prompt"
         )
 
-    def __call__(self, **inputs: Any) -> Any:
+    def __call__(self, /, **inputs: Any) -> Any:
         """Run the program on one input."""
         with context(lm=self.lm()):
             return self._target()(**inputs)
 
-    async def acall(self, **inputs: Any) -> Any:
+    async def acall(self, /, **inputs: Any) -> Any:
         """Async twin of :meth:`__call__`."""
         with context(lm=self.lm()):
             return await self._target().acall(**inputs)
 
-    def render(self, predictor: str | None = None, **inputs: Any) -> list[Message]:
-        """The exact chat messages a predictor sends for ``inputs`` (for your own LM client)."""
+    def render(self, predictor: str | None = None, /, **inputs: Any) -> list[Message]:
+        """The exact chat messages a predictor sends for ``inputs`` (for your own LM client).
+
+        Args:
+            predictor: which predictor, by name, given positionally (any keyword is an input
+                field, so a field may be called ``predictor``); optional with one predictor.
+            inputs: the input field values.
+        """
         return self._predictor(predictor).messages(**inputs)
 
     def parse(self, completion: str, predictor: str | None = None) -> Prediction:
@@ -123,7 +129,11 @@ class CompiledProgram:
 
 
 def load(
-    path: str | Path, *, lm: LM | None = None, program: Module | None = None
+    path: str | Path,
+    *,
+    lm: LM | None = None,
+    program: Module | None = None,
+    verify: KeySource | None = None,
 ) -> CompiledProgram:
     """Load a compiled artifact for production use.
 
@@ -132,9 +142,12 @@ def load(
         lm: the LM to call (default: the one in context, else built from the artifact).
         program: your program object, for multi-predictor programs whose ``forward`` is code;
             the artifact's prompts are bound onto a copy of it.
+        verify: a public key (a PEM file's path, or PEM text as ``str`` or ``bytes``): the
+            artifact must carry a valid signature by it (``promptc sign``; needs
+            ``pip install 'promptc[sign]'``).
 
     Raises:
-        ArtifactError: the file is malformed, tampered with, newer than this promptc, or does
-            not match ``program``.
+        ArtifactError: the file is malformed, edited after compiling, unsafe, newer than this
+            promptc, not signed by ``verify``, or does not match ``program``.
     """
-    return CompiledProgram(load_artifact(path), lm=lm, program=program)
+    return CompiledProgram(load_artifact(path, verify=verify), lm=lm, program=program)

@@ -47,6 +47,11 @@ def show_artifact(a: Artifact) -> str:
         f"hash      {a.content_hash}",
         f"versions  schema {a.schema_version}, promptc {a.promptc_version}",
     ]
+    if a.signature is not None:
+        out.append(
+            f"signed    {a.signature.algorithm} key {a.signature.key_id} "
+            "(checked only with: promptc validate --verify PUBLIC_KEY)"
+        )
     prov = a.provenance
     if prov:
         opt = prov.get("optimizer", {})

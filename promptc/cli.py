@@ -1,4 +1,4 @@
-"""The ``promptc`` command: compile, eval, run, show, diff, validate.
+"""The ``promptc`` command: compile, eval, run, show, diff, validate, keys, sign, rehash.
 
 Exit codes: 0 success; 1 a difference (``diff``) or failed examples (``eval --strict``);
 2 bad usage or input (arguments, files, datasets, programs); 3 an invalid artifact;
@@ -254,16 +254,49 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    if args.verify:
+        from promptc._signing import check_public_key
+
+        check_public_key(args.verify)  # a bad key is a usage error, not a bad artifact
     bad = 0
     for path in args.artifacts:
         try:
-            a = art.load_artifact(path)
-        except ArtifactError as exc:
+            a = art.load_artifact(path, verify=args.verify)
+        except (PromptcError, OSError) as exc:  # whatever is wrong, go on to the next file
             bad += 1
-            print(f"INVALID {exc}")
+            text = " ".join(str(exc).split())
+            print(f"INVALID {text if str(path) in text else f'{path}: {text}'}", flush=True)
         else:
-            print(f"ok      {path} ({a.program.name}, {len(a.predictors)} predictor(s))")
+            signed = ", signature ok" if args.verify else ""
+            print(f"ok      {path} ({a.program.name}, {len(a.predictors)} predictor(s){signed})")
     return EXIT_ARTIFACT if bad else EXIT_OK
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from promptc._signing import new_keys
+
+    private, public = new_keys(args.out)
+    print(f"private key {private} (mode 0600: keep it where artifacts are built, never ship it)")
+    print(f"public key  {public} (ship this one: promptc.load(path, verify={str(public)!r}))")
+    return EXIT_OK
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from promptc._signing import sign_artifact
+
+    signed = sign_artifact(art.load_artifact(args.artifact), args.key)
+    out = art.save_artifact(signed, args.output or args.artifact)
+    key_id = signed.signature.key_id if signed.signature else "?"
+    print(f"signed {out} (ed25519, key {key_id})")
+    return EXIT_OK
+
+
+def cmd_rehash(args: argparse.Namespace) -> int:
+    from promptc._signing import rehash_artifact
+
+    _, message = rehash_artifact(args.artifact)
+    print(message)
+    return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -329,7 +362,27 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check artifacts against the schema and their hashes")
     v.add_argument("artifacts", nargs="+")
+    v.add_argument("--verify", metavar="PUBLIC_KEY", help="require a valid signature by this key")
     v.set_defaults(func=cmd_validate)
+
+    k = sub.add_parser("keys", help="signing keys for artifacts (Ed25519)")
+    kn = k.add_subparsers(dest="keys_command", required=True).add_parser(
+        "new", help="write a new key pair: the private key 0600, the public key beside it"
+    )
+    kn.add_argument("--out", required=True, metavar="DIR", help="folder for the two key files")
+    kn.set_defaults(func=cmd_keys_new)
+
+    g = sub.add_parser("sign", help="sign an artifact (tamper evidence for promptc.load(verify=))")
+    g.add_argument("artifact")
+    g.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="from `promptc keys new`")
+    g.add_argument("-o", "--output", help="write the signed artifact here (default: in place)")
+    g.set_defaults(func=cmd_sign)
+
+    h = sub.add_parser(
+        "rehash", help="accept a reviewed hand edit: validate, rewrite the hash, record the edit"
+    )
+    h.add_argument("artifact")
+    h.set_defaults(func=cmd_rehash)
     return parser
 
 

@@ -18,7 +18,7 @@ built-in exception a caller would already catch (``ValueError``, ``TimeoutError`
     ├── ModelNotAvailableError (ImportError) an embedded model or runtime is not installed
     ├── OutputParseError (ValueError)       a completion could not be parsed into typed outputs
     ├── CacheError                          the LM cache file is unusable
-    ├── ArtifactError (ValueError)          an artifact file is malformed, tampered or unsafe
+    ├── ArtifactError (ValueError)          an artifact is malformed, edited, unsigned or unsafe
     ├── BudgetExhaustedError                a compile's LM-call budget is spent
     └── DecompositionError (RuntimeError)   a decomposition exceeded its step or depth bound
 
@@ -152,7 +152,8 @@ class DecompositionError(PromptcError, RuntimeError):
 
 
 class ArtifactError(PromptcError, ValueError):
-    """An artifact file is malformed, tampered with, from a newer promptc, or unsafe to load."""
+    """An artifact file is malformed, edited after compiling (hash mismatch), not signed by the
+    required key, from a newer promptc, or unsafe to load."""
 
 
 class BudgetExhaustedError(PromptcError):

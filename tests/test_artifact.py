@@ -179,28 +179,33 @@ def _with_template(name: str, source: str) -> str:
 @pytest.mark.parametrize(
     ("name", "source", "message"),
     [
-        ("user", "{{ secret }}", r"reads \['secret'\]"),
-        ("user", "{% for x in %}", "line 1"),
-        ("system", "{{ instruction.__class__.__mro__ }}", "private attributes"),
-        ("system", "{{ instruction['__class__'] }}", "private attributes"),
-        ("assistant", "{{ review }}", r"reads \['review'\]"),
+        ("user", "{{ secret }}", "line 1: the variable 'secret'"),
+        ("user", "{% for x in %}", "line 1: syntax error"),
+        ("system", "{{ instruction.__class__.__mro__ }}", "the attribute '__mro__'"),
+        ("system", "{{ instruction['__class__'] }}", "a subscript or slice"),
+        ("assistant", "{{ review }}", "the variable 'review'"),
         # Reaches the sandbox would stop only at render time are refused at load (hash valid).
-        ("system", "{{ instruction|attr('__class__') }}", "'attr' filter"),
-        ("system", "{{ instruction|attr('_' ~ '_class__') }}", "'attr' filter"),
-        ("system", "{{ '{0.__class__}'.format(instruction) }}", "call"),
-        ("system", "{{ '%s'|format(instruction) }}", "'format' filter"),
-        ("system", "{{ output_fields|map(attribute='__dict__')|list }}", "'map' filter"),
+        ("system", "{{ instruction|attr('__class__') }}", "the filter 'attr'"),
+        ("system", "{{ instruction|attr('_' ~ '_class__') }}", "the filter 'attr'"),
+        ("system", "{{ '{0.__class__}'.format(instruction) }}", "a call"),
+        ("system", "{{ '%s'|format(instruction) }}", "the filter 'format'"),
+        ("system", "{{ output_fields|map(attribute='__dict__')|list }}", "the filter 'list'"),
         (
             "system",
             "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
-            "call",
+            "a for loop over a call",
         ),
-        ("system", "{{ 'x' * 999999999999 }}", "multiplication"),
-        ("system", "{{ 9 ** 9 ** 9 }}", "exponentiation"),
-        ("system", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro"),
-        ("system", "{% include '/etc/passwd' %}", "include"),
-        ("system", "{{ lipsum(99999) }}", "call"),
-        ("user", "{{ fields[0].value.__len__ }}", "private attributes"),
+        ("system", "{{ 'x' * 999999999999 }}", "'\\*' is not allowed"),
+        ("system", "{{ 9 ** 9 ** 9 }}", "'\\*\\*' is not allowed"),
+        ("system", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "{% macro %}"),
+        ("system", "{% include '/etc/passwd' %}", "{% include %}"),
+        ("system", "{{ lipsum(99999) }}", "a call"),
+        ("user", "{{ fields[0].value.__len__ }}", "the attribute '__len__'"),
+        (
+            "system",
+            "Fine.\n{{ instruction }}\n{{ '%0900000000d' % 1 }}",
+            "line 3: the '%' operator",
+        ),
     ],
 )
 def test_unsafe_or_mismatched_templates_are_refused(name: str, source: str, message: str) -> None:
@@ -209,8 +214,8 @@ def test_unsafe_or_mismatched_templates_are_refused(name: str, source: str, mess
 
 
 def test_a_template_that_fails_at_render_time_raises_a_promptc_error() -> None:
-    templates = {**ChatAdapter().templates, "system": "{{ instruction + 1 }}"}
-    with pytest.raises(ConfigurationError, match="'system' prompt template failed to render"):
+    templates = {**ChatAdapter().templates, "user": "{{ nosuchfield }}"}
+    with pytest.raises(ConfigurationError, match="'user' prompt template failed to render"):
         Predict(Sentiment, adapter=ChatAdapter(templates)).messages(review="ok")
 
 
