@@ -136,25 +136,29 @@ def _program_for(artifact: art.Artifact, chosen: str | None) -> Module | None:
     :func:`promptc._entry.entry_refusal` (a ``.py`` file inside the current directory).
     """
     if chosen:
-        program = load_program(chosen)
+        given = load_program(chosen)
         _note(f"program {chosen} (from --program)")
-        return program
+        return given
     count = len(artifact.predictors)
     if count == 1:
         return None
     entry = artifact.program.entry
     refusal = entry_refusal(entry)
-    if refusal is not None:
+    program: Module | None = None
+    if entry is not None and refusal is None:
+        try:
+            program = load_program(entry)
+        except ConfigurationError as exc:
+            refusal = str(exc)
+    if program is None:
         shown = f" {entry[:200]!r}" if entry else ""
         raise CLIError(
             f"artifact {artifact.program.name!r} holds {count} predictors, so it runs inside its "
             f"program, and its recorded entry{shown} is not used ({refusal}): "
             "pass --program FILE.py:OBJECT",
             "an artifact's entry is imported only when it is a .py file inside the current "
-            "directory; see README, 'Running pipelines from the CLI'",
+            "directory naming a promptc Module; see README, 'Pipelines from the CLI'",
         )
-    assert entry is not None  # entry_refusal refuses a missing entry
-    program = load_program(entry)
     _note(f"program {entry} (the artifact's recorded entry; choose another with --program)")
     return program
 

@@ -154,3 +154,10 @@ def test_split_rejects_bad_fractions(fractions: list[float]) -> None:
 def test_split_rejects_nan_fractions() -> None:
     with pytest.raises(ConfigurationError):
         split_dataset(ROWS, [float("nan")], seed=0)
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_limit_below_one_is_refused_not_a_slice_from_the_end(tmp_path: Path, limit: int) -> None:
+    path = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    with pytest.raises(ConfigurationError, match=f"positive number of rows, got {limit}"):
+        load_dataset(path, limit=limit)
