@@ -25,7 +25,6 @@ from promptc.exceptions import (
     ArtifactError,
     BudgetExhaustedError,
     ConfigurationError,
-    LMConfigurationError,
     LMError,
     ModelNotAvailableError,
     PromptcError,
@@ -206,32 +205,17 @@ def _write_result(out: Any, r: Any) -> None:
     out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
-class _LineError(Exception):
-    """One input line cannot be answered; the stream goes on."""
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from promptc._evaluate import program_inputs
+    from promptc._stream import LineAnswerer
 
     compiled = _compiled(
         args.artifact, LM(args.model, cache=False) if args.model else None, args.program
     )
-    fields = program_inputs(compiled._target())
+    answerer = LineAnswerer(compiled, sys.stdout)
     if args.input is not None:
-        values = _json_line(args.input, "--input")
-        return EXIT_OK if _answer(compiled, fields, values, None) else EXIT_DIFF
-    failed = 0
-    for number, raw in _numbered_lines(args.jsonl):
-        if not raw.strip():
-            continue
-        try:
-            values = _line_object(raw)
-        except _LineError as exc:
-            _emit({"line": number, "error": str(exc)})
-            failed += 1
-            continue
-        failed += not _answer(compiled, fields, values, number)
-    return EXIT_DIFF if failed else EXIT_OK
+        answered = answerer.answer(_json_line(args.input, "--input"))
+        return EXIT_OK if answered else EXIT_DIFF
+    return EXIT_DIFF if answerer.answer_lines(_numbered_lines(args.jsonl)) else EXIT_OK
 
 
 def _numbered_lines(source: str | None) -> Iterator[tuple[int, bytes]]:
@@ -241,55 +225,6 @@ def _numbered_lines(source: str | None) -> Iterator[tuple[int, bytes]]:
         return
     with open(source, "rb") as fh:
         yield from enumerate(fh, 1)
-
-
-def _line_object(raw: bytes) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _LineError("not UTF-8 text") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _LineError(
-            f'not valid JSON ({exc.msg}); give an object: {{"field": "value"}}'
-        ) from None
-    if not isinstance(value, dict):
-        raise _LineError(f"expected a JSON object of input fields, got {type(value).__name__}")
-    return value
-
-
-def _answer(
-    compiled: CompiledProgram,
-    fields: tuple[list[str], list[str]],
-    values: dict[str, Any],
-    number: int | None,
-) -> bool:
-    """Print the program's answer to one input, or an error object; say whether it answered.
-
-    Errors that every further input would meet too (no LM, no model) stop the run instead.
-    """
-    where = {} if number is None else {"line": number}
-    required, optional = fields
-    missing = [f for f in required if f not in values]
-    unknown = [f for f in values if f not in required and f not in optional]
-    if missing or unknown:
-        wrong = ", ".join(f"{k} {v}" for k, v in (("missing", missing), ("unknown", unknown)) if v)
-        _emit({**where, "error": f"wrong input fields: {wrong}; expected {required + optional}"})
-        return False
-    try:
-        result = compiled(**values)
-    except (LMConfigurationError, ModelNotAvailableError):
-        raise
-    except Exception as exc:  # one bad input: report it and go on, as evaluate does
-        _emit({**where, "error": f"{type(exc).__name__}: {exc}"})
-        return False
-    _emit(result.to_dict() if hasattr(result, "to_dict") else result)
-    return True
-
-
-def _emit(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, default=str), flush=True)
 
 
 def _json_line(text: str, where: str) -> dict[str, Any]:
