@@ -323,8 +323,8 @@ class Cache:
 
     def _make_parent(self) -> None:
         parent, hint = self.path.parent, "Pass a writable path or set PROMPTC_CACHE_DIR."
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
+        try:  # private: the cache holds prompts and replies, which may carry users' data
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheError(
                 f"Cannot create the LM cache directory {parent}: {exc}. {hint}"

@@ -27,10 +27,17 @@ class DataError(ConfigurationError):
 def load_dataset(path: str | Path, *, limit: int | None = None) -> list[Example]:
     """Read a ``.jsonl`` (one JSON object per line) or ``.csv`` (with a header row) file.
 
+    Args:
+        path: the file.
+        limit: keep only the first ``limit`` rows (at least 1).
+
     Raises:
         DataError: the file is missing, empty, of an unknown kind, or has a broken line
             (the message gives the line number and what was wrong).
+        ConfigurationError: ``limit`` is below 1.
     """
+    if limit is not None and limit < 1:
+        raise ConfigurationError(f"limit must be a positive number of rows, got {limit}")
     p = Path(path)
     if not p.is_file():
         raise DataError(f"dataset {p} does not exist")

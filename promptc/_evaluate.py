@@ -4,7 +4,8 @@ A program that raises on one example scores 0 there and the error is kept with t
 run goes on. A metric that raises or returns something other than a finite number (NaN and
 infinities included) is a bug in the metric (or a dataset without the label column it reads), and
 stops the run with a message that says so; so do an exhausted budget and an LM that cannot be
-called at all (unknown model, missing key).
+called at all (unknown model, missing key, an embedded model that is not installed): every further
+example would fail alike.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from typing import Any
 from promptc._context import context, current_lm, metering
 from promptc._lm import LM
 from promptc._module import Module, Predict, Prediction
-from promptc.exceptions import BudgetExhaustedError, ConfigurationError, LMConfigurationError
+from promptc.exceptions import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    LMConfigurationError,
+    ModelNotAvailableError,
+)
 from promptc.metrics import Metric, resolve_metric
 
 __all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_inputs"]
@@ -148,6 +154,7 @@ def evaluate(
         ConfigurationError: rows lack the program's inputs, or the metric raises or returns a
             non-number (NaN and infinities included).
         LMConfigurationError: the LM cannot be called (unknown model, missing API key).
+        ModelNotAvailableError: the embedded model is not installed (the message says how).
         BudgetExhaustedError: a budget set by an enclosing compile ran out.
     """
     metric = resolve_metric(metric)
@@ -169,7 +176,7 @@ def evaluate(
         try:
             with context(lm=chosen):
                 prediction = program(**inputs)
-        except (BudgetExhaustedError, LMConfigurationError) as exc:
+        except (BudgetExhaustedError, LMConfigurationError, ModelNotAvailableError) as exc:
             stopped.append(exc)
             raise  # every further example would fail alike
         except Exception as exc:  # a failing example scores 0; the run goes on

@@ -1,6 +1,7 @@
 """The ``promptc`` command: compile, eval, run, show, diff, validate, keys, sign, rehash.
 
-Exit codes: 0 success; 1 a difference (``diff``) or failed examples (``eval --strict``);
+Exit codes: 0 success; 1 a difference (``diff``), failed examples (``eval --strict``) or
+failed input lines (``run``);
 2 bad usage or input (arguments, files, datasets, programs); 3 an invalid artifact;
 4 an LM failure (transport, budget); 130 interrupted. Errors are one line plus a hint; set
 ``PROMPTC_DEBUG=1`` for the traceback.
@@ -9,17 +10,15 @@ Exit codes: 0 success; 1 a difference (``diff``) or failed examples (``eval --st
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from promptc import _artifact as art
 from promptc._data import load_dataset
+from promptc._entry import entry_for, entry_refusal, load_program
 from promptc._lm import LM, default_lm
 from promptc._module import Module
 from promptc.exceptions import (
@@ -30,6 +29,9 @@ from promptc.exceptions import (
     ModelNotAvailableError,
     PromptcError,
 )
+
+if TYPE_CHECKING:
+    from promptc._runtime import CompiledProgram
 
 __all__ = ["main"]
 
@@ -44,53 +46,6 @@ class CLIError(Exception):
         super().__init__(message)
         self.hint = hint
         self.code = code
-
-
-def load_program(target: str) -> Module:
-    """Import ``path/to/file.py:object`` or ``package.module:object`` (a module or a factory)."""
-    path, sep, attr = target.rpartition(":")
-    if not sep or not path or not attr:
-        raise CLIError(
-            f"program {target!r} is not of the form FILE.py:OBJECT or MODULE:OBJECT",
-            "e.g. examples/sentiment.py:program",
-        )
-    if path.endswith(".py"):
-        module = _import_file(Path(path))
-    else:
-        try:
-            module = importlib.import_module(path)
-        except ImportError as exc:
-            raise CLIError(f"cannot import module {path!r}: {exc}") from None
-    if not hasattr(module, attr):
-        names = sorted(n for n in vars(module) if not n.startswith("_"))
-        raise CLIError(f"{path} has no object {attr!r}", f"it defines: {', '.join(names[:20])}")
-    obj = getattr(module, attr)
-    if (isinstance(obj, type) and issubclass(obj, Module)) or not isinstance(obj, Module):
-        obj = obj() if callable(obj) else obj
-    if not isinstance(obj, Module):
-        raise CLIError(f"{target} is a {type(obj).__name__}, not a promptc Module")
-    return obj
-
-
-def _import_file(path: Path) -> Any:
-    if not path.is_file():
-        raise CLIError(f"program file {path} does not exist")
-    name = f"_promptc_user_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CLIError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    sys.path.insert(0, str(path.resolve().parent))
-    try:
-        spec.loader.exec_module(module)
-    except PromptcError:
-        raise
-    except Exception as exc:
-        raise CLIError(f"importing {path} failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.path.pop(0)
-    return module
 
 
 def _lm(args: argparse.Namespace) -> LM:
@@ -141,7 +96,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         cost_budget=args.cost_budget,
         seed=args.seed,
         name=args.name,
-        entry=args.program,
+        entry=entry_for(args.program),
         num_threads=args.threads,
         progress=True,
     )
@@ -166,29 +121,74 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _target(spec: str, lm: LM) -> tuple[Module, str]:
-    """An artifact (``*.yaml``) or a program (``file.py:object``) to run."""
-    if spec.endswith((".yaml", ".yml")):
-        from promptc._runtime import load
+def _compiled(path: str, lm: LM | None, program: str | None) -> CompiledProgram:
+    """Load an artifact, bound onto the program its prompts run in when it needs one."""
+    from promptc._runtime import CompiledProgram
 
-        compiled = load(spec, lm=lm)
-        return compiled._target(), compiled.name
-    return load_program(spec), spec
+    artifact = art.load_artifact(path)
+    return CompiledProgram(artifact, lm=lm, program=_program_for(artifact, program))
+
+
+def _program_for(artifact: art.Artifact, chosen: str | None) -> Module | None:
+    """``--program`` if given; else none for one predictor; else the recorded entry, if trusted.
+
+    The recorded entry is untrusted text: it is imported only under the rule of
+    :func:`promptc._entry.entry_refusal` (a ``.py`` file inside the current directory).
+    """
+    if chosen:
+        given = load_program(chosen)
+        _note(f"program {chosen} (from --program)")
+        return given
+    count = len(artifact.predictors)
+    if count == 1:
+        return None
+    entry = artifact.program.entry
+    refusal = entry_refusal(entry)
+    program: Module | None = None
+    if entry is not None and refusal is None:
+        try:
+            program = load_program(entry)
+        except ConfigurationError as exc:
+            refusal = str(exc)
+    if program is None:
+        shown = f" {entry[:200]!r}" if entry else ""
+        raise CLIError(
+            f"artifact {artifact.program.name!r} holds {count} predictors, so it runs inside its "
+            f"program, and its recorded entry{shown} is not used ({refusal}): "
+            "pass --program FILE.py:OBJECT",
+            "an artifact's entry is imported only when it is a .py file inside the current "
+            "directory naming a promptc Module; see README, 'Pipelines from the CLI'",
+        )
+    _note(f"program {entry} (the artifact's recorded entry; choose another with --program)")
+    return program
+
+
+def _note(text: str) -> None:
+    print(f"promptc: {text}", file=sys.stderr, flush=True)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from promptc._evaluate import evaluate
     from promptc.metrics import resolve_metric
 
-    lm = _lm(args)
-    program, name = _target(args.target, lm)
+    if args.target.endswith((".yaml", ".yml")):
+        compiled = _compiled(args.target, _lm(args) if args.model else None, args.program)
+        program, name, lm = compiled._target(), compiled.name, compiled.lm()
+    elif args.program:
+        raise CLIError(
+            f"--program binds an artifact's prompts, and {args.target} is a program already",
+            "give ARTIFACT.yaml --program FILE.py:OBJECT, or only FILE.py:OBJECT",
+        )
+    else:
+        program, name, lm = load_program(args.target), args.target, _lm(args)
+    metric = resolve_metric(args.metric)
     rows = _rows(args.data, args.limit)
     out = open(args.output, "w", encoding="utf-8") if args.output else None
     try:
         result = evaluate(
             program,
             rows,
-            resolve_metric(args.metric),
+            metric,
             lm=lm,
             num_threads=args.threads,
             progress=True,
@@ -207,23 +207,25 @@ def _write_result(out: Any, r: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from promptc._runtime import load
+    from promptc._stream import LineAnswerer
 
-    compiled = load(args.artifact, lm=LM(args.model, cache=False) if args.model else None)
+    compiled = _compiled(
+        args.artifact, LM(args.model, cache=False) if args.model else None, args.program
+    )
+    answerer = LineAnswerer(compiled, sys.stdout)
     if args.input is not None:
-        inputs = [_json_line(args.input, "--input")]
-    else:
-        stream = sys.stdin if args.jsonl in (None, "-") else open(args.jsonl, encoding="utf-8")
-        inputs = [_json_line(line, f"line {i}") for i, line in enumerate(stream, 1) if line.strip()]
-    for values in inputs:
-        try:
-            result = compiled(**values)
-        except PromptcError as exc:
-            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
-            continue
-        shown = result.to_dict() if hasattr(result, "to_dict") else result
-        print(json.dumps(shown, ensure_ascii=False, default=str), flush=True)
-    return EXIT_OK
+        answered = answerer.answer(_json_line(args.input, "--input"))
+        return EXIT_OK if answered else EXIT_DIFF
+    return EXIT_DIFF if answerer.answer_lines(_numbered_lines(args.jsonl)) else EXIT_OK
+
+
+def _numbered_lines(source: str | None) -> Iterator[tuple[int, bytes]]:
+    """Lines as they arrive (a pipe is read line by line, never to its end first)."""
+    if source in (None, "-"):
+        yield from enumerate(iter(sys.stdin.buffer.readline, b""), 1)
+        return
+    with open(source, "rb") as fh:
+        yield from enumerate(fh, 1)
 
 
 def _json_line(text: str, where: str) -> dict[str, Any]:
@@ -299,6 +301,23 @@ def cmd_rehash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_PROGRAM_HELP = (
+    "FILE.py:OBJECT or MODULE:OBJECT, the program a multi-predictor artifact's prompts run in "
+    "(default: the artifact's recorded entry, when it is a .py file inside the current directory)"
+)
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptc", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -306,7 +325,9 @@ def _parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="LM model string (default: $PROMPTC_MODEL or local)")
         p.add_argument("--threads", type=int, default=4, help="examples run at once")
-        p.add_argument("--limit", type=int, help="use only the first N rows of each dataset")
+        p.add_argument(
+            "--limit", type=_positive, help="use only the first N rows of each dataset (N >= 1)"
+        )
         p.add_argument("--no-cache", action="store_true", help="do not use the LM cache")
         p.add_argument("--max-tokens", type=int, help="completion length cap (default 512)")
 
@@ -315,7 +336,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--train", required=True, help="training rows (.jsonl or .csv)")
     c.add_argument("--val", help="validation rows (default: half of --train)")
     c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
-    c.add_argument("--metric", default="exact_match", help="built-in name or MODULE:FUNCTION")
+    c.add_argument(
+        "--metric", default="exact_match", help="built-in name, MODULE:FUNCTION or FILE.py:FUNCTION"
+    )
     c.add_argument(
         "--optimizer",
         default="labeled",
@@ -338,7 +361,10 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="score an artifact or program on a dataset")
     e.add_argument("target", help="ARTIFACT.yaml or FILE.py:OBJECT")
     e.add_argument("--data", required=True)
-    e.add_argument("--metric", default="exact_match")
+    e.add_argument("--program", help=_PROGRAM_HELP)
+    e.add_argument(
+        "--metric", default="exact_match", help="built-in name, MODULE:FUNCTION or FILE.py:FUNCTION"
+    )
     e.add_argument("--output", help="write per-example results as JSONL")
     e.add_argument("--strict", action="store_true", help="exit 1 if any example failed")
     common(e)
@@ -346,8 +372,13 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an artifact on one input or a JSONL stream")
     r.add_argument("artifact")
+    r.add_argument("--program", help=_PROGRAM_HELP)
     r.add_argument("--input", help='one input as JSON, e.g. {"review": "great"}')
-    r.add_argument("--jsonl", help="a JSONL file of inputs ('-' or absent: stdin)")
+    r.add_argument(
+        "--jsonl",
+        help="a JSONL file of inputs ('-' or absent: stdin), answered line by line as they "
+        "arrive; a bad line gets an error object and the run goes on (exit 1 at the end)",
+    )
     r.add_argument("--model", help="override the artifact's model")
     r.set_defaults(func=cmd_run)
 

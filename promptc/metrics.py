@@ -8,13 +8,13 @@ The built-ins compare every field of the prediction that the example also has (a
 
 from __future__ import annotations
 
-import importlib
 import re
 import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from promptc._entry import import_object
 from promptc.exceptions import ConfigurationError
 
 __all__ = [
@@ -150,10 +150,11 @@ METRICS: dict[str, Metric] = {
 
 
 def resolve_metric(spec: str | Metric) -> Metric:
-    """A metric from a callable, a built-in name, or ``"package.module:function"``.
+    """A metric from a callable, a built-in name, ``"package.module:function"`` or
+    ``"path/to/file.py:function"`` (imported by the same loader as a CLI ``--program``).
 
     Raises:
-        ConfigurationError: the name is unknown or the object is not callable.
+        ConfigurationError: the name is unknown, cannot be imported, or is not callable.
     """
     if callable(spec):
         return spec
@@ -161,12 +162,12 @@ def resolve_metric(spec: str | Metric) -> Metric:
         return METRICS[spec]
     if ":" not in spec:
         raise ConfigurationError(
-            f"unknown metric {spec!r}; use one of {sorted(METRICS)} or 'module:function'"
+            f"unknown metric {spec!r}; use one of {sorted(METRICS)}, 'module:function' or "
+            "'file.py:function'"
         )
-    module_name, _, attr = spec.partition(":")
     try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        obj = import_object(spec, what="metric")
+    except ConfigurationError as exc:
         raise ConfigurationError(f"cannot load metric {spec!r}: {exc}") from None
     if not callable(obj):
         raise ConfigurationError(f"metric {spec!r} is not callable")

@@ -173,10 +173,11 @@ def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> N
         "-",
         stdin='{"review": "I loved it"}\n{"review": "awful"}\n',
     )
-    assert run.returncode == 0, run.stderr
     outputs = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(outputs) == 2
     assert all(o.get("label") in ("positive", "negative") or "error" in o for o in outputs)
+    failed = any("error" in o for o in outputs)  # the tiny model may garble a reply
+    assert run.returncode == (1 if failed else 0), run.stderr
     evaluated = promptc_cli(
         "eval", tmp_path / "a.yaml", "--data", DEV, "--output", tmp_path / "res.jsonl", *LOCAL
     )

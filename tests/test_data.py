@@ -211,3 +211,10 @@ def test_check_labels_counts_the_other_bad_values_and_ignores_absent_fields() ->
     rows = [{"q": "a"}, {"out": "x"}, {"out": "y", "n": "z"}, {"n": "1"}]
     with pytest.raises(ConfigurationError, match=r"trainset\[1\] field 'out'.*\(2 more bad"):
         check_labels(rows, {"out": list[str], "n": int})
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_limit_below_one_is_refused_not_a_slice_from_the_end(tmp_path: Path, limit: int) -> None:
+    path = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    with pytest.raises(ConfigurationError, match=f"positive number of rows, got {limit}"):
+        load_dataset(path, limit=limit)

@@ -15,7 +15,7 @@ from promptc import LM, Module, Predict
 from promptc._backend import LMRequest
 from promptc._evaluate import program_inputs
 from promptc.compiler import ExampleResult, bootstrap_ci, evaluate
-from promptc.exceptions import ConfigurationError
+from promptc.exceptions import ConfigurationError, ModelNotAvailableError
 from promptc.metrics import exact_match
 
 MakeLM = Callable[..., LM]
@@ -230,3 +230,17 @@ def test_explicit_lm_wins_over_the_context_lm(fake_lm: MakeLM) -> None:
         evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=given)
     assert given.backend.calls == len(ROWS)  # type: ignore[attr-defined]
     assert outer.backend.calls == 0  # type: ignore[attr-defined]
+
+
+def test_a_model_that_is_not_installed_stops_the_run_at_the_first_example(
+    fake_lm: MakeLM,
+) -> None:
+    calls: list[str] = []
+
+    def missing(request: LMRequest) -> str:
+        calls.append(word_of(request))
+        raise ModelNotAvailableError("Local model 'x' is not installed. Install it with: pip ...")
+
+    with pytest.raises(ModelNotAvailableError, match="Install it with"):
+        evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=fake_lm(missing), num_threads=1)
+    assert len(calls) == 1  # not one failing call per example, scored 0.000

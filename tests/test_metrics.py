@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +168,14 @@ def test_resolve_metric_non_callable_raises() -> None:
     expected = re.escape("metric 'promptc.metrics:METRICS' is not callable")
     with pytest.raises(ConfigurationError, match=expected):
         resolve_metric("promptc.metrics:METRICS")
+
+
+def test_resolve_metric_from_a_file_path(tmp_path: Path) -> None:
+    (tmp_path / "my_metrics.py").write_text(
+        "def first_letter(example, prediction):\n"
+        "    return float(prediction[0] == example['target'][0])\n"
+    )
+    metric = resolve_metric(f"{tmp_path / 'my_metrics.py'}:first_letter")
+    assert metric({"target": "yes"}, "yep") == 1.0
+    with pytest.raises(ConfigurationError, match="has no object 'nope'; it defines: first_letter"):
+        resolve_metric(f"{tmp_path / 'my_metrics.py'}:nope")
