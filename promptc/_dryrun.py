@@ -146,30 +146,30 @@ def _wanted(
 def _cap(
     wanted: dict[str, int | None], budget: int | None, reserve: int
 ) -> tuple[dict[str, int], list[str]]:
-    """Requests per phase under the budget, in the driver's order; and the problems found."""
-    left = math.inf if budget is None else max(0, budget - reserve)
-    capped: dict[str, int] = {}
+    """Requests per phase under the budget, and the problems found.
+
+    The uncompiled program is scored first, in full; each later phase may take at most what
+    is left after it (a phase that spends less leaves more to the next), so each figure is a
+    bound of its own and their sum may exceed the budget, which the run never does.
+    """
+    main = math.inf if budget is None else max(0, budget - reserve)
+    baseline = wanted["baseline"] or 0
     problems = []
-    before_search = left
-    for phase in ("baseline", "bootstrap", "propose", "search", "credit"):
+    if baseline > main:
+        problems.append(
+            f"the budget of {budget} LM requests cannot score the uncompiled program on the "
+            f"validation rows ({baseline} requests"
+            + (", after the held-out reserve" if reserve else "")
+            + "); the compile would stop at once"
+        )
+    left = max(0.0, main - baseline)
+    capped = {"baseline": int(min(baseline, main))}
+    for phase in ("bootstrap", "propose", "search", "credit"):
         want = wanted[phase]
-        if phase == "credit":
-            left = before_search  # the search may stop early and leave its rest to credit
-        if phase == "search":
-            before_search = left
         amount = left if want is None else min(want, left)
         capped[phase] = int(amount) if math.isfinite(amount) else 0
-        if phase == "baseline" and want is not None and want > left:
-            problems.append(
-                f"the budget of {budget} LM requests cannot score the uncompiled program on the "
-                f"validation rows ({want} requests"
-                + (", after the held-out reserve" if reserve else "")
-                + "); the compile would stop at once"
-            )
-        left -= capped[phase]
-    capped["holdout"] = (
-        min(wanted["holdout"] or 0, reserve) if budget is not None else (wanted["holdout"] or 0)
-    )
+    holdout = wanted["holdout"] or 0
+    capped["holdout"] = holdout if budget is None else min(holdout, reserve)
     if wanted["search"] is None and budget is None:
         problems.append("the strategy searches until a budget stops it: give --budget")
     return capped, problems

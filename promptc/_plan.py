@@ -93,8 +93,9 @@ class CompilePlan:
 
     @property
     def requests(self) -> int:
-        """LM requests of every phase."""
-        return sum(p.requests for p in self.phases)
+        """LM requests of the whole compile (the phases' sum, or the budget if smaller)."""
+        total = sum(p.requests for p in self.phases)
+        return total if self.budget is None else min(total, self.budget)
 
     @property
     def by_phase(self) -> dict[str, int]:
