@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Chart", "chart", "number"]
+__all__ = ["Chart", "chart", "nice_ticks", "number", "tick_label"]
 
 WIDTH, HEIGHT = 720, 340
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 40, 52
@@ -94,7 +94,7 @@ def nice_ticks(lo: float, hi: float, min_step: float = 0.0) -> list[float]:
     return [round(first + i * step, 9) for i in range(count + 1)]
 
 
-def _tick_label(value: float, ticks: Sequence[float]) -> str:
+def tick_label(value: float, ticks: Sequence[float]) -> str:
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     return f"{0.0 if abs(value) < step / 1e6 else value:,.{decimals}f}"
@@ -174,8 +174,8 @@ def chart(trials: Sequence[Mapping[str, Any]], budget: Any) -> Chart:
         right=RIGHT,
         top=TOP,
         bottom=BOTTOM,
-        xticks=tuple((frame.x(v), _tick_label(v, xticks)) for v in xticks),
-        yticks=tuple((frame.y(v), _tick_label(v, yticks)) for v in yticks),
+        xticks=tuple((frame.x(v), tick_label(v, xticks)) for v in xticks),
+        yticks=tuple((frame.y(v), tick_label(v, yticks)) for v in yticks),
         points=_points(frame, steps),
         dots=_dots(frame, dots),
         budget_x=None if shown is None else f"{frame.x(shown):.1f}",
