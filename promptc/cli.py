@@ -184,7 +184,7 @@ def _show_progress(mode: str) -> bool:
     if bar and not tqdm_available():
         raise CLIError("--progress bar needs tqdm", hint="pip install tqdm, or use --progress log")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("promptc: %(message)s"))
+    handler.setFormatter(logging.Formatter("promptc %(levelname)s: %(message)s"))
     # With the bar on screen only warnings are logged: INFO lines would tear it.
     handler.setLevel(logging.WARNING if bar else logging.INFO)
     root = logging.getLogger("promptc")

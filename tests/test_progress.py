@@ -103,5 +103,5 @@ def test_cli_under_nohup_logs_one_line_per_trial(tmp_path: Path) -> None:
     code, err = cli_compile(tmp_path, "auto")  # stderr is a pipe, not a terminal: log lines
     assert code == 0, err
     trials = [line for line in err.splitlines() if ": trial " in line]
-    assert len(trials) == 9 and all(line.startswith("promptc: ") for line in trials)
+    assert len(trials) == 9 and all(line.startswith("promptc INFO: ") for line in trials)
     assert "\r" not in err
