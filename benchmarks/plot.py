@@ -7,10 +7,17 @@ the tick helpers of promptc's compile report.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
-from promptc._report import _esc, _nice_ticks, _tick_label
+from promptc._report_chart import nice_ticks as _nice_ticks
+from promptc._report_chart import tick_label as _tick_label
+
+
+def _esc(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
 
 __all__ = ["COLORS", "accuracy_vs_calls_svg"]
 

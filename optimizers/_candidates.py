@@ -16,7 +16,7 @@ from itertools import product
 from typing import Any
 
 from promptc import Params
-from promptc.compiler import Candidate, SearchSpace
+from promptc.compiler import Candidate, PlanShape, SearchSpace
 
 __all__ = ["Demos", "Pool", "build_choices", "build_options", "sample_joint"]
 
@@ -41,6 +41,19 @@ class Pool:
     num_demo_sets: int = 3
     k: int = 4
     bootstrap: int = 8
+
+    def plan(self, shape: PlanShape) -> dict[str, int]:
+        """The most the pool costs to build: bootstrap runs and proposer requests."""
+        per_predictor = self.num_instructions + self.num_variants
+        return {
+            "bootstrap": min(self.bootstrap, shape.n_train),
+            "propose": per_predictor * len(shape.predictors),
+        }
+
+    def max_candidates(self, shape: PlanShape, wanted: int) -> int:
+        """The most joint candidates :func:`sample_joint` can return (``wanted`` at most)."""
+        options = (1 + self.num_instructions + self.num_variants) * (1 + self.num_demo_sets)
+        return max(0, min(wanted, options ** len(shape.predictors) - 1))
 
     def config(self) -> dict[str, Any]:
         return {

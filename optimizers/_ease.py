@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from promptc import Params, Predict
 from promptc._types import format_value
-from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
+from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.optimizers._candidates import sample_joint
 from promptc.optimizers._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
 from promptc.optimizers._neural_ucb import NeuralUCB
@@ -153,6 +153,17 @@ class EASE(Optimizer):
             "max_trials": self.max_trials,
             "embedder": embedder,
             "surrogate": {"width": s.width, "lam": s.lam, "nu": s.nu, "epochs": s.epochs},
+        }
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """At most every candidate on every row (or ``max_trials`` minibatches and the pick)."""
+        search = self.num_candidates * shape.n_val
+        if self.max_trials is not None:
+            search = min(search, self.max_trials * self.minibatch + shape.n_val)
+        return {
+            "bootstrap": min(self.bootstrap, shape.n_train),
+            "propose": self.num_instructions * len(shape.predictors),
+            "search": search,
         }
 
     def setup(self, space: SearchSpace) -> None:

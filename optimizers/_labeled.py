@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from promptc import Params
-from promptc.compiler import Optimizer, SearchSpace, Trial
+from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
 
 __all__ = ["LabeledFewShot"]
 
@@ -19,6 +19,7 @@ class LabeledFewShot(Optimizer):
     """
 
     name = "labeled"
+    plan_exact = True
 
     def __init__(self, k: int = 4) -> None:
         self.k = k
@@ -40,3 +41,7 @@ class LabeledFewShot(Optimizer):
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k}
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """One candidate on every validation row (none when no training row can be a demo)."""
+        return {"search": shape.n_val if any(shape.demo_pools.values()) else 0}

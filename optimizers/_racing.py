@@ -18,7 +18,7 @@ import random
 from typing import Any
 
 from promptc import Params
-from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
+from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.optimizers._candidates import Pool, build_options, sample_joint
 
 __all__ = ["APE", "Racing"]
@@ -80,6 +80,24 @@ class Racing(Optimizer):
             "minibatch": self.minibatch,
             "eta": self.eta,
             "confidence": self.confidence,
+        }
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """An upper bound: the race with no candidate eliminated early (halving only)."""
+        resample = self.num_resample * len(shape.predictors)
+        alive = self.pool.max_candidates(shape, self.num_candidates)
+        worst = rounds = 0
+        # The leader's variants join after the first round in which resampling finds any (it
+        # is asked again each round until then): try every round and keep the costliest.
+        for join in range(1, math.ceil(shape.n_val / self.minibatch) + 1):
+            runs, ran = _race(alive, shape.n_val, self.minibatch, self.eta, resample, join)
+            worst, rounds = max(worst, runs), max(rounds, ran)
+        proposals = self.pool.plan(shape)
+        extra = resample * rounds
+        return {
+            "bootstrap": proposals["bootstrap"],
+            "propose": proposals["propose"] + extra,
+            "search": worst,
         }
 
     def setup(self, space: SearchSpace) -> None:
@@ -158,6 +176,23 @@ class Racing(Optimizer):
         survivors = max(1, math.ceil(len(keep) / self.eta)) if keep else 0
         self.eliminated.extend((c, "halving") for c in keep[survivors:])
         self._alive = keep[:survivors]
+
+
+def _race(alive: int, n: int, minibatch: int, eta: int, joining: int, join: int) -> tuple[int, int]:
+    """Rows scored (and rounds run) by a race in which only halving removes candidates and
+    ``joining`` candidates join after round ``join``, catching up on the rows seen so far; the
+    pick then catches up on the rows the race never reached."""
+    seen = runs = rounds = 0
+    while seen < n and alive and (alive > 1 or not seen):
+        new = min(minibatch, n - seen)
+        runs += alive * new
+        seen += new
+        rounds += 1
+        alive = max(1, math.ceil(alive / eta))
+        if rounds == join and joining:
+            alive += joining
+            runs += joining * seen
+    return runs + (n - seen if alive else 0), rounds
 
 
 class APE(Racing):

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from promptc import Params
-from promptc.compiler import Optimizer, SearchSpace, Trial
+from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
 
 __all__ = ["RandomSearch"]
 
@@ -23,6 +23,7 @@ class RandomSearch(Optimizer):
     """
 
     name = "random"
+    plan_exact = True
 
     def __init__(self, k: int = 4, num_candidates: int = 8) -> None:
         self.k = k
@@ -50,3 +51,9 @@ class RandomSearch(Optimizer):
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k, "num_candidates": self.num_candidates}
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """Every candidate on every validation row (a repeated candidate is not scored again)."""
+        if not any(shape.demo_pools.values()):
+            return {"search": 0}
+        return {"search": self.num_candidates * shape.n_val}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
+from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.optimizers._candidates import Pool, build_options, sample_joint
 
 __all__ = ["ThompsonSampling"]
@@ -64,6 +64,13 @@ class ThompsonSampling(Optimizer):
             "minibatch": self.minibatch,
             "max_trials": self.max_trials,
         }
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """At most every candidate on every row (or ``max_trials`` minibatches and the pick)."""
+        search = self.pool.max_candidates(shape, self.num_candidates) * shape.n_val
+        if self.max_trials is not None:
+            search = min(search, self.max_trials * self.minibatch + shape.n_val)
+        return {**self.pool.plan(shape), "search": search}
 
     def setup(self, space: SearchSpace) -> None:
         rng = random.Random(space.seed)

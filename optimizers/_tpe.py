@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptc import Params
 from promptc._adapter import PROMPT_FORMATS, format_templates
-from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
+from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.exceptions import ConfigurationError
 from promptc.optimizers._candidates import Demos, Pool, build_choices
 
@@ -179,6 +179,12 @@ class TPE(Optimizer):
             "minibatch": self.minibatch,
             "full_eval_every": self.full_eval_every,
         }
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """``n_trials`` minibatches, the periodic full evaluations and the pick's (at most)."""
+        fulls = (self.n_trials // self.full_eval_every if self.full_eval_every else 0) + 1
+        search = self.n_trials * min(self.minibatch, shape.n_val) + fulls * shape.n_val
+        return {**self.pool.plan(shape), "search": search}
 
     # -- setup ----------------------------------------------------------------------------------
 

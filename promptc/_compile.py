@@ -15,17 +15,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
-from promptc._artifact import Artifact, artifact_from_program, save_artifact
+from promptc._artifact import artifact_from_program
 from promptc._context import current_lm, metering
 from promptc._data import check_labels, data_hash, split_dataset
+from promptc._dryrun import Models, make_plan
 from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate, program_inputs
+from promptc._explain import TrialDescriber, explain, overlapping_rows
 from promptc._fingerprint import Fingerprint
 from promptc._lm import LM, default_lm
 from promptc._module import Module, Params, Predict
+from promptc._plan import CompilePlan, PlanShape, check_cost_budget
+from promptc._progress import CompileProgress
 from promptc._propose import bootstrap_demos, propose_instructions, resample_instructions
+from promptc._result import CompileResult
 from promptc._usage import Budget, Usage, UsageTracker
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError, OutputParseError
 from promptc.metrics import Metric, resolve_metric
@@ -35,6 +39,7 @@ __all__ = [
     "Candidate",
     "CompileResult",
     "Optimizer",
+    "PlanShape",
     "SearchSpace",
     "Trial",
     "compile_program",
@@ -261,6 +266,9 @@ class Optimizer(ABC):
     """
 
     name: ClassVar[str] = "optimizer"
+    #: Whether :meth:`plan` is what a run spends (a fixed schedule: its trials do not depend
+    #: on scores) rather than an upper bound.
+    plan_exact: ClassVar[bool] = False
 
     @abstractmethod
     def setup(self, space: SearchSpace) -> None:
@@ -281,41 +289,16 @@ class Optimizer(ABC):
         """The strategy's settings, recorded in the artifact's provenance."""
         return {}
 
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """The most work each phase of this strategy asks for, before the budget caps it.
 
-@dataclass
-class CompileResult:
-    """What a compile returns: the better program, its artifact, and the run's record.
-
-    Attributes:
-        program: the compiled program (a new object; the input is never changed).
-        artifact: the frozen artifact of ``program``.
-        baseline: the uncompiled program's validation result.
-        best: the compiled program's validation result (the same rows).
-        trials: one record per trial, in order.
-        report: the full compile report (see :func:`promptc._report.write_report`).
-        run_usage: what this run itself called (fresh calls vs. cache hits); the artifact's
-            provenance records only what does not depend on the cache's state.
-        holdout: baseline and compiled results on the held-out rows, when given.
-    """
-
-    program: Module
-    artifact: Artifact
-    baseline: EvalResult
-    best: EvalResult
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
-    run_usage: dict[str, int] = field(default_factory=dict)
-    holdout: dict[str, EvalResult] = field(default_factory=dict)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the artifact atomically to ``path`` (YAML)."""
-        return save_artifact(self.artifact, path)
-
-    def write_report(self, path: str | Path) -> tuple[Path, Path]:
-        """Write the compile report as ``<path>.json`` and ``<path>.html`` (with the plot)."""
-        from promptc._report import write_report
-
-        return write_report(self.report, path)
+        Used by a dry run (``compile(..., dry_run=True)``); makes no LM request. Keys:
+        ``bootstrap`` (program runs on training rows), ``propose`` (proposer LM requests),
+        ``search`` (program runs on validation rows, the driver's full evaluation of the pick
+        included). ``None`` means as much as the budget allows. The default says nothing
+        about ``bootstrap`` and ``propose`` (none) and leaves ``search`` to the budget.
+        """
+        return {"search": None}
 
 
 @dataclass
@@ -330,11 +313,17 @@ class _Run:
     inputs: list[str]
     val: list[dict[str, Any]]
     threads: int
-    progress: bool
+    progress: CompileProgress
     budget: Budget
+    describer: TrialDescriber
     baseline_requests: int = 0
     phases: dict[str, UsageTracker] = field(default_factory=dict)
     trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_trial(self, record: dict[str, Any]) -> None:
+        """Keep a trial's record and report it (a log line, the progress bar)."""
+        self.trials.append(record)
+        self.progress.trial(record)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -352,18 +341,9 @@ class _Run:
                 self.metric,
                 lm=self.lm,
                 num_threads=self.threads,
-                progress=self.progress,
+                on_result=lambda _: self.progress.tick(),
+                keep_raw=True,
             )
-
-
-def _describe(candidate: Candidate) -> dict[str, Any] | str:
-    if not candidate:
-        return "baseline"
-    return {
-        n: {"instruction": p.instruction, "demos": len(p.demos)}
-        | ({"format": p.format} if p.format is not None else {})
-        for n, p in candidate.items()
-    }
 
 
 def _evaluate_trial(
@@ -373,7 +353,10 @@ def _evaluate_trial(
     rows = list(trial.rows if trial.rows is not None else range(len(run.val)))
     known = board.scores(trial.candidate)
     todo = [r for r in rows if r not in known]
-    record: dict[str, Any] = {"id": len(run.trials), "candidate": _describe(trial.candidate)}
+    record: dict[str, Any] = {
+        "id": len(run.trials),
+        "candidate": run.describer.describe(trial.candidate),
+    }
     if phase != "search":
         record["phase"] = phase
     errors = 0  # examples that failed in this trial's fresh evaluations (each counted once)
@@ -383,11 +366,11 @@ def _evaluate_trial(
             board.record(trial.candidate, todo, result)
             errors = result.errors
     except BudgetExhaustedError:
-        run.trials.append({**record, "rows": len(rows), "score": None, "stopped": "budget"})
+        run.add_trial({**record, "rows": len(rows), "score": None, "stopped": "budget"})
         return None
     scores = [board.scores(trial.candidate)[r] for r in rows]
     best = board.mean(board.incumbent())
-    run.trials.append(
+    run.add_trial(
         {
             **record,
             "rows": len(rows),
@@ -406,7 +389,7 @@ def _search(run: _Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
     try:
         optimizer.setup(space)
     except BudgetExhaustedError:  # proposing candidates spent the budget: nothing to race
-        run.trials.append({"id": len(run.trials), "candidate": "setup", "stopped": "budget"})
+        run.add_trial({"id": len(run.trials), "candidate": "setup", "stopped": "budget"})
         return board.incumbent()
     while (trial := optimizer.ask()) is not None:
         scores = _evaluate_trial(run, board, trial)
@@ -415,7 +398,7 @@ def _search(run: _Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
         try:
             optimizer.tell(trial, scores)
         except BudgetExhaustedError:  # a strategy that proposes mid-search (APE's resampling)
-            run.trials.append({"id": len(run.trials), "candidate": "tell", "stopped": "budget"})
+            run.add_trial({"id": len(run.trials), "candidate": "tell", "stopped": "budget"})
             break
     pick = optimizer.best(board)
     if pick and len(board.scores(pick)) < board.n_rows:
@@ -462,6 +445,7 @@ def resolve_optimizer(spec: Optimizer | str, **kwargs: Any) -> Optimizer:
     return optimizer
 
 
+@overload
 def compile_program(
     program: Module,
     trainset: Sequence[Mapping[str, Any]],
@@ -481,7 +465,55 @@ def compile_program(
     entry: str | None = None,
     num_threads: int = 4,
     progress: bool = False,
-) -> CompileResult:
+    dry_run: Literal[False] = False,
+) -> CompileResult: ...
+
+
+@overload
+def compile_program(
+    program: Module,
+    trainset: Sequence[Mapping[str, Any]],
+    metric: Metric | str,
+    *,
+    optimizer: Optimizer | str = "labeled",
+    lm: LM | None = None,
+    valset: Sequence[Mapping[str, Any]] | None = None,
+    holdout: Sequence[Mapping[str, Any]] | None = None,
+    budget: int | None = None,
+    token_budget: int | None = None,
+    cost_budget: float | None = None,
+    seed: int = 0,
+    teacher: LM | None = None,
+    proposer: LM | None = None,
+    name: str | None = None,
+    entry: str | None = None,
+    num_threads: int = 4,
+    progress: bool = False,
+    dry_run: Literal[True],
+) -> CompilePlan: ...
+
+
+def compile_program(
+    program: Module,
+    trainset: Sequence[Mapping[str, Any]],
+    metric: Metric | str,
+    *,
+    optimizer: Optimizer | str = "labeled",
+    lm: LM | None = None,
+    valset: Sequence[Mapping[str, Any]] | None = None,
+    holdout: Sequence[Mapping[str, Any]] | None = None,
+    budget: int | None = None,
+    token_budget: int | None = None,
+    cost_budget: float | None = None,
+    seed: int = 0,
+    teacher: LM | None = None,
+    proposer: LM | None = None,
+    name: str | None = None,
+    entry: str | None = None,
+    num_threads: int = 4,
+    progress: bool = False,
+    dry_run: bool = False,
+) -> CompileResult | CompilePlan:
     """Search ``program``'s prompts and return a new program plus its artifact.
 
     Args:
@@ -498,20 +530,25 @@ def compile_program(
             no cap.
         token_budget: optional cap on prompt + completion tokens of every response served;
             no request starts once it is reached (so the last one may overshoot it).
-        cost_budget: optional cap in US dollars, counted like ``token_budget`` (providers whose
-            price litellm does not know cost 0).
+        cost_budget: optional cap in US dollars, counted like ``token_budget``. Refused for
+            a model whose price is unknown (litellm's cost map) or zero (local models): its
+            requests would count as $0 and the cap could never stop the run.
         seed: makes the compile reproducible.
         teacher: the LM that runs the program when bootstrapping demos (default: ``lm``).
         proposer: the LM that proposes instructions (default: ``lm``).
         name: the program name stored in the artifact.
         entry: where the program lives (``file.py:object``), stored for reference.
         num_threads: examples evaluated at once.
-        progress: show progress bars.
+        progress: show one progress bar for the whole compile on stderr (needs tqdm). Each
+            trial is also logged at INFO level (logger ``promptc.progress``), bar or not.
+        dry_run: make no LM request; return the :class:`~promptc._plan.CompilePlan` (LM
+            requests per phase under the budget, estimated tokens and dollars).
 
     Raises:
         ConfigurationError: a setting is invalid, or a training row's output value is not valid
             for its field's type (checked before any LM call).
         BudgetExhaustedError: the budget cannot even score the uncompiled program.
+        ConfigurationError: bad settings, e.g. a cost budget for a model with no known price.
     """
     if budget is not None and budget < 1:
         raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
@@ -522,21 +559,58 @@ def compile_program(
     train, val = _splits(trainset, valset, seed)
     held = [dict(r) for r in holdout or []]
     required, optional = program_inputs(program)
+    name = name or _program_name(program)
     spend = Budget(
         budget if budget is not None else sys.maxsize, tokens=token_budget, cost=cost_budget
     )
+    teacher, proposer = teacher or lm, proposer or lm
+    check_cost_budget(cost_budget, [lm.model, teacher.model, proposer.model])
+    if dry_run:
+        models = Models(*((m.model, m.max_tokens) for m in (lm, teacher, proposer)))
+        return make_plan(
+            program,
+            optimizer,
+            name=name,
+            models=models,
+            train=train,
+            val=val,
+            held=held,
+            budget=budget,
+        )
+    inputs = [*required, *optional]
+    _warn_overlap(train, val, inputs)
+    label = f"{name} ({optimizer.name})"
     run = _Run(
         program,
         metric,
         lm,
-        teacher or lm,
-        proposer or lm,
-        [*required, *optional],
+        teacher,
+        proposer,
+        inputs,
         val,
         num_threads,
-        progress,
+        CompileProgress(spend, total=budget, bar=progress, label=label),
         spend,
+        TrialDescriber(dict(program.named_predictors()), program.get_params(), train),
     )
+    try:
+        return _compile(run, optimizer, program, train, held, budget, seed, name, entry)
+    finally:
+        run.progress.close()
+
+
+def _compile(
+    run: _Run,
+    optimizer: Optimizer,
+    program: Module,
+    train: list[dict[str, Any]],
+    held: list[dict[str, Any]],
+    budget: int | None,
+    seed: int,
+    name: str,
+    entry: str | None,
+) -> CompileResult:
+    val, spend = run.val, run.budget
     reserve = 2 * len(held) * max(1, len(program.named_predictors()))
     with metering(spend) as meter:
         board = Board(program.get_params(), len(val))
@@ -572,9 +646,11 @@ def compile_program(
         train=train,
         budget=budget,
         seed=seed,
-        name=name or _program_name(program),
+        name=name,
         entry=entry,
         credit=credit,
+        winner=winner,
+        partial=_partial(board),
     )
 
 
@@ -583,12 +659,37 @@ def _output_types(program: Module) -> dict[str, Any]:
     return {n: f.annotation for _, p in predictors for n, f in p.signature.output_fields.items()}
 
 
+def _partial(board: Board) -> list[tuple[int, float]]:
+    """(rows scored, paired gain) of each candidate scored on only part of the rows."""
+    return [
+        (len(board.scores(c)), board.gain(c))
+        for c in board.candidates()
+        if c and 0 < len(board.scores(c)) < board.n_rows
+    ]
+
+
+def _warn_overlap(
+    train: list[dict[str, Any]], val: list[dict[str, Any]], inputs: list[str]
+) -> None:
+    shared = overlapping_rows(train, val, inputs)
+    if shared:
+        pairs = ", ".join(f"val {p['val']} = train {p['train']}" for p in shared[:5])
+        logger.warning(
+            "%d of %d validation rows also occur in the training rows (%s%s): demos may copy "
+            "them, so scores on them overstate how the program does on new inputs",
+            len(shared),
+            len(val),
+            pairs,
+            ", ..." if len(shared) > 5 else "",
+        )
+
+
 def _program_name(program: Module) -> str:
     return program.signature.__name__ if isinstance(program, Predict) else type(program).__name__
 
 
 def _baseline(run: _Run, board: Board, budget: int | None) -> None:
-    scores = _evaluate_trial(run, board, Trial({}))
+    scores = _evaluate_trial(run, board, Trial({}), phase="baseline")
     run.baseline_requests = run.budget.used
     if scores is None:
         caps = [f"{budget} LM requests" if budget is not None else ""]
@@ -668,6 +769,8 @@ def _finish(
     name: str,
     entry: str | None,
     credit: dict[str, float],
+    winner: Candidate,
+    partial: list[tuple[int, float]],
 ) -> CompileResult:
     scores: dict[str, Any] = {
         "metric": getattr(run.metric, "__name__", "metric"),
@@ -710,6 +813,22 @@ def _finish(
     report = _report(run, optimizer, name, seed, budget, usage, scores)
     if credit:
         report["credit"] = credit
+    report.update(
+        explain(
+            program=run.program,
+            compiled=compiled,
+            winner=winner,
+            baseline=baseline,
+            best=best,
+            train=train,
+            val=run.val,
+            inputs=run.inputs,
+            trials=run.trials,
+            partial=partial,
+            budget=budget,
+            used=run.budget.used,
+        )
+    )
     return CompileResult(compiled, artifact, baseline, best, run.trials, report, run_usage, holdout)
 
 

@@ -17,10 +17,11 @@ import random
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptc._context import context, current_lm, metering
+from promptc._context import Trace, context, current_lm, metering, trace
 from promptc._lm import LM
 from promptc._module import Module, Predict, Prediction
 from promptc.exceptions import (
@@ -36,13 +37,18 @@ __all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_i
 
 @dataclass(frozen=True)
 class ExampleResult:
-    """One example's outcome: the prediction (or error) and its score."""
+    """One example's outcome: the prediction (or error) and its score.
+
+    ``raw`` is the last raw completion of the example's last predictor call, kept when
+    :func:`evaluate` is asked to (``keep_raw=True``; a compile does, for its report).
+    """
 
     index: int
     inputs: dict[str, Any]
     prediction: Any
     score: float
     error: str | None = None
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ def evaluate(
     num_threads: int = 4,
     progress: bool = False,
     on_result: Callable[[ExampleResult], None] | None = None,
+    keep_raw: bool = False,
 ) -> EvalResult:
     """Run ``program`` on every row and score it with ``metric``.
 
@@ -149,6 +156,7 @@ def evaluate(
         num_threads: examples run at once.
         progress: show a progress bar on stderr.
         on_result: called with each example's result, in dataset order.
+        keep_raw: keep each example's last raw completion in :attr:`ExampleResult.raw`.
 
     Raises:
         ConfigurationError: rows lack the program's inputs, or the metric raises or returns a
@@ -173,16 +181,19 @@ def evaluate(
             raise stopped[0]
         row = rows[i]
         inputs = {n: row[n] for n in [*names, *optional] if n in row}
+        recorded = Trace()
         try:
-            with context(lm=chosen):
+            with context(lm=chosen), trace() if keep_raw else nullcontext(recorded) as recorded:
                 prediction = program(**inputs)
         except (BudgetExhaustedError, LMConfigurationError, ModelNotAvailableError) as exc:
             stopped.append(exc)
             raise  # every further example would fail alike
         except Exception as exc:  # a failing example scores 0; the run goes on
-            return ExampleResult(i, inputs, None, 0.0, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            return ExampleResult(i, inputs, None, 0.0, error, _last_raw(recorded))
         shown = prediction.to_dict() if isinstance(prediction, Prediction) else prediction
-        return ExampleResult(i, inputs, shown, _score(metric, row, prediction, i))
+        score = _score(metric, row, prediction, i)
+        return ExampleResult(i, inputs, shown, score, raw=_last_raw(recorded))
 
     with metering() as meter:
         ctx = contextvars.copy_context()
@@ -195,6 +206,11 @@ def evaluate(
         errors=sum(r.error is not None for r in results),
         usage=meter.usage.total().to_dict(),
     )
+
+
+def _last_raw(recorded: Trace) -> str | None:
+    entries = recorded.entries
+    return entries[-1].raw[-1] if entries and entries[-1].raw else None
 
 
 def _run_all(

@@ -66,8 +66,11 @@ def _rows(path: str, limit: int | None = None) -> list[dict[str, Any]]:
 def cmd_compile(args: argparse.Namespace) -> int:
     from promptc._compile import compile_program, resolve_optimizer
     from promptc._report import format_table
+    from promptc._result import report_path
     from promptc.metrics import resolve_metric
 
+    if not args.output and not args.dry_run:
+        raise CLIError("compile needs -o/--output (the artifact's path)", "e.g. -o out/app.yaml")
     program = load_program(args.program)
     train = _rows(args.train, args.limit)
     val = _rows(args.val, args.limit) if args.val else None
@@ -82,25 +85,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
             f"--storage and --study need --optimizer tpe, not {args.optimizer!r}",
             hint="other strategies resume from the LM cache: run the same command again",
         )
-    optimizer = resolve_optimizer(args.optimizer, **options)
-    result = compile_program(
-        program,
-        train,
-        resolve_metric(args.metric),
-        optimizer=optimizer,
-        lm=_lm(args),
-        valset=val,
-        holdout=holdout,
-        budget=args.budget,
-        token_budget=args.token_budget,
-        cost_budget=args.cost_budget,
-        seed=args.seed,
-        name=args.name,
-        entry=entry_for(args.program),
-        num_threads=args.threads,
-        progress=True,
-    )
-    out = art.save_artifact(result.artifact, args.output)
+    settings: dict[str, Any] = {
+        "optimizer": resolve_optimizer(args.optimizer, **options),
+        "lm": _lm(args),
+        "valset": val,
+        "holdout": holdout,
+        "budget": args.budget,
+        "token_budget": args.token_budget,
+        "cost_budget": args.cost_budget,
+        "seed": args.seed,
+        "name": args.name,
+        "entry": entry_for(args.program),
+        "num_threads": args.threads,
+    }
+    metric = resolve_metric(args.metric)
+    if args.dry_run:
+        print(compile_program(program, train, metric, dry_run=True, **settings).text())
+        return EXIT_OK
+    bar = _show_progress(args.progress)
+    result = compile_program(program, train, metric, progress=bar, **settings)
+    out = result.save(args.output)
     spent, run = result.artifact.provenance["spent"], result.run_usage
     shown = min(len(result.trials), _TABLE_ROWS)
     print(f"candidates: the best {shown} of {len(result.trials)} trials (all in the report)")
@@ -109,6 +113,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"compiled  {result.best.summary()}")
     for label, held in result.holdout.items():
         print(f"held-out  {label:<9} {held.summary()}")
+    print(f"outcome   {result.report['outcome']['reason']}")
     print(
         f"spent     {spent['lm_requests']} LM requests (budget {spent['budget']}): "
         f"{run['lm_calls']} calls, {run['cache_hits']} cache hits, {run['cache_errors']} cache "
@@ -116,9 +121,32 @@ def cmd_compile(args: argparse.Namespace) -> int:
         f"{spent['completion_tokens']} tokens"
     )
     print(f"artifact  {out}  ({result.artifact.content_hash[:19]})")
-    json_path, html_path = result.write_report(out.with_name(out.stem + ".report"))
-    print(f"report    {html_path}  ({json_path.name})")
+    base = report_path(out)
+    print(f"report    {base}.html  ({base.name}.json)")
     return EXIT_OK
+
+
+def _show_progress(mode: str) -> bool:
+    """Set up how a compile shows progress on stderr; True for the bar.
+
+    ``bar``: one tqdm bar for the whole run; ``log``: one line per trial (for nohup and CI);
+    ``auto``: the bar on a terminal when tqdm is installed, else the log lines.
+    """
+    import logging
+
+    from promptc._progress import tqdm_available
+
+    bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty() and tqdm_available())
+    if bar and not tqdm_available():
+        raise CLIError("--progress bar needs tqdm", hint="pip install tqdm, or use --progress log")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("promptc %(levelname)s: %(message)s"))
+    # With the bar on screen only warnings are logged: INFO lines would tear it.
+    handler.setLevel(logging.WARNING if bar else logging.INFO)
+    root = logging.getLogger("promptc")
+    root.addHandler(handler)
+    root.setLevel(min(root.getEffectiveLevel(), handler.level))
+    return bar
 
 
 def _compiled(path: str, lm: LM | None, program: str | None) -> CompiledProgram:
@@ -346,7 +374,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")
-    c.add_argument("--cost-budget", type=float, help="cap in US dollars (hosted models)")
+    c.add_argument(
+        "--cost-budget",
+        type=float,
+        help="cap in US dollars (only for models whose price litellm's cost map knows)",
+    )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--k", type=int, default=4, help="demos per predictor")
     c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")
@@ -354,7 +386,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--storage", help="optuna storage of the trials (tpe): FILE or DB URL")
     c.add_argument("--study", help="study name in --storage (tpe; default: from the run)")
     c.add_argument("--name", help="program name stored in the artifact")
-    c.add_argument("-o", "--output", required=True, help="artifact path (.yaml)")
+    c.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (LM requests per phase, tokens, dollars) and call no LM",
+    )
+    c.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log"),
+        default="auto",
+        help="one bar for the run, or one log line per trial (auto: the bar on a terminal)",
+    )
+    c.add_argument("-o", "--output", help="artifact path (.yaml); required unless --dry-run")
     common(c)
     c.set_defaults(func=cmd_compile)
 

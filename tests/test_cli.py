@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,9 +42,13 @@ def saved(tmp_path: Path, name: str, instruction: str, demos: tuple[dict[str, st
     return save_artifact(art, tmp_path / name)
 
 
+LOG_LINE = re.compile(r"promptc (INFO|WARNING): ")
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
     assert result.returncode == code, result.stderr
-    lines = result.stderr.strip().splitlines()
+    # A compile logs its progress (and warnings) before it stops: those lines are not errors.
+    lines = [x for x in result.stderr.strip().splitlines() if not LOG_LINE.match(x)]
     assert lines[0].startswith("promptc: error: ") and text in lines[0], result.stderr
     assert len(lines) <= 2 and "Traceback" not in result.stderr
     if len(lines) == 2:

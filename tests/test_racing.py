@@ -94,7 +94,7 @@ def test_spending_is_reported_by_phase(fake_lm: MakeLM) -> None:
     lm = fake_lm(world)
     result, _ = run(lm, seed=3)
     phases = result.report["spent"]["by_phase"]
-    assert set(phases) == {"bootstrap", "propose", "search"}
+    assert set(phases) == {"baseline", "bootstrap", "propose", "search"}
     assert phases["bootstrap"]["requests"] == 6
     assert (
         sum(p["requests"] for p in phases.values()) == result.report["spent"]["total"]["requests"]

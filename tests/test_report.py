@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from promptc import _report
+from promptc import _report, _report_chart
 from promptc._report import format_table, render_html, write_report
 
 SCRIPT = "<script>alert(1)</script>"
@@ -261,7 +261,7 @@ def test_page_shows_the_header_scores_and_spend() -> None:
     for text in (
         "sentiment",
         "racing",
-        "&quot;eta&quot;: 2, &quot;rounds&quot;: 3",  # config, keys sorted
+        "&#34;eta&#34;: 2, &#34;rounds&#34;: 3",  # config, keys sorted (Jinja2 escapes quotes)
         "exact_match",
         "300 LM requests",
         "120 LM requests",
@@ -294,7 +294,7 @@ def test_polyline_has_one_vertex_per_trial_with_a_best() -> None:
 
 
 def y_labels(page: str) -> list[float]:
-    pattern = rf'<text x="{_report._LEFT - 8}" y="[-\d.]+">([^<]*)</text>'
+    pattern = rf'<text x="{_report_chart.LEFT - 8}" y="[-\d.]+">([^<]*)</text>'
     return [float(v.replace(",", "")) for v in re.findall(pattern, svg_of(page))]
 
 
@@ -304,7 +304,7 @@ def test_score_axis_is_0_to_1_unless_scores_exceed_it() -> None:
     labels = y_labels(wide)
     assert labels[0] == 0.0 and 2.3 <= labels[-1] <= 3.0
     top = min(y for _, y in polyline_points(wide))
-    assert all(y >= top for _, y in dots(wide)) and top >= _report._TOP
+    assert all(y >= top for _, y in dots(wide)) and top >= _report_chart.TOP
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
@@ -376,5 +376,15 @@ def test_text_table_without_trials() -> None:
 def test_all_is_sorted_and_complete() -> None:
     assert _report.__all__ == sorted(_report.__all__)
     public = {n for n, v in vars(_report).items() if callable(v) and not n.startswith("_")}
-    imported = {"Any", "Mapping", "Path", "Sequence", "dataclass", "write_atomic"}
+    imported = {
+        "Any",
+        "Mapping",
+        "Path",
+        "Sequence",
+        "candidate_text",
+        "number",
+        "page_view",
+        "trials_of",
+        "write_atomic",
+    }
     assert public - imported == set(_report.__all__)
