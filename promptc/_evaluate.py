@@ -21,7 +21,12 @@ from typing import Any
 from promptc._context import context, current_lm, metering
 from promptc._lm import LM
 from promptc._module import Module, Predict, Prediction
-from promptc.exceptions import BudgetExhaustedError, ConfigurationError, LMConfigurationError
+from promptc.exceptions import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    LMConfigurationError,
+    ModelNotAvailableError,
+)
 from promptc.metrics import Metric, resolve_metric
 
 __all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_inputs"]
@@ -147,6 +152,7 @@ def evaluate(
         ConfigurationError: rows lack the program's inputs, or the metric raises or returns a
             non-number.
         LMConfigurationError: the LM cannot be called (unknown model, missing API key).
+        ModelNotAvailableError: the embedded model is not pulled, or its runtime is missing.
         BudgetExhaustedError: a budget set by an enclosing compile ran out.
     """
     metric = resolve_metric(metric)
@@ -168,7 +174,7 @@ def evaluate(
         try:
             with context(lm=chosen):
                 prediction = program(**inputs)
-        except (BudgetExhaustedError, LMConfigurationError) as exc:
+        except (BudgetExhaustedError, LMConfigurationError, ModelNotAvailableError) as exc:
             stopped.append(exc)
             raise  # every further example would fail alike
         except Exception as exc:  # a failing example scores 0; the run goes on
