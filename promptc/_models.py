@@ -32,7 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from promptc._model_registry import LOCAL_MODELS, LocalModelSpec, ModelFile, Wheel
+from promptc._model_registry import (
+    DEFAULT_LOCAL_MODEL,
+    LOCAL_MODELS,
+    LocalModelSpec,
+    ModelFile,
+    Wheel,
+)
 from promptc.exceptions import ConfigurationError, ModelNotAvailableError
 
 __all__ = [
@@ -188,7 +194,7 @@ def model_path(name: str) -> Path:
     return folder
 
 
-def resolve_model_path(name: str) -> Path:
+def resolve_model_path(name: str = DEFAULT_LOCAL_MODEL) -> Path:
     """The verified GGUF file of pulled LM ``name`` (see :func:`model_path`).
 
     Raises:
