@@ -1,8 +1,8 @@
 """promptc: a declarative prompt-program compiler.
 
 Write LM programs as typed Python modules, run them on any model through one LM layer, and
-compile them into frozen prompt artifacts. Importing promptc stays light: litellm, the embedded
-model runtime and the optimizers' dependencies load only when used.
+compile them into frozen prompt artifacts. Importing promptc stays light: httpx, litellm, the
+embedded model runtime and the optimizers' dependencies load only when used.
 """
 
 from promptc import exceptions, metrics
@@ -18,6 +18,7 @@ from promptc._litellm import LiteLLMBackend
 from promptc._lm import DEFAULT_MODEL, LM, default_lm
 from promptc._local import LocalBackend, register_litellm_provider
 from promptc._module import ChainOfThought, Module, Params, Predict, Prediction
+from promptc._openai import OpenAIBackend
 from promptc._runtime import CompiledProgram, load
 from promptc._signature import Field, InputField, OutputField, Signature, make_signature
 from promptc._usage import Usage, UsageTracker
@@ -41,6 +42,7 @@ __all__ = [
     "LiteLLMBackend",
     "LocalBackend",
     "Module",
+    "OpenAIBackend",
     "OutputField",
     "Params",
     "Predict",

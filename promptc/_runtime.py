@@ -27,12 +27,27 @@ class CompiledProgram:
         predictors: a :class:`Predict` per stored predictor, by name.
     """
 
-    def __init__(self, artifact: Artifact, *, lm: LM | None = None, program: Module | None = None):
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        lm: LM | None = None,
+        program: Module | None = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
+    ):
+        if lm is not None and (api_base is not None or api_key is not None):
+            raise ConfigurationError(
+                "load() got both lm= and api_base=/api_key=: give the endpoint and key to "
+                "your LM (LM(model, api_base=..., api_key=...)), or leave lm out"
+            )
         self.artifact = artifact
         self.predictors: dict[str, Predict] = {
             spec.name: predictor_from_spec(spec) for spec in artifact.predictors
         }
         self._lm = lm
+        if api_base is not None or api_key is not None:
+            self._lm = self._artifact_lm(api_base, api_key)
         self._program = self._bind(program) if program is not None else None
 
     @property
@@ -47,19 +62,24 @@ class CompiledProgram:
         chosen = current_lm()
         if chosen is not None:
             return chosen
+        self._lm = self._artifact_lm(None, None)
+        return self._lm
+
+    def _artifact_lm(self, api_base: str | None, api_key: str | None) -> LM:
         first = next((p.lm for p in self.artifact.predictors if p.lm is not None), None)
         if first is None:
             raise ConfigurationError(
                 f"artifact {self.name} records no LM settings; pass load(path, lm=LM(...))"
             )
-        self._lm = LM(
+        return LM(
             first.model,
+            api_base=api_base,
+            api_key=api_key,
             temperature=first.temperature,
             max_tokens=first.max_tokens,
             params=dict(first.params),
             cache=False,
         )
-        return self._lm
 
     def _bind(self, program: Module) -> Module:
         own = dict(program.named_predictors())
@@ -123,18 +143,33 @@ class CompiledProgram:
 
 
 def load(
-    path: str | Path, *, lm: LM | None = None, program: Module | None = None
+    path: str | Path,
+    *,
+    lm: LM | None = None,
+    program: Module | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
 ) -> CompiledProgram:
     """Load a compiled artifact for production use.
+
+    An artifact records its model and sampling settings, never where the model is served or
+    with which key: those come from your process, as ``api_base``/``api_key`` here or the
+    provider's environment variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``).
 
     Args:
         path: the artifact's YAML file.
         lm: the LM to call (default: the one in context, else built from the artifact).
         program: your program object, for multi-predictor programs whose ``forward`` is code;
             the artifact's prompts are bound onto a copy of it.
+        api_base: the endpoint for the LM built from the artifact's settings, e.g. a vLLM
+            server's ``http://localhost:8000/v1`` (not with ``lm``).
+        api_key: the key for that LM (not with ``lm``); kept in this process only.
 
     Raises:
         ArtifactError: the file is malformed, tampered with, newer than this promptc, or does
             not match ``program``.
+        ConfigurationError: ``lm`` given together with ``api_base`` or ``api_key``.
     """
-    return CompiledProgram(load_artifact(path), lm=lm, program=program)
+    return CompiledProgram(
+        load_artifact(path), lm=lm, program=program, api_base=api_base, api_key=api_key
+    )

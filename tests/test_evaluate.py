@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -230,3 +231,11 @@ def test_explicit_lm_wins_over_the_context_lm(fake_lm: MakeLM) -> None:
         evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=given)
     assert given.backend.calls == len(ROWS)  # type: ignore[attr-defined]
     assert outer.backend.calls == 0  # type: ignore[attr-defined]
+
+
+def test_progress_bar_is_skipped_without_tqdm(
+    fake_lm: MakeLM, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as in a core install: no [compile] extra
+    result = evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=fake_lm(labeler), progress=True)
+    assert result.mean == 1.0 and capsys.readouterr().err == ""
