@@ -99,6 +99,8 @@ def _lm(args: argparse.Namespace) -> LM:
         kwargs["cache"] = False
     if getattr(args, "max_tokens", None):
         kwargs["max_tokens"] = args.max_tokens
+    if args.api_base:
+        kwargs["api_base"] = args.api_base
     if args.model:
         return LM(args.model, **kwargs)
     return default_lm(**kwargs)
@@ -208,7 +210,10 @@ def _write_result(out: Any, r: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from promptc._runtime import load
 
-    compiled = load(args.artifact, lm=LM(args.model, cache=False) if args.model else None)
+    if args.model:
+        compiled = load(args.artifact, lm=LM(args.model, api_base=args.api_base, cache=False))
+    else:
+        compiled = load(args.artifact, api_base=args.api_base)
     if args.input is not None:
         inputs = [_json_line(args.input, "--input")]
     else:
@@ -269,8 +274,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptc", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def api_base(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--api-base",
+            metavar="URL",
+            help="base URL of an OpenAI-compatible endpoint for openai/<name> models, e.g. "
+            "http://localhost:8000/v1 (default: $OPENAI_BASE_URL); the key is read from "
+            "$OPENAI_API_KEY only",
+        )
+
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="LM model string (default: $PROMPTC_MODEL or local)")
+        api_base(p)
         p.add_argument("--threads", type=int, default=4, help="examples run at once")
         p.add_argument("--limit", type=int, help="use only the first N rows of each dataset")
         p.add_argument("--no-cache", action="store_true", help="do not use the LM cache")
@@ -315,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--input", help='one input as JSON, e.g. {"review": "great"}')
     r.add_argument("--jsonl", help="a JSONL file of inputs ('-' or absent: stdin)")
     r.add_argument("--model", help="override the artifact's model")
+    api_base(r)
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("show", help="a readable view of an artifact")
