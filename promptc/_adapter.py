@@ -233,6 +233,14 @@ class ChatAdapter:
             demos: ordered demonstrations, each a dict of field values.
             inputs: the validated input values.
         """
+        return [*self.prefix(signature, demos), self.turn(signature, inputs)]
+
+    def prefix(self, signature: type[Signature], demos: list[dict[str, Any]]) -> list[Message]:
+        """The system message and the demo turns: what a prompt holds before its inputs.
+
+        They depend on the signature, the demos and the templates only, so a predictor whose
+        three stay the same renders them once (see :meth:`Predict.messages`).
+        """
         outs = _describe(signature.output_fields)
         names = tuple(signature.fields())
         system = self._render(
@@ -248,8 +256,12 @@ class ChatAdapter:
             messages.append(self._user(signature, demo, outs, names))
             assistant = {"fields": _values(signature.output_fields, demo, names)}
             messages.append({"role": "assistant", "content": self._render("assistant", assistant)})
-        messages.append(self._user(signature, inputs, outs, names))
         return messages
+
+    def turn(self, signature: type[Signature], inputs: dict[str, Any]) -> Message:
+        """The user turn that asks for ``inputs`` (validated input values)."""
+        outs = _describe(signature.output_fields)
+        return self._user(signature, inputs, outs, tuple(signature.fields()))
 
     def _user(
         self,
@@ -264,8 +276,12 @@ class ChatAdapter:
         return {"role": "user", "content": content}
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
+        template = _compile(self.templates[name])
         try:
-            return _compile(self.templates[name]).render(**context).strip()
+            # shared=True: the template sees the render context only, not Jinja2's globals
+            # (range, lipsum, ...), and no copy of them is made per call.
+            parts = template.root_render_func(template.new_context(context, shared=True))
+            return "".join(parts).strip()
         except (jinja2.TemplateError, TypeError, ValueError, LookupError, RecursionError) as exc:
             raise ConfigurationError(
                 f"the {name!r} prompt template failed to render ({type(exc).__name__}: {exc}); "

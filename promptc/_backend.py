@@ -79,7 +79,7 @@ class LMRequest:
         endpoint: str | None = None,
     ) -> LMRequest:
         """Build a request from plain chat messages."""
-        frozen = tuple(tuple(sorted((str(k), str(v)) for k, v in m.items())) for m in messages)
+        frozen = tuple([tuple(sorted([(str(k), str(v)) for k, v in m.items()])) for m in messages])
         return cls(
             model=model,
             messages=frozen,

@@ -11,7 +11,7 @@ from typing import Any
 
 from promptc._artifact import Artifact, load_artifact, predictor_from_spec
 from promptc._backend import Message
-from promptc._context import context, current_lm
+from promptc._context import context, current_lm, naming
 from promptc._lm import LM
 from promptc._module import Module, Params, Predict, Prediction
 from promptc.exceptions import ArtifactError, ConfigurationError
@@ -49,6 +49,7 @@ class CompiledProgram:
         if api_base is not None or api_key is not None:
             self._lm = self._artifact_lm(api_base, api_key)
         self._program = self._bind(program) if program is not None else None
+        self._named: tuple[Module, dict[int, str]] | None = None
 
     @property
     def name(self) -> str:
@@ -111,15 +112,25 @@ class CompiledProgram:
             "your code: load(path, program=YourProgram()) to run it, or render() each prompt"
         )
 
+    def _names(self, target: Module) -> dict[int, str]:
+        """The predictor names of ``target``, found once: a loaded program's tree is fixed."""
+        if self._named is None or self._named[0] is not target:
+            self._named = (target, target._predictor_ids())
+        return self._named[1]
+
     def __call__(self, **inputs: Any) -> Any:
         """Run the program on one input."""
-        with context(lm=self.lm()):
-            return self._target()(**inputs)
+        target = self._target()
+        names = self._names(target)
+        with context(lm=self.lm()), naming(lambda: names):
+            return target(**inputs)
 
     async def acall(self, **inputs: Any) -> Any:
         """Async twin of :meth:`__call__`."""
-        with context(lm=self.lm()):
-            return await self._target().acall(**inputs)
+        target = self._target()
+        names = self._names(target)
+        with context(lm=self.lm()), naming(lambda: names):
+            return await target.acall(**inputs)
 
     def render(self, predictor: str | None = None, **inputs: Any) -> list[Message]:
         """The exact chat messages a predictor sends for ``inputs`` (for your own LM client)."""
