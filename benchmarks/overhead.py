@@ -14,6 +14,11 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    * a raw ``litellm.completion(mock_response=...)`` call, which both litellm rows include.
 
    Each row: the median over ``--repeats`` runs of ``--calls`` calls, after a warm-up.
+
+   Over loopback HTTP to ``promptc.testing.OpenAIStubServer`` (a real OpenAI-compatible server
+   on 127.0.0.1): the loaded artifact through promptc's built-in backend
+   (``load(path, api_base=...)``), against a raw ``httpx.Client.post`` (pooled) of the same
+   messages, the two interleaved repeat by repeat (``--http-calls`` calls each).
 2. Import time (``import promptc``, ``import dspy``, ``import litellm``), each in a fresh Python
    process, median of ``--repeats``, with the number of modules it loads.
 3. Evaluation throughput (examples per second) with a fake LM of 100 ms latency at 1, 8 and 64
@@ -21,11 +26,18 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    ``promptc.evaluate(num_threads=N)`` with ``promptc.testing.FakeBackend`` (the LM's
    ``max_concurrency`` raised to N), and ``dspy.Evaluate(num_threads=N)`` with a DSPy engine
    that sleeps as long (``dspy.LM(engine=SlowDSPyEngine(...))``): neither goes through litellm.
+4. The core install: ``pip install`` of this checkout without extras into a fresh venv, its MiB
+   and distributions (``benchmarks/footprint.py``; once per run, skipped by ``--quick`` and
+   ``--no-install-size``).
+
+The targets of issue #11 are printed side by side as ratios: promptc's zero-latency call at most
+1/10 of ``dspy.Predict``'s (with ``DummyLM``), the HTTP call at most 1.2x the raw POST, the core
+install at most 60 MiB, ``import promptc`` at most 0.2 s.
 
 Prints a table and writes ``benchmarks/results/overhead-<UTC timestamp>.json``. DSPy rows need
 the ``[dspy]`` extra; without it they are left out. Run from the repository root:
 
-    python benchmarks/overhead.py            # about a minute
+    python benchmarks/overhead.py            # a few minutes (the install needs the index)
     python benchmarks/overhead.py --quick    # seconds
 """
 
@@ -41,11 +53,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no network on import
+
+from footprint import core_install
 
 import promptc
 from promptc._artifact import artifact_from_program, save_artifact
@@ -58,6 +73,7 @@ DEMOS = ({"input": "hot", "target": "cold"}, {"input": "up", "target": "down"})
 PROMPTC_REPLY = "<target>x</target>"
 DSPY_REPLY = "[[ ## target ## ]]\nx\n\n[[ ## completed ## ]]"
 MOCK_MODEL = "openai/mock"  # never contacted: every litellm call here has mock_response
+HTTP_MODEL = "openai/stub"  # served by the loopback stub server
 
 
 class ZeroLatencyBackend(Backend):
@@ -84,11 +100,84 @@ def _per_call_us(call: Callable[[], Any], calls: int, repeats: int) -> float:
     return statistics.median(runs)
 
 
-def _promptc_program(tmp: Path, lm: promptc.LM) -> Any:
+def _artifact(tmp: Path) -> Path:
     program = promptc.Predict(promptc.make_signature("input -> target", INSTRUCTION))
     program = program.with_params({"self": promptc.Params(INSTRUCTION, DEMOS)})
-    path = save_artifact(artifact_from_program(program, name="overhead"), tmp / "a.yaml")
-    return promptc.load(path, lm=lm)
+    settings = {"model": HTTP_MODEL, "temperature": 0.0, "max_tokens": 512}
+    artifact = artifact_from_program(program, name="overhead", lm_settings=settings)
+    return save_artifact(artifact, tmp / "a.yaml")
+
+
+def _promptc_program(tmp: Path, lm: promptc.LM) -> Any:
+    return promptc.load(_artifact(tmp), lm=lm)
+
+
+def _paired_us(
+    first: Callable[[], Any], second: Callable[[], Any], calls: int, repeats: int
+) -> tuple[float, float]:
+    """Median µs per call of two calls measured in alternating blocks (same machine load)."""
+    for _ in range(max(3, calls // 20)):
+        first(), second()
+    runs: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for call, out in ((first, runs[0]), (second, runs[1])):
+            started = time.perf_counter()
+            for _ in range(calls):
+                call()
+            out.append((time.perf_counter() - started) / calls * 1e6)
+    return statistics.median(runs[0]), statistics.median(runs[1])
+
+
+# The stub server in a process of its own, as a real server is: it does not compete with the
+# client for this interpreter's GIL. It prints its base URL once listening; stdin closed stops it.
+_SERVE = (
+    "import sys; from promptc.testing import OpenAIStubServer; "
+    "server = OpenAIStubServer(lambda body: sys.argv[1], max_recorded=1).start(); "
+    "print(server.base_url, flush=True); sys.stdin.read(); server.close()"
+)
+
+
+@contextmanager
+def _stub_server(reply: str) -> Iterator[str]:
+    command = [sys.executable, "-c", _SERVE, reply]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
+        assert p.stdin is not None and p.stdout is not None
+        try:
+            yield p.stdout.readline().strip()  # returns once the server listens
+        finally:
+            p.stdin.close()
+            p.wait(timeout=30)
+
+
+def http_per_call(calls: int, repeats: int) -> list[dict[str, Any]]:
+    """A loaded artifact over loopback HTTP vs. a raw pooled httpx POST of the same messages."""
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp, _stub_server(PROMPTC_REPLY) as base_url:
+        compiled = promptc.load(_artifact(Path(tmp)), api_base=base_url)
+        body = {
+            "model": HTTP_MODEL.removeprefix("openai/"),
+            "messages": compiled.render(input="warm"),
+            "temperature": 0.0,
+            "max_tokens": 512,
+        }
+        url = f"{base_url}/chat/completions"
+        with httpx.Client() as client:
+
+            def raw() -> Any:
+                return client.post(url, json=body).json()["choices"][0]["message"]["content"]
+
+            assert raw() == PROMPTC_REPLY and compiled(input="warm").target == "x"
+            raw_us, via_us = _paired_us(raw, lambda: compiled(input="warm"), calls, repeats)
+        compiled.lm().backend.close()
+    rows = [
+        {"system": "httpx.Client.post", "lm": "loopback HTTP stub", "us_per_call": raw_us},
+        {"system": "promptc load()", "lm": "loopback HTTP stub", "us_per_call": via_us},
+    ]
+    for row in rows:
+        row.update(us_per_call=round(row["us_per_call"], 1), calls=calls)
+        print(f"  {row['system']} / {row['lm']}: {row['us_per_call']:,.0f} µs", file=sys.stderr)
+    return rows
 
 
 def _dspy_program(dspy: Any) -> Any:
@@ -274,9 +363,41 @@ def _dspy_rate(dspy: Any, data: list[dict[str, Any]], latency: float, level: int
     return _rate("dspy.Evaluate", level, len(data), wall)
 
 
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue #11's targets, each as measured / goal (lower is better), from this run's rows."""
+    us = {(r["system"], r["lm"]): r["us_per_call"] for r in results["per_call"]}
+    seconds = {r["module"]: r["seconds"] for r in results["imports"]}
+    found = [
+        (
+            "promptc zero-latency call / dspy.Predict (DummyLM)",
+            us.get(("promptc load()", "zero-latency backend")),
+            us.get(("dspy.Predict", "DummyLM (zero latency)")),
+            0.1,
+        ),
+        (
+            "promptc over loopback HTTP / raw httpx POST",
+            us.get(("promptc load()", "loopback HTTP stub")),
+            us.get(("httpx.Client.post", "loopback HTTP stub")),
+            1.2,
+        ),
+        ("core install, MiB", (results.get("install") or {}).get("mib"), 1.0, 60.0),
+        ("import promptc, s", seconds.get("promptc"), 1.0, 0.2),
+    ]
+    return [
+        {"target": name, "measured": round(a / b, 3), "goal": goal, "met": a / b <= goal}
+        for name, a, b, goal in found
+        if a is not None and b
+    ]
+
+
 def format_tables(results: dict[str, Any]) -> str:
-    """The three measurements as Markdown tables."""
-    lines = ["| system | LM | µs per call |", "|---|---|---:|"]
+    """The measurements as Markdown tables, the targets first."""
+    lines = ["| target | measured | goal | met |", "|---|---:|---:|---|"]
+    lines += [
+        f"| {r['target']} | {r['measured']:.3f} | ≤ {r['goal']} | {'yes' if r['met'] else 'NO'} |"
+        for r in results["targets"]
+    ]
+    lines += ["", "| system | LM | µs per call |", "|---|---|---:|"]
     lines += [
         f"| {r['system']} | {r['lm']} | {r['us_per_call']:,.0f} |" for r in results["per_call"]
     ]
@@ -289,6 +410,10 @@ def format_tables(results: dict[str, Any]) -> str:
         f"| {r['system']} | {r['concurrency']} | {r['examples_per_s']:,.1f} | {r['wall_s']:.2f} |"
         for r in results["throughput"]
     ]
+    install = results.get("install")
+    if install:
+        lines += ["", "| core install (fresh venv) | MiB | packages |", "|---|---:|---:|"]
+        lines += [f"| pip install promptc | {install['mib']:.1f} | {install['packages']} |"]
     return "\n".join(lines)
 
 
@@ -297,17 +422,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="few calls: a smoke run in seconds")
     parser.add_argument("--calls", type=int, help="calls per repeat, in-process LMs (2000)")
     parser.add_argument("--litellm-calls", type=int, help="calls per repeat via litellm (200)")
+    parser.add_argument("--http-calls", type=int, help="calls per repeat over HTTP (300)")
     parser.add_argument("--repeats", type=int, help="repeats; the median is kept (5)")
     parser.add_argument(
         "--waves", type=int, help="throughput: examples per worker, at least 16 in all (4)"
     )
     parser.add_argument("--latency", type=float, default=0.1, help="fake LM latency, s (0.1)")
     parser.add_argument(
+        "--install-size",
+        action=argparse.BooleanOptionalAction,
+        help="measure the core install in a fresh venv (default: on, off with --quick)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results", help="JSON directory"
     )
     args = parser.parse_args(argv)
-    sizes = (200, 20, 2, 2) if args.quick else (2000, 200, 5, 4)
-    for key, value in zip(("calls", "litellm_calls", "repeats", "waves"), sizes, strict=True):
+    sizes = (200, 20, 20, 2, 2, False) if args.quick else (2000, 200, 300, 5, 4, True)
+    keys = ("calls", "litellm_calls", "http_calls", "repeats", "waves", "install_size")
+    for key, value in zip(keys, sizes, strict=True):
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
@@ -318,10 +450,16 @@ def main(argv: list[str] | None = None) -> int:
     started, load = dt.datetime.now(dt.timezone.utc), os.getloadavg()
     print("per-call overhead ...", file=sys.stderr)
     results: dict[str, Any] = {"per_call": per_call(args.calls, args.litellm_calls, args.repeats)}
+    print("over loopback HTTP ...", file=sys.stderr)
+    results["per_call"] += http_per_call(args.http_calls, args.repeats)
     print("import times ...", file=sys.stderr)
     results["imports"] = import_times(args.repeats)
     print("throughput ...", file=sys.stderr)
     results["throughput"] = throughput(args.waves, args.latency, [1, 8, 64])
+    if args.install_size:
+        print("core install in a fresh venv ...", file=sys.stderr)
+        results["install"] = core_install(REPO_ROOT)
+    results["targets"] = targets(results)
     table = format_tables(results)
     payload = {
         "script": "benchmarks/overhead.py",

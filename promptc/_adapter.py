@@ -328,16 +328,28 @@ class ChatAdapter:
         ]
 
 
+@functools.lru_cache(maxsize=256)
+def _field_tags(
+    names: tuple[str, ...],
+) -> tuple[re.Pattern[str], dict[str, tuple[str, re.Pattern[str]]]]:
+    """The opening-tag pattern of ``names``, and by lower-cased name: the name, its closing tag."""
+    opening = re.compile(r"<\s*(" + "|".join(map(re.escape, names)) + r")\s*>", re.IGNORECASE)
+    closing: dict[str, tuple[str, re.Pattern[str]]] = {}
+    for n in names:  # names equal but for case: the first one is read, as tags ignore case
+        closing.setdefault(n.lower(), (n, re.compile(rf"<\s*/\s*{re.escape(n)}\s*>", re.I)))
+    return opening, closing
+
+
 def _sections(completion: str, names: tuple[str, ...]) -> dict[str, str]:
     """Read each field's text from its tags; the first occurrence of a field wins."""
-    opening = re.compile(r"<\s*(" + "|".join(map(re.escape, names)) + r")\s*>", re.IGNORECASE)
+    opening, closing = _field_tags(names)
     found: dict[str, str] = {}
     for m in opening.finditer(completion):
-        name = next(n for n in names if n.lower() == m.group(1).lower())
+        name, close_tag = closing[m.group(1).lower()]
         if name in found:
             continue
         rest = completion[m.end() :]
-        close = re.search(rf"<\s*/\s*{re.escape(name)}\s*>", rest, re.IGNORECASE)
+        close = close_tag.search(rest)
         nxt = opening.search(rest)
         end = close.start() if close else (nxt.start() if nxt else len(rest))
         if close and nxt and nxt.start() < close.start():

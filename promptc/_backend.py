@@ -7,7 +7,6 @@ A backend only transports a request to a model and maps the model's failures ont
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -191,6 +190,8 @@ class Backend(ABC):
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         """Async twin of :meth:`complete`."""
+        import asyncio  # imported by async code only: it costs ~20 ms at import time
+
         return await asyncio.to_thread(self.complete, request)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
