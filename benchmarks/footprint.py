@@ -1,9 +1,10 @@
 """What ``pip install promptc`` (the core, no extras) puts into a fresh virtualenv.
 
 Builds a throw-away venv with this interpreter, notes its site-packages (pip, setuptools), installs
-promptc from this checkout without extras, and reports the growth: MiB of files and the
-distributions added (promptc included). Needs the package index (or a pip cache); takes a
-minute or so. ``benchmarks/overhead.py`` calls it once per run; alone:
+promptc from this checkout without extras, and reports the growth (MiB of files, distributions
+added, promptc included) and ``import promptc`` in that venv (median of 7 fresh interpreters).
+Needs the package index (or a pip cache); takes a minute or so. ``benchmarks/overhead.py`` calls
+it once per run; alone:
 
     python benchmarks/footprint.py
 """
@@ -11,6 +12,7 @@ minute or so. ``benchmarks/overhead.py`` calls it once per run; alone:
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,7 @@ except promptc.exceptions.ConfigurationError as exc:
     hint = str(exc)
 print(json.dumps({"eager_imports": eager, "litellm_missing_error": hint}))
 """
+_IMPORT = "import time; t = time.perf_counter(); import promptc; print(time.perf_counter() - t)"
 
 
 def _tree(site: Path) -> tuple[int, set[str]]:
@@ -58,12 +61,16 @@ def core_install(repo: Path = REPO_ROOT) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         after, dists = _tree(site)
         probe = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, check=True)
+        runs = [
+            float(subprocess.check_output([python, "-c", _IMPORT], text=True)) for _ in range(7)
+        ]
     added = sorted(dists - base)
     return {
         "mib": round((after - before) / 2**20, 1),
         "packages": len(added),
         "distributions": added,
         "install_s": round(seconds, 1),
+        "import_promptc_s": round(statistics.median(runs), 3),  # median of 7 fresh interpreters
         **json.loads(probe.stdout),
     }
 

@@ -412,8 +412,12 @@ def format_tables(results: dict[str, Any]) -> str:
     ]
     install = results.get("install")
     if install:
-        lines += ["", "| core install (fresh venv) | MiB | packages |", "|---|---:|---:|"]
-        lines += [f"| pip install promptc | {install['mib']:.1f} | {install['packages']} |"]
+        lines += ["", "| core install (fresh venv) | MiB | packages | import promptc s |"]
+        lines += ["|---|---:|---:|---:|"]
+        lines += [
+            f"| pip install promptc | {install['mib']:.1f} | {install['packages']} "
+            f"| {install['import_promptc_s']:.3f} |"
+        ]
     return "\n".join(lines)
 
 

@@ -156,7 +156,8 @@ class LM:
         self.cache = _make_cache(cache)
         self.usage = UsageTracker()
         self._sem = threading.BoundedSemaphore(max_concurrency)
-        self._async_sems: dict[int, asyncio.Semaphore] = {}
+        self._async_sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._sems_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LM({self.model!r}, temperature={self.temperature}, max_tokens={self.max_tokens})"
@@ -247,10 +248,15 @@ class LM:
     def _async_sem(self) -> asyncio.Semaphore:
         import asyncio
 
-        loop_id = id(asyncio.get_running_loop())
-        sem = self._async_sems.get(loop_id)
+        # Keyed by the loop itself, not its id: a new loop may reuse a closed one's id, and a
+        # semaphore used on one loop cannot be used on another.
+        loop = asyncio.get_running_loop()
+        sem = self._async_sems.get(loop)
         if sem is None:
-            sem = self._async_sems.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
+            with self._sems_lock:
+                for closed in [other for other in self._async_sems if other.is_closed()]:
+                    del self._async_sems[closed]
+                sem = self._async_sems.setdefault(loop, asyncio.Semaphore(self.max_concurrency))
         return sem
 
     def record_parse_error(self, tag: str = "lm") -> None:

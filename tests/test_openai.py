@@ -407,3 +407,14 @@ def test_load_and_call_over_http_imports_nothing_heavy(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
     assert len(server.requests) == 1
+
+
+def test_an_lm_serves_one_event_loop_after_another(server: OpenAIStubServer) -> None:
+    lm = stub_lm(server, max_concurrency=1)
+
+    async def two() -> list[str]:  # the second call waits on this loop's semaphore
+        return [r.text for r in await asyncio.gather(lm.acall(MSG), lm.acall(MSG, rollout=1))]
+
+    for _ in range(4):  # each asyncio.run is a new loop, which may reuse a closed one's id
+        assert asyncio.run(two()) == ["<answer>4</answer>"] * 2
+    assert len(lm._async_sems) == 1  # closed loops' semaphores are dropped
