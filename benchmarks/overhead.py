@@ -18,7 +18,7 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    Over loopback HTTP to ``promptc.testing.OpenAIStubServer`` (a real OpenAI-compatible server
    on 127.0.0.1): the loaded artifact through promptc's built-in backend
    (``load(path, api_base=...)``), against a raw ``httpx.Client.post`` (pooled) of the same
-   messages, the two interleaved repeat by repeat (``--http-calls`` calls each).
+   messages, the two interleaved block by block (``--http-calls`` calls per block).
 2. Import time (``import promptc``, ``import dspy``, ``import litellm``), each in a fresh Python
    process, median of ``--repeats``, with the number of modules it loads.
 3. Evaluation throughput (examples per second) with a fake LM of 100 ms latency at 1, 8 and 64
@@ -27,7 +27,7 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    ``max_concurrency`` raised to N), and ``dspy.Evaluate(num_threads=N)`` with a DSPy engine
    that sleeps as long (``dspy.LM(engine=SlowDSPyEngine(...))``): neither goes through litellm.
 4. The core install: ``pip install`` of this checkout without extras into a fresh venv, its MiB
-   and distributions (``benchmarks/footprint.py``; once per run, skipped by ``--quick`` and
+   and distributions (``benchmarks/production.py``; once per run, skipped by ``--quick`` and
    ``--no-install-size``).
 
 The targets of issue #11 are printed side by side as ratios: promptc's zero-latency call at most
@@ -53,14 +53,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no network on import
 
-from footprint import core_install
+from production import core_install, http_per_call
 
 import promptc
 from promptc._artifact import artifact_from_program, save_artifact
@@ -73,7 +72,7 @@ DEMOS = ({"input": "hot", "target": "cold"}, {"input": "up", "target": "down"})
 PROMPTC_REPLY = "<target>x</target>"
 DSPY_REPLY = "[[ ## target ## ]]\nx\n\n[[ ## completed ## ]]"
 MOCK_MODEL = "openai/mock"  # never contacted: every litellm call here has mock_response
-HTTP_MODEL = "openai/stub"  # served by the loopback stub server
+HTTP_MODEL = "openai/stub"  # served by the loopback stub server (benchmarks/production.py)
 
 
 class ZeroLatencyBackend(Backend):
@@ -110,74 +109,6 @@ def _artifact(tmp: Path) -> Path:
 
 def _promptc_program(tmp: Path, lm: promptc.LM) -> Any:
     return promptc.load(_artifact(tmp), lm=lm)
-
-
-def _paired_us(
-    first: Callable[[], Any], second: Callable[[], Any], calls: int, repeats: int
-) -> tuple[float, float]:
-    """Median µs per call of two calls measured in alternating blocks (same machine load)."""
-    for _ in range(max(3, calls // 20)):
-        first(), second()
-    runs: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for call, out in ((first, runs[0]), (second, runs[1])):
-            started = time.perf_counter()
-            for _ in range(calls):
-                call()
-            out.append((time.perf_counter() - started) / calls * 1e6)
-    return statistics.median(runs[0]), statistics.median(runs[1])
-
-
-# The stub server in a process of its own, as a real server is: it does not compete with the
-# client for this interpreter's GIL. It prints its base URL once listening; stdin closed stops it.
-_SERVE = (
-    "import sys; from promptc.testing import OpenAIStubServer; "
-    "server = OpenAIStubServer(lambda body: sys.argv[1], max_recorded=1).start(); "
-    "print(server.base_url, flush=True); sys.stdin.read(); server.close()"
-)
-
-
-@contextmanager
-def _stub_server(reply: str) -> Iterator[str]:
-    command = [sys.executable, "-c", _SERVE, reply]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
-        assert p.stdin is not None and p.stdout is not None
-        try:
-            yield p.stdout.readline().strip()  # returns once the server listens
-        finally:
-            p.stdin.close()
-            p.wait(timeout=30)
-
-
-def http_per_call(calls: int, repeats: int) -> list[dict[str, Any]]:
-    """A loaded artifact over loopback HTTP vs. a raw pooled httpx POST of the same messages."""
-    import httpx
-
-    with tempfile.TemporaryDirectory() as tmp, _stub_server(PROMPTC_REPLY) as base_url:
-        compiled = promptc.load(_artifact(Path(tmp)), api_base=base_url)
-        body = {
-            "model": HTTP_MODEL.removeprefix("openai/"),
-            "messages": compiled.render(input="warm"),
-            "temperature": 0.0,
-            "max_tokens": 512,
-        }
-        url = f"{base_url}/chat/completions"
-        with httpx.Client() as client:
-
-            def raw() -> Any:
-                return client.post(url, json=body).json()["choices"][0]["message"]["content"]
-
-            assert raw() == PROMPTC_REPLY and compiled(input="warm").target == "x"
-            raw_us, via_us = _paired_us(raw, lambda: compiled(input="warm"), calls, repeats)
-        compiled.lm().backend.close()
-    rows = [
-        {"system": "httpx.Client.post", "lm": "loopback HTTP stub", "us_per_call": raw_us},
-        {"system": "promptc load()", "lm": "loopback HTTP stub", "us_per_call": via_us},
-    ]
-    for row in rows:
-        row.update(us_per_call=round(row["us_per_call"], 1), calls=calls)
-        print(f"  {row['system']} / {row['lm']}: {row['us_per_call']:,.0f} µs", file=sys.stderr)
-    return rows
 
 
 def _dspy_program(dspy: Any) -> Any:
@@ -426,7 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="few calls: a smoke run in seconds")
     parser.add_argument("--calls", type=int, help="calls per repeat, in-process LMs (2000)")
     parser.add_argument("--litellm-calls", type=int, help="calls per repeat via litellm (200)")
-    parser.add_argument("--http-calls", type=int, help="calls per repeat over HTTP (300)")
+    parser.add_argument(
+        "--http-calls", type=int, help="calls per block over HTTP, 2x --repeats blocks (100)"
+    )
     parser.add_argument("--repeats", type=int, help="repeats; the median is kept (5)")
     parser.add_argument(
         "--waves", type=int, help="throughput: examples per worker, at least 16 in all (4)"
@@ -441,7 +374,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results", help="JSON directory"
     )
     args = parser.parse_args(argv)
-    sizes = (200, 20, 20, 2, 2, False) if args.quick else (2000, 200, 300, 5, 4, True)
+    sizes = (200, 20, 20, 2, 2, False) if args.quick else (2000, 200, 100, 5, 4, True)
     keys = ("calls", "litellm_calls", "http_calls", "repeats", "waves", "install_size")
     for key, value in zip(keys, sizes, strict=True):
         if getattr(args, key) is None:
@@ -455,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     print("per-call overhead ...", file=sys.stderr)
     results: dict[str, Any] = {"per_call": per_call(args.calls, args.litellm_calls, args.repeats)}
     print("over loopback HTTP ...", file=sys.stderr)
-    results["per_call"] += http_per_call(args.http_calls, args.repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Twice the blocks, each shorter: HTTP timings wander more with the machine's load.
+        blocks = 2 * args.repeats
+        results["per_call"] += http_per_call(_artifact(Path(tmp)), args.http_calls, blocks)
     print("import times ...", file=sys.stderr)
     results["imports"] = import_times(args.repeats)
     print("throughput ...", file=sys.stderr)
