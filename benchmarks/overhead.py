@@ -18,7 +18,8 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    Over loopback HTTP to ``promptc.testing.OpenAIStubServer`` (a real OpenAI-compatible server
    on 127.0.0.1): the loaded artifact through promptc's built-in backend
    (``load(path, api_base=...)``), against a raw ``httpx.Client.post`` (pooled) of the same
-   messages, the two interleaved block by block (``--http-calls`` calls per block).
+   messages, alternating call by call: the median of ``--http-calls`` x ``--repeats`` calls
+   each, in a fresh interpreter that holds promptc and httpx only.
 2. Import time (``import promptc``, ``import dspy``, ``import litellm``), each in a fresh Python
    process, median of ``--repeats``, with the number of modules it loads.
 3. Evaluation throughput (examples per second) with a fake LM of 100 ms latency at 1, 8 and 64
@@ -357,9 +358,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="few calls: a smoke run in seconds")
     parser.add_argument("--calls", type=int, help="calls per repeat, in-process LMs (2000)")
     parser.add_argument("--litellm-calls", type=int, help="calls per repeat via litellm (200)")
-    parser.add_argument(
-        "--http-calls", type=int, help="calls per block over HTTP, 2x --repeats blocks (100)"
-    )
+    parser.add_argument("--http-calls", type=int, help="calls per repeat over HTTP (200)")
     parser.add_argument("--repeats", type=int, help="repeats; the median is kept (5)")
     parser.add_argument(
         "--waves", type=int, help="throughput: examples per worker, at least 16 in all (4)"
@@ -374,7 +373,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results", help="JSON directory"
     )
     args = parser.parse_args(argv)
-    sizes = (200, 20, 20, 2, 2, False) if args.quick else (2000, 200, 100, 5, 4, True)
+    sizes = (200, 20, 20, 2, 2, False) if args.quick else (2000, 200, 200, 5, 4, True)
     keys = ("calls", "litellm_calls", "http_calls", "repeats", "waves", "install_size")
     for key, value in zip(keys, sizes, strict=True):
         if getattr(args, key) is None:
@@ -389,9 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"per_call": per_call(args.calls, args.litellm_calls, args.repeats)}
     print("over loopback HTTP ...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        # Twice the blocks, each shorter: HTTP timings wander more with the machine's load.
-        blocks = 2 * args.repeats
-        results["per_call"] += http_per_call(_artifact(Path(tmp)), args.http_calls, blocks)
+        path = _artifact(Path(tmp))
+        results["per_call"] += http_per_call(path, args.http_calls, args.repeats)
     print("import times ...", file=sys.stderr)
     results["imports"] = import_times(args.repeats)
     print("throughput ...", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 ``http_per_call``: a loaded artifact called through promptc's OpenAI-compatible backend against
 ``promptc.testing.OpenAIStubServer`` on 127.0.0.1 (in a process of its own, as a real server
-is), and a raw pooled ``httpx.Client.post`` of the same messages, interleaved block by block so
-both see the same machine load.
+is), and a raw pooled ``httpx.Client.post`` of the same messages, alternating call by call so
+both see the same machine load (median per call), in a fresh interpreter holding promptc and
+httpx only.
 
 ``core_install``: builds a throw-away venv with this interpreter, notes its site-packages (pip,
 setuptools), installs promptc from this checkout without extras, and reports the growth (MiB of
@@ -52,17 +53,20 @@ _IMPORT = "import time; t = time.perf_counter(); import promptc; print(time.perf
 def _paired_us(
     first: Callable[[], Any], second: Callable[[], Any], calls: int, repeats: int
 ) -> tuple[float, float]:
-    """Median µs per call of two calls measured in alternating blocks (same machine load)."""
+    """Median µs of single calls of ``first`` and ``second``, alternating call by call (in
+    turn first or second), so both meet the same machine load; a preempted call is an outlier
+    the median ignores."""
     for _ in range(max(3, calls // 20)):
         first(), second()
-    runs: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for call, out in ((first, runs[0]), (second, runs[1])):
-            started = time.perf_counter()
-            for _ in range(calls):
-                call()
-            out.append((time.perf_counter() - started) / calls * 1e6)
-    return statistics.median(runs[0]), statistics.median(runs[1])
+    times: tuple[list[int], list[int]] = ([], [])
+    clock = time.perf_counter_ns
+    for i in range(calls * repeats):
+        order = ((first, times[0]), (second, times[1]))
+        for call, out in order if i % 2 else order[::-1]:
+            started = clock()
+            call()
+            out.append(clock() - started)
+    return statistics.median(times[0]) / 1e3, statistics.median(times[1]) / 1e3
 
 
 # The stub server in a process of its own, as a real server is: it does not compete with the
@@ -88,7 +92,21 @@ def _stub_server(reply: str) -> Iterator[str]:
 
 def http_per_call(artifact: Path, calls: int, repeats: int) -> list[dict[str, Any]]:
     """µs per call: ``artifact`` (one ``input -> target`` predictor, an ``openai/`` model)
-    loaded and called over loopback HTTP, and a raw pooled httpx POST of the same messages."""
+    loaded and called over loopback HTTP, and a raw pooled httpx POST of the same messages.
+
+    Measured in a fresh interpreter that imports promptc and httpx only, as a production
+    process would: not in one that also holds DSPy and litellm (their background threads and
+    large heaps slow every Python call down).
+    """
+    command = [sys.executable, __file__, "http", str(artifact), str(calls), str(repeats)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800)
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    for row in rows:
+        print(f"  {row['system']} / {row['lm']}: {row['us_per_call']:,.0f} µs", file=sys.stderr)
+    return rows
+
+
+def _http_rows(artifact: Path, calls: int, repeats: int) -> list[dict[str, Any]]:
     import httpx
 
     with _stub_server(REPLY) as base_url:
@@ -115,7 +133,6 @@ def http_per_call(artifact: Path, calls: int, repeats: int) -> list[dict[str, An
     ]
     for row in rows:
         row.update(us_per_call=round(row["us_per_call"], 1), calls=calls)
-        print(f"  {row['system']} / {row['lm']}: {row['us_per_call']:,.0f} µs", file=sys.stderr)
     return rows
 
 
@@ -157,4 +174,8 @@ def core_install(repo: Path = REPO_ROOT) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(core_install(), indent=1))
+    if sys.argv[1:2] == ["http"]:  # http ARTIFACT CALLS REPEATS: what http_per_call runs
+        rows = _http_rows(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        print(json.dumps(rows))
+    else:
+        print(json.dumps(core_install(), indent=1))

@@ -38,6 +38,15 @@ SAMPLING_PARAMS = frozenset(
 )
 
 
+def _freeze(message: Message) -> tuple[tuple[str, str], ...]:
+    """A message as its sorted (key, value) string pairs (hashable, order-independent)."""
+    if len(message) == 2:  # the usual {"role", "content"} of strings, without sorting
+        role, content = message.get("role"), message.get("content")
+        if type(role) is str and type(content) is str:
+            return (("content", content), ("role", role))
+    return tuple(sorted([(str(k), str(v)) for k, v in message.items()]))
+
+
 @dataclass(frozen=True)
 class LMRequest:
     """Everything that can change a completion.
@@ -78,10 +87,9 @@ class LMRequest:
         endpoint: str | None = None,
     ) -> LMRequest:
         """Build a request from plain chat messages."""
-        frozen = tuple([tuple(sorted([(str(k), str(v)) for k, v in m.items()])) for m in messages])
         return cls(
             model=model,
-            messages=frozen,
+            messages=tuple([_freeze(m) for m in messages]),
             temperature=float(temperature),
             max_tokens=int(max_tokens),
             params=tuple(sorted((params or {}).items())),
