@@ -6,7 +6,8 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    same one-prompt program (``input -> target``, one instruction, two demos):
 
    * ``promptc.load(artifact)`` called with a zero-latency promptc backend (a ``Backend`` that
-     returns a fixed completion: no litellm, no cache), and the same through litellm's
+     returns a fixed completion: no litellm, no cache; measured before litellm is imported, as
+     in a production process), and the same through litellm's
      ``mock_response`` (promptc's ``LiteLLMBackend``);
    * ``dspy.Predict`` with DSPy's own zero-latency ``DummyLM`` and with a zero-latency DSPy 3.4
      engine (``dspy.LM(engine=...)``, :class:`SlowDSPyEngine`), neither through litellm, and
@@ -21,7 +22,8 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    messages, alternating call by call: the median of ``--http-calls`` x ``--repeats`` calls
    each, in a fresh interpreter that holds promptc and httpx only.
 2. Import time (``import promptc``, ``import dspy``, ``import litellm``), each in a fresh Python
-   process, median of ``--repeats``, with the number of modules it loads.
+   process with compiled bytecode (a first, uncounted import writes it), median of
+   ``--repeats``, with the number of modules it loads.
 3. Evaluation throughput (examples per second) with a fake LM of 100 ms latency at 1, 8 and 64
    concurrent examples (``--waves`` examples per worker, at least 16):
    ``promptc.evaluate(num_threads=N)`` with ``promptc.testing.FakeBackend`` (the LM's
@@ -128,12 +130,11 @@ def _import_dspy() -> Any:
 
 
 def per_call(calls: int, litellm_calls: int, repeats: int) -> list[dict[str, Any]]:
-    """Microseconds per call of each system, zero-latency LMs."""
-    import litellm
+    """Microseconds per call of each system, zero-latency LMs.
 
-    # The mock model has no price: litellm's cost lookup fails on every call (promptc asks for
-    # the cost, DSPy too) and would print its provider list each time.
-    litellm.suppress_debug_info = True
+    promptc's zero-latency row runs first, before litellm is imported, as in a production
+    process that loads an artifact (which never imports litellm); DSPy always has it loaded.
+    """
     rows: list[dict[str, Any]] = []
 
     def add(system: str, lm_path: str, call: Callable[[], Any], n: int) -> None:
@@ -146,6 +147,11 @@ def per_call(calls: int, litellm_calls: int, repeats: int) -> list[dict[str, Any
         zero = promptc.LM("fake/zero", backend=ZeroLatencyBackend(PROMPTC_REPLY), cache=False)
         compiled = _promptc_program(Path(tmp), zero)
         add("promptc load()", "zero-latency backend", lambda: compiled(input="warm"), calls)
+        import litellm
+
+        # The mock model has no price: litellm's cost lookup fails on every call (promptc asks
+        # for the cost, DSPy too) and would print its provider list each time.
+        litellm.suppress_debug_info = True
         mocked = promptc.LM(
             MOCK_MODEL,
             backend=promptc.LiteLLMBackend(mock_response=PROMPTC_REPLY, api_key="unused"),
@@ -194,9 +200,12 @@ def import_times(repeats: int) -> list[dict[str, Any]]:
     """Seconds to import each package in a fresh interpreter (median), and modules loaded."""
     rows = []
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    # With compiled bytecode, as an installed package has it: without it (PYTHONDONTWRITEBYTECODE
+    # and an editable checkout) every import compiles promptc's sources again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for module in ("promptc", "dspy", "litellm"):
         runs = []
-        for _ in range(repeats):
+        for _ in range(repeats + 1):  # the first run writes the bytecode: not counted
             done = subprocess.run(
                 [sys.executable, "-c", _IMPORT_CODE.format(module=module)],
                 capture_output=True,
@@ -207,6 +216,7 @@ def import_times(repeats: int) -> list[dict[str, Any]]:
             if done.returncode != 0:
                 break
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs = runs[1:]
         if not runs:
             print(f"  import {module}: not installed, left out", file=sys.stderr)
             continue
