@@ -29,13 +29,9 @@ GEN_TOKENS = 128
 SENTENCE = "Sentence {i}: the river carried {i} small boats past the old mill before sunset. "
 
 
-def _request(name: str, text: str, max_tokens: int, **params: Any) -> LMRequest:
-    # cache_prompt=False makes every run evaluate the whole prompt again.
+def _request(name: str, text: str, max_tokens: int) -> LMRequest:
     return LMRequest.build(
-        f"local/{name}",
-        [{"role": "user", "content": text}],
-        max_tokens=max_tokens,
-        params={"cache_prompt": False, **params},
+        f"local/{name}", [{"role": "user", "content": text}], max_tokens=max_tokens
     )
 
 
@@ -52,7 +48,10 @@ def measure(name: str, threads: int, repeats: int) -> dict[str, Any]:
     started = time.perf_counter()
     resolve_model_path(name)
     resolved = time.perf_counter() - started
-    backend = LocalBackend(name, n_ctx=2048, n_threads=threads)
+    # cache_prompt=False makes every run evaluate the whole prompt again; ignore_eos makes every
+    # generation run its full GEN_TOKENS.
+    options = {"cache_prompt": False, "ignore_eos": True}
+    backend = LocalBackend(name, n_ctx=2048, n_threads=threads, request_options=options)
     started = time.perf_counter()
     backend.load()
     loaded = time.perf_counter() - started
@@ -61,7 +60,7 @@ def measure(name: str, threads: int, repeats: int) -> dict[str, Any]:
     gen_runs, walls = [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        gen_runs.append(backend.complete(_request(name, text, GEN_TOKENS, ignore_eos=True)))
+        gen_runs.append(backend.complete(_request(name, text, GEN_TOKENS)))
         walls.append(time.perf_counter() - started)
     timings = [r.extra["timings"] for r in gen_runs]
     gen_wall = [

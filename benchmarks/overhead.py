@@ -6,7 +6,8 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    same one-prompt program (``input -> target``, one instruction, two demos):
 
    * ``promptc.load(artifact)`` called with a zero-latency promptc backend (a ``Backend`` that
-     returns a fixed completion: no litellm, no cache), and the same through litellm's
+     returns a fixed completion: no litellm, no cache; measured before litellm is imported, as
+     in a production process), and the same through litellm's
      ``mock_response`` (promptc's ``LiteLLMBackend``);
    * ``dspy.Predict`` with DSPy's own zero-latency ``DummyLM`` and with a zero-latency DSPy 3.4
      engine (``dspy.LM(engine=...)``, :class:`SlowDSPyEngine`), neither through litellm, and
@@ -14,18 +15,32 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    * a raw ``litellm.completion(mock_response=...)`` call, which both litellm rows include.
 
    Each row: the median over ``--repeats`` runs of ``--calls`` calls, after a warm-up.
+
+   Over loopback HTTP to ``promptc.testing.OpenAIStubServer`` (a real OpenAI-compatible server
+   on 127.0.0.1): the loaded artifact through promptc's built-in backend
+   (``load(path, api_base=...)``), against a raw ``httpx.Client.post`` (pooled) of the same
+   messages, alternating call by call: the median of ``--http-calls`` x ``--repeats`` calls
+   each, in a fresh interpreter that holds promptc and httpx only.
 2. Import time (``import promptc``, ``import dspy``, ``import litellm``), each in a fresh Python
-   process, median of ``--repeats``, with the number of modules it loads.
+   process with compiled bytecode (a first, uncounted import writes it), median of
+   ``--repeats``, with the number of modules it loads.
 3. Evaluation throughput (examples per second) with a fake LM of 100 ms latency at 1, 8 and 64
    concurrent examples (``--waves`` examples per worker, at least 16):
    ``promptc.evaluate(num_threads=N)`` with ``promptc.testing.FakeBackend`` (the LM's
    ``max_concurrency`` raised to N), and ``dspy.Evaluate(num_threads=N)`` with a DSPy engine
    that sleeps as long (``dspy.LM(engine=SlowDSPyEngine(...))``): neither goes through litellm.
+4. The core install: ``pip install`` of this checkout without extras into a fresh venv, its MiB
+   and distributions (``benchmarks/production.py``; once per run, skipped by ``--quick`` and
+   ``--no-install-size``).
+
+The targets of issue #11 are printed side by side as ratios: promptc's zero-latency call at most
+1/10 of ``dspy.Predict``'s (with ``DummyLM``), the HTTP call at most 1.2x the raw POST, the core
+install at most 60 MiB, ``import promptc`` at most 0.2 s.
 
 Prints a table and writes ``benchmarks/results/overhead-<UTC timestamp>.json``. DSPy rows need
 the ``[dspy]`` extra; without it they are left out. Run from the repository root:
 
-    python benchmarks/overhead.py            # about a minute
+    python benchmarks/overhead.py            # a few minutes (the install needs the index)
     python benchmarks/overhead.py --quick    # seconds
 """
 
@@ -47,6 +62,8 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no network on import
 
+from production import core_install, http_per_call
+
 import promptc
 from promptc._artifact import artifact_from_program, save_artifact
 from promptc._backend import Backend, LMRequest, LMResponse
@@ -58,6 +75,7 @@ DEMOS = ({"input": "hot", "target": "cold"}, {"input": "up", "target": "down"})
 PROMPTC_REPLY = "<target>x</target>"
 DSPY_REPLY = "[[ ## target ## ]]\nx\n\n[[ ## completed ## ]]"
 MOCK_MODEL = "openai/mock"  # never contacted: every litellm call here has mock_response
+HTTP_MODEL = "openai/stub"  # served by the loopback stub server (benchmarks/production.py)
 
 
 class ZeroLatencyBackend(Backend):
@@ -84,11 +102,16 @@ def _per_call_us(call: Callable[[], Any], calls: int, repeats: int) -> float:
     return statistics.median(runs)
 
 
-def _promptc_program(tmp: Path, lm: promptc.LM) -> Any:
+def _artifact(tmp: Path) -> Path:
     program = promptc.Predict(promptc.make_signature("input -> target", INSTRUCTION))
     program = program.with_params({"self": promptc.Params(INSTRUCTION, DEMOS)})
-    path = save_artifact(artifact_from_program(program, name="overhead"), tmp / "a.yaml")
-    return promptc.load(path, lm=lm)
+    settings = {"model": HTTP_MODEL, "temperature": 0.0, "max_tokens": 512}
+    artifact = artifact_from_program(program, name="overhead", lm_settings=settings)
+    return save_artifact(artifact, tmp / "a.yaml")
+
+
+def _promptc_program(tmp: Path, lm: promptc.LM) -> Any:
+    return promptc.load(_artifact(tmp), lm=lm)
 
 
 def _dspy_program(dspy: Any) -> Any:
@@ -107,12 +130,11 @@ def _import_dspy() -> Any:
 
 
 def per_call(calls: int, litellm_calls: int, repeats: int) -> list[dict[str, Any]]:
-    """Microseconds per call of each system, zero-latency LMs."""
-    import litellm
+    """Microseconds per call of each system, zero-latency LMs.
 
-    # The mock model has no price: litellm's cost lookup fails on every call (promptc asks for
-    # the cost, DSPy too) and would print its provider list each time.
-    litellm.suppress_debug_info = True
+    promptc's zero-latency row runs first, before litellm is imported, as in a production
+    process that loads an artifact (which never imports litellm); DSPy always has it loaded.
+    """
     rows: list[dict[str, Any]] = []
 
     def add(system: str, lm_path: str, call: Callable[[], Any], n: int) -> None:
@@ -125,6 +147,11 @@ def per_call(calls: int, litellm_calls: int, repeats: int) -> list[dict[str, Any
         zero = promptc.LM("fake/zero", backend=ZeroLatencyBackend(PROMPTC_REPLY), cache=False)
         compiled = _promptc_program(Path(tmp), zero)
         add("promptc load()", "zero-latency backend", lambda: compiled(input="warm"), calls)
+        import litellm
+
+        # The mock model has no price: litellm's cost lookup fails on every call (promptc asks
+        # for the cost, DSPy too) and would print its provider list each time.
+        litellm.suppress_debug_info = True
         mocked = promptc.LM(
             MOCK_MODEL,
             backend=promptc.LiteLLMBackend(mock_response=PROMPTC_REPLY, api_key="unused"),
@@ -173,9 +200,12 @@ def import_times(repeats: int) -> list[dict[str, Any]]:
     """Seconds to import each package in a fresh interpreter (median), and modules loaded."""
     rows = []
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    # With compiled bytecode, as an installed package has it: without it (PYTHONDONTWRITEBYTECODE
+    # and an editable checkout) every import compiles promptc's sources again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for module in ("promptc", "dspy", "litellm"):
         runs = []
-        for _ in range(repeats):
+        for _ in range(repeats + 1):  # the first run writes the bytecode: not counted
             done = subprocess.run(
                 [sys.executable, "-c", _IMPORT_CODE.format(module=module)],
                 capture_output=True,
@@ -186,6 +216,7 @@ def import_times(repeats: int) -> list[dict[str, Any]]:
             if done.returncode != 0:
                 break
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs = runs[1:]
         if not runs:
             print(f"  import {module}: not installed, left out", file=sys.stderr)
             continue
@@ -274,9 +305,41 @@ def _dspy_rate(dspy: Any, data: list[dict[str, Any]], latency: float, level: int
     return _rate("dspy.Evaluate", level, len(data), wall)
 
 
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue #11's targets, each as measured / goal (lower is better), from this run's rows."""
+    us = {(r["system"], r["lm"]): r["us_per_call"] for r in results["per_call"]}
+    seconds = {r["module"]: r["seconds"] for r in results["imports"]}
+    found = [
+        (
+            "promptc zero-latency call / dspy.Predict (DummyLM)",
+            us.get(("promptc load()", "zero-latency backend")),
+            us.get(("dspy.Predict", "DummyLM (zero latency)")),
+            0.1,
+        ),
+        (
+            "promptc over loopback HTTP / raw httpx POST",
+            us.get(("promptc load()", "loopback HTTP stub")),
+            us.get(("httpx.Client.post", "loopback HTTP stub")),
+            1.2,
+        ),
+        ("core install, MiB", (results.get("install") or {}).get("mib"), 1.0, 60.0),
+        ("import promptc, s", seconds.get("promptc"), 1.0, 0.2),
+    ]
+    return [
+        {"target": name, "measured": round(a / b, 3), "goal": goal, "met": a / b <= goal}
+        for name, a, b, goal in found
+        if a is not None and b
+    ]
+
+
 def format_tables(results: dict[str, Any]) -> str:
-    """The three measurements as Markdown tables."""
-    lines = ["| system | LM | µs per call |", "|---|---|---:|"]
+    """The measurements as Markdown tables, the targets first."""
+    lines = ["| target | measured | goal | met |", "|---|---:|---:|---|"]
+    lines += [
+        f"| {r['target']} | {r['measured']:.3f} | ≤ {r['goal']} | {'yes' if r['met'] else 'NO'} |"
+        for r in results["targets"]
+    ]
+    lines += ["", "| system | LM | µs per call |", "|---|---|---:|"]
     lines += [
         f"| {r['system']} | {r['lm']} | {r['us_per_call']:,.0f} |" for r in results["per_call"]
     ]
@@ -289,6 +352,14 @@ def format_tables(results: dict[str, Any]) -> str:
         f"| {r['system']} | {r['concurrency']} | {r['examples_per_s']:,.1f} | {r['wall_s']:.2f} |"
         for r in results["throughput"]
     ]
+    install = results.get("install")
+    if install:
+        lines += ["", "| core install (fresh venv) | MiB | packages | import promptc s |"]
+        lines += ["|---|---:|---:|---:|"]
+        lines += [
+            f"| pip install promptc | {install['mib']:.1f} | {install['packages']} "
+            f"| {install['import_promptc_s']:.3f} |"
+        ]
     return "\n".join(lines)
 
 
@@ -297,17 +368,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="few calls: a smoke run in seconds")
     parser.add_argument("--calls", type=int, help="calls per repeat, in-process LMs (2000)")
     parser.add_argument("--litellm-calls", type=int, help="calls per repeat via litellm (200)")
+    parser.add_argument("--http-calls", type=int, help="calls per repeat over HTTP (200)")
     parser.add_argument("--repeats", type=int, help="repeats; the median is kept (5)")
     parser.add_argument(
         "--waves", type=int, help="throughput: examples per worker, at least 16 in all (4)"
     )
     parser.add_argument("--latency", type=float, default=0.1, help="fake LM latency, s (0.1)")
     parser.add_argument(
+        "--install-size",
+        action=argparse.BooleanOptionalAction,
+        help="measure the core install in a fresh venv (default: on, off with --quick)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results", help="JSON directory"
     )
     args = parser.parse_args(argv)
-    sizes = (200, 20, 2, 2) if args.quick else (2000, 200, 5, 4)
-    for key, value in zip(("calls", "litellm_calls", "repeats", "waves"), sizes, strict=True):
+    sizes = (200, 20, 20, 2, 2, False) if args.quick else (2000, 200, 200, 5, 4, True)
+    keys = ("calls", "litellm_calls", "http_calls", "repeats", "waves", "install_size")
+    for key, value in zip(keys, sizes, strict=True):
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
@@ -318,10 +396,18 @@ def main(argv: list[str] | None = None) -> int:
     started, load = dt.datetime.now(dt.timezone.utc), os.getloadavg()
     print("per-call overhead ...", file=sys.stderr)
     results: dict[str, Any] = {"per_call": per_call(args.calls, args.litellm_calls, args.repeats)}
+    print("over loopback HTTP ...", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _artifact(Path(tmp))
+        results["per_call"] += http_per_call(path, args.http_calls, args.repeats)
     print("import times ...", file=sys.stderr)
     results["imports"] = import_times(args.repeats)
     print("throughput ...", file=sys.stderr)
     results["throughput"] = throughput(args.waves, args.latency, [1, 8, 64])
+    if args.install_size:
+        print("core install in a fresh venv ...", file=sys.stderr)
+        results["install"] = core_install(REPO_ROOT)
+    results["targets"] = targets(results)
     table = format_tables(results)
     payload = {
         "script": "benchmarks/overhead.py",

@@ -179,6 +179,14 @@ class ChatAdapter:
             demos: ordered demonstrations, each a dict of field values.
             inputs: the validated input values.
         """
+        return [*self.prefix(signature, demos), self.turn(signature, inputs)]
+
+    def prefix(self, signature: type[Signature], demos: list[dict[str, Any]]) -> list[Message]:
+        """The system message and the demo turns: what a prompt holds before its inputs.
+
+        They depend on the signature, the demos and the templates only, so a predictor whose
+        three stay the same renders them once (see :meth:`Predict.messages`).
+        """
         outs = _describe(signature.output_fields)
         names = tuple(signature.fields())
         system = self._render(
@@ -194,8 +202,12 @@ class ChatAdapter:
             messages.append(self._user(signature, demo, outs, names))
             assistant = {"fields": _values(signature.output_fields, demo, names)}
             messages.append({"role": "assistant", "content": self._render("assistant", assistant)})
-        messages.append(self._user(signature, inputs, outs, names))
         return messages
+
+    def turn(self, signature: type[Signature], inputs: dict[str, Any]) -> Message:
+        """The user turn that asks for ``inputs`` (validated input values)."""
+        outs = _describe(signature.output_fields)
+        return self._user(signature, inputs, outs, tuple(signature.fields()))
 
     def _user(
         self,

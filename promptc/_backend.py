@@ -7,7 +7,6 @@ A backend only transports a request to a model and maps the model's failures ont
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -39,6 +38,15 @@ SAMPLING_PARAMS = frozenset(
 )
 
 
+def _freeze(message: Message) -> tuple[tuple[str, str], ...]:
+    """A message as its sorted (key, value) string pairs (hashable, order-independent)."""
+    if len(message) == 2:  # the usual {"role", "content"} of strings, without sorting
+        role, content = message.get("role"), message.get("content")
+        if type(role) is str and type(content) is str:
+            return (("content", content), ("role", role))
+    return tuple(sorted([(str(k), str(v)) for k, v in message.items()]))
+
+
 @dataclass(frozen=True)
 class LMRequest:
     """Everything that can change a completion.
@@ -51,6 +59,9 @@ class LMRequest:
         params: further sampling parameters (``top_p``, ``seed``, ``stop``, ...).
         rollout: distinguishes repeated samples of the same prompt, so each is cached apart.
         timeout: seconds the backend may spend on this call (not part of the cache key).
+        endpoint: where the backend sends the request (its :attr:`Backend.endpoint`, e.g. a
+            server's base URL), so two servers behind one model name never share cached
+            answers; ``None`` for backends with one fixed destination. Never a credential.
     """
 
     model: str
@@ -60,6 +71,7 @@ class LMRequest:
     params: tuple[tuple[str, Any], ...] = ()
     rollout: int = 0
     timeout: float | None = None
+    endpoint: str | None = None
 
     @classmethod
     def build(
@@ -72,17 +84,18 @@ class LMRequest:
         params: dict[str, Any] | None = None,
         rollout: int = 0,
         timeout: float | None = None,
+        endpoint: str | None = None,
     ) -> LMRequest:
         """Build a request from plain chat messages."""
-        frozen = tuple(tuple(sorted((str(k), str(v)) for k, v in m.items())) for m in messages)
         return cls(
             model=model,
-            messages=frozen,
+            messages=tuple([_freeze(m) for m in messages]),
             temperature=float(temperature),
             max_tokens=int(max_tokens),
             params=tuple(sorted((params or {}).items())),
             rollout=rollout,
             timeout=timeout,
+            endpoint=endpoint,
         )
 
     @property
@@ -96,8 +109,12 @@ class LMRequest:
         return dict(self.params)
 
     def cache_key(self) -> str:
-        """A sha256 over everything that changes the completion (not the timeout)."""
-        payload = {
+        """A sha256 over everything that changes the completion (not the timeout).
+
+        The endpoint enters only when set, so requests to backends without one (the embedded
+        model, fakes) keep the keys they always had.
+        """
+        payload: dict[str, Any] = {
             "model": self.model,
             "messages": self.message_list,
             "temperature": self.temperature,
@@ -105,6 +122,8 @@ class LMRequest:
             "params": self.param_dict,
             "rollout": self.rollout,
         }
+        if self.endpoint is not None:
+            payload["endpoint"] = self.endpoint
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -164,7 +183,14 @@ class Backend(ABC):
     thread. A backend raises :class:`~promptc.exceptions.TransientLMError` subclasses for failures
     worth retrying and :class:`~promptc.exceptions.LMRequestError` for the rest; it never retries
     itself (the :class:`~promptc.LM` above it does).
+
+    Attributes:
+        endpoint: where requests go when a backend can be pointed at different servers (a base
+            URL without credentials); it enters every cache key. ``None`` (the default) for a
+            backend with one fixed destination.
     """
+
+    endpoint: str | None = None
 
     @abstractmethod
     def complete(self, request: LMRequest) -> LMResponse:
@@ -172,6 +198,8 @@ class Backend(ABC):
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         """Async twin of :meth:`complete`."""
+        import asyncio  # imported by async code only: it costs ~20 ms at import time
+
         return await asyncio.to_thread(self.complete, request)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing

@@ -154,7 +154,7 @@ def evaluate(
         metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
         lm: the LM to use (else the one set by :func:`promptc.context`).
         num_threads: examples run at once.
-        progress: show a progress bar on stderr.
+        progress: show a progress bar on stderr (when tqdm is installed).
         on_result: called with each example's result, in dataset order.
         keep_raw: keep each example's last raw completion in :attr:`ExampleResult.raw`.
 
@@ -243,6 +243,9 @@ def _run_all(
 
 
 def _progress(total: int) -> Any:
-    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
-
+    """A tqdm bar on stderr, or ``None`` without tqdm (the ``[compile]`` extra brings it)."""
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
     return tqdm(total=total, file=sys.stderr, unit="ex", leave=False, disable=None)

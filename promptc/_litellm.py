@@ -1,6 +1,8 @@
-"""The litellm backend: every hosted provider, by model string (``openai/gpt-4o-mini``, ...).
+"""The litellm backend: every hosted provider, by model string (``anthropic/...``, ...).
 
-litellm takes about two seconds to import, so it is imported on the first call, not with promptc.
+litellm is an optional extra (``pip install 'promptc[litellm]'``); it takes about two seconds to
+import, so it is imported on the first call, not with promptc. ``openai/`` models do not need it:
+promptc's own :class:`~promptc._openai.OpenAIBackend` serves them.
 """
 
 from __future__ import annotations
@@ -25,10 +27,20 @@ _IMPORT_LOCK = threading.Lock()
 
 
 def import_litellm() -> Any:
-    """Import litellm with its remote price-table fetch turned off."""
+    """Import litellm with its remote price-table fetch turned off.
+
+    Raises:
+        LMConfigurationError: litellm is not installed (the message gives the install command).
+    """
     with _IMPORT_LOCK:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
+        try:
+            import litellm
+        except ImportError as exc:
+            raise LMConfigurationError(
+                f"litellm is not installed ({exc}): pip install 'promptc[litellm]', or reach "
+                "an OpenAI-compatible endpoint without it: LM('openai/<name>', api_base=...)"
+            ) from None
 
         litellm.suppress_debug_info = True
         return litellm
@@ -72,13 +84,26 @@ class LiteLLMBackend(Backend):
     """Calls ``litellm.completion`` (retries are left to :class:`~promptc.LM`).
 
     Args:
-        extra: keyword arguments passed to every litellm call (``api_base``, ``api_key``, ...);
-            they are never written into artifacts or cache keys.
+        api_base: the provider's base URL, when not its default; it enters cache keys (as
+            :attr:`endpoint`) but is never written into artifacts.
+        api_key: the provider's API key, when not from its environment variable; it stays in
+            this process (never written, cached or shown).
+        extra: further keyword arguments for every litellm call (``mock_response``, ...); they
+            are never written into artifacts or cache keys.
     """
 
-    def __init__(self, **extra: Any) -> None:
+    def __init__(
+        self, *, api_base: str | None = None, api_key: str | None = None, **extra: Any
+    ) -> None:
+        self.endpoint = api_base
+        self._auth = {
+            k: v for k, v in (("api_base", api_base), ("api_key", api_key)) if v is not None
+        }
         self.extra = extra
         self._checked: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"LiteLLMBackend(api_base={self.endpoint!r})"
 
     def _check_environment(self, litellm: Any, request: LMRequest) -> None:
         """Fail fast, naming the variable, when the provider's API key is not set.
@@ -86,7 +111,7 @@ class LiteLLMBackend(Backend):
         Without this, litellm reports a missing OpenAI key as a server error, which would be
         retried with backoff before failing with a misleading message.
         """
-        model, given = request.model, {**request.param_dict, **self.extra}
+        model, given = request.model, {**self.extra, **self._auth}
         if model in self._checked or "api_key" in given or "mock_response" in given:
             return
         try:
@@ -97,7 +122,7 @@ class LiteLLMBackend(Backend):
         if missing:
             raise LMConfigurationError(
                 f"{model}: the environment variable {' / '.join(missing)} is not set. Export "
-                f"it (export {missing[0]}=...), pass LiteLLMBackend(api_key=...), or use "
+                f"it (export {missing[0]}=...), pass LM(..., api_key=...), or use "
                 "'local/qwen2.5-coder-0.5b' to run offline.",
                 model=model,
             )
@@ -113,6 +138,7 @@ class LiteLLMBackend(Backend):
             "num_retries": 0,
             **request.param_dict,
             **self.extra,
+            **self._auth,
         }
 
     def complete(self, request: LMRequest) -> LMResponse:

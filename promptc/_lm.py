@@ -1,12 +1,14 @@
 """``LM``: one model with its sampling settings, cache, retries, concurrency limit and usage.
 
-Model strings are uniform: ``local/<name>`` runs an embedded model in-process, anything else goes
-to litellm (``openai/gpt-4o-mini``, ``anthropic/...``, ``ollama/...``).
+Model strings are uniform: ``local/<name>`` runs an embedded model in-process; ``openai/<name>``
+goes to any OpenAI-compatible Chat Completions endpoint through promptc's own HTTP backend
+(OpenAI, Azure, vLLM, llama.cpp server, Ollama, LM Studio, ...: ``api_base=``); any other
+provider prefix (``anthropic/...``, ``gemini/...``) goes to litellm, an optional extra.
 """
 
 from __future__ import annotations
 
-import asyncio
+import importlib.util
 import logging
 import os
 import random
@@ -14,9 +16,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from promptc._backend import Backend, LMRequest, LMResponse, Message
+from promptc._backend import SAMPLING_PARAMS, Backend, LMRequest, LMResponse, Message
 from promptc._cache import Cache
 from promptc._context import current_meters
 from promptc._usage import Usage, UsageTracker
@@ -28,6 +30,9 @@ from promptc.exceptions import (
     TransientLMError,
 )
 
+if TYPE_CHECKING:
+    import asyncio  # at run time only in async code: it costs ~20 ms at import time
+
 __all__ = ["DEFAULT_MODEL", "LM", "default_lm"]
 
 logger = logging.getLogger(__name__)
@@ -36,14 +41,44 @@ DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
 T = TypeVar("T")
 
 
-def _backend_for(model: str) -> Backend:
+_PER_CALL = frozenset({"temperature", "max_tokens"}) | SAMPLING_PARAMS
+
+
+def _backend_for(model: str, api_base: str | None, api_key: str | None) -> Backend:
     if model.startswith("local/"):
+        if api_base is not None or api_key is not None:
+            raise ConfigurationError(
+                f"{model} runs in this process: it takes no api_base or api_key. For a model "
+                "served over HTTP use 'openai/<name>' with api_base=..."
+            )
         from promptc._local import LocalBackend
 
         return LocalBackend(model.removeprefix("local/"))
+    if model.startswith("openai/"):
+        from promptc._openai import OpenAIBackend
+
+        return OpenAIBackend(api_base=api_base, api_key=api_key)
+    if importlib.util.find_spec("litellm") is None:
+        raise ConfigurationError(
+            f"model {model!r} needs litellm, which is not installed: pip install "
+            "'promptc[litellm]'. Models served behind an OpenAI-compatible endpoint need no "
+            "extra: use 'openai/<name>' with api_base=..."
+        )
     from promptc._litellm import LiteLLMBackend
 
-    return LiteLLMBackend()
+    return LiteLLMBackend(api_base=api_base, api_key=api_key)
+
+
+def _check_params(params: dict[str, Any], where: str) -> None:
+    """Refuse anything but sampling settings: params travel into artifacts and cache keys."""
+    for key in params:
+        if key not in SAMPLING_PARAMS:
+            raise ConfigurationError(
+                f"{where} got {key!r}, which is not a sampling setting; allowed: "
+                f"{sorted(SAMPLING_PARAMS)}. An endpoint or key goes in "
+                "LM(api_base=..., api_key=...) (kept in this process, never saved); other "
+                "transport options belong to the backend (e.g. LiteLLMBackend(**options))."
+            )
 
 
 def _check_settings(model: str, temperature: float, max_tokens: int, retries: int) -> None:
@@ -61,7 +96,13 @@ class LM:
     """A language model as promptc calls it.
 
     Args:
-        model: ``local/<name>`` for an embedded model, else any litellm model string.
+        model: ``local/<name>`` for an embedded model, ``openai/<name>`` for an OpenAI-compatible
+            endpoint, else a litellm model string (``pip install 'promptc[litellm]'``).
+        api_base: the endpoint's base URL, e.g. ``http://localhost:8000/v1`` for a vLLM server
+            (default for ``openai/``: ``$OPENAI_BASE_URL``, else OpenAI's). It is part of every
+            cache key but never saved in artifacts.
+        api_key: the API key (default for ``openai/``: ``$OPENAI_API_KEY``). It stays in this
+            process: never saved, cached, logged or shown.
         temperature: sampling temperature (``0.0`` means greedy, and is kept as such).
         max_tokens: completion length cap.
         cache: ``True`` for the default SQLite cache (``$PROMPTC_CACHE_DIR`` or
@@ -71,13 +112,20 @@ class LM:
         backoff: first retry delay in seconds, doubled each retry (with jitter, capped at 30 s).
         timeout: seconds per call.
         max_concurrency: calls in flight at once through this LM.
-        params: further sampling parameters (``top_p``, ``seed``, ``stop``, ...).
+        params: further sampling parameters, only those in
+            :data:`~promptc._backend.SAMPLING_PARAMS` (``top_p``, ``seed``, ``stop``, ...).
+
+    Raises:
+        ConfigurationError: a setting is out of range, ``params`` holds anything but sampling
+            settings, or ``model`` needs litellm and it is not installed.
     """
 
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
         *,
+        api_base: str | None = None,
+        api_key: str | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
         cache: bool | str | os.PathLike[str] | Cache = True,
@@ -91,6 +139,12 @@ class LM:
         _check_settings(model, temperature, max_tokens, num_retries)
         if max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        _check_params(dict(params or {}), "LM(params=...)")
+        if backend is not None and (api_base is not None or api_key is not None):
+            raise ConfigurationError(
+                "LM got both backend= and api_base=/api_key=: give the endpoint and key to the "
+                "backend you pass (e.g. OpenAIBackend(api_base=..., api_key=...))"
+            )
         self.model = model
         self.temperature = float(temperature)
         self.max_tokens = int(max_tokens)
@@ -99,14 +153,20 @@ class LM:
         self.backoff = float(backoff)
         self.timeout = timeout
         self.max_concurrency = max_concurrency
-        self.backend = backend if backend is not None else _backend_for(model)
+        self.backend = backend if backend is not None else _backend_for(model, api_base, api_key)
         self.cache = _make_cache(cache)
         self.usage = UsageTracker()
         self._sem = threading.BoundedSemaphore(max_concurrency)
-        self._async_sems: dict[int, asyncio.Semaphore] = {}
+        self._async_sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._sems_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LM({self.model!r}, temperature={self.temperature}, max_tokens={self.max_tokens})"
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where this LM's requests go (its backend's base URL, no credentials), if anywhere."""
+        return self.backend.endpoint
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LM:
         return self  # an LM is a shared resource (model, cache, counters), not program state
@@ -121,7 +181,15 @@ class LM:
         }
 
     def request(self, messages: list[Message], *, rollout: int = 0, **overrides: Any) -> LMRequest:
-        """The request this LM would send for ``messages``."""
+        """The request this LM would send for ``messages``.
+
+        Raises:
+            ConfigurationError: an override is not a sampling setting.
+        """
+        if overrides:
+            for key in overrides:
+                if key not in _PER_CALL:
+                    _check_params({key: None}, "an LM call")
         temperature = overrides.pop("temperature", self.temperature)
         max_tokens = overrides.pop("max_tokens", self.max_tokens)
         return LMRequest.build(
@@ -132,6 +200,7 @@ class LM:
             params={**self.params, **overrides},
             rollout=rollout,
             timeout=self.timeout,
+            endpoint=self.backend.endpoint,
         )
 
     def __call__(
@@ -178,10 +247,17 @@ class LM:
         return await self._aretrying(request, tag, attempt)
 
     def _async_sem(self) -> asyncio.Semaphore:
-        loop_id = id(asyncio.get_running_loop())
-        sem = self._async_sems.get(loop_id)
+        import asyncio
+
+        # Keyed by the loop itself, not its id: a new loop may reuse a closed one's id, and a
+        # semaphore used on one loop cannot be used on another.
+        loop = asyncio.get_running_loop()
+        sem = self._async_sems.get(loop)
         if sem is None:
-            sem = self._async_sems.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
+            with self._sems_lock:
+                for closed in [other for other in self._async_sems if other.is_closed()]:
+                    del self._async_sems[closed]
+                sem = self._async_sems.setdefault(loop, asyncio.Semaphore(self.max_concurrency))
         return sem
 
     def record_parse_error(self, tag: str = "lm") -> None:
@@ -263,6 +339,8 @@ class LM:
     async def _aretrying(
         self, request: LMRequest, tag: str, attempt: Callable[[], Awaitable[LMResponse]]
     ) -> LMResponse:
+        import asyncio
+
         for i in range(self.num_retries + 1):
             try:
                 return self._done(request, tag, await attempt())

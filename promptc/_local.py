@@ -145,6 +145,9 @@ class LocalBackend(Backend):
             threads of all models and processes running at once within the core count:
             oversubscribed llama.cpp threads slow generation down 5-50x.
         n_parallel: requests decoded concurrently.
+        request_options: llama.cpp server options sent with every completion, e.g.
+            ``{"cache_prompt": False}`` to evaluate every prompt afresh (benchmarks). They are
+            the backend's, not sampling settings: never in cache keys or artifacts.
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class LocalBackend(Backend):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_parallel: int = 1,
+        request_options: dict[str, Any] | None = None,
     ) -> None:
         if model_path is None:
             _check_lm(name)
@@ -170,6 +174,7 @@ class LocalBackend(Backend):
         self.n_ctx = n_ctx
         self.n_threads = n_threads or min(_usable_cpus(), 4)
         self.n_parallel = n_parallel
+        self.request_options = dict(request_options or {})
         label = self.model_path.stem if self.model_path and name == DEFAULT_LOCAL_MODEL else name
         self.model = f"local/{label}"
         self._lock = threading.Lock()
@@ -201,6 +206,7 @@ class LocalBackend(Backend):
         server = self._server_handle()
         params = request.param_dict
         payload = {
+            **self.request_options,
             **params,
             "messages": request.message_list,
             "temperature": request.temperature,

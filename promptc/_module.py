@@ -9,7 +9,6 @@ new program.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -91,6 +90,8 @@ class Module:
             aforward = getattr(self, "aforward", None)
             if aforward is not None:
                 return await aforward(**inputs)
+            import asyncio  # imported by async code only: it costs ~20 ms at import time
+
             return await asyncio.to_thread(self.forward, **inputs)
 
     def _predictor_ids(self) -> dict[int, str]:
@@ -196,6 +197,7 @@ class Predict(Module):
         self.lm = lm
         self.adapter = adapter or ChatAdapter()
         self.max_parse_retries = max_parse_retries
+        self._prefix: _Prefix | None = None
 
     def __repr__(self) -> str:
         sig = self.signature
@@ -228,12 +230,27 @@ class Predict(Module):
 
     def messages(self, /, **inputs: Any) -> list[Message]:
         """The chat messages this predictor would send for ``inputs``."""
-        values = self.signature.validate_inputs(inputs)
-        return self.adapter.format(self.signature, self.demos, values)
+        return self._messages(self.signature.validate_inputs(inputs))
+
+    def _messages(self, values: dict[str, Any]) -> list[Message]:
+        """Format validated inputs; the system message and demo turns are rendered once for as
+        long as the signature, the demos and the adapter stay the same (a compiled predictor's
+        never change), and only the user turn per call."""
+        memo = self._prefix
+        if (
+            memo is None
+            or memo.signature is not self.signature
+            or memo.adapter is not self.adapter
+            or memo.demos != self.demos
+        ):
+            prefix = tuple(self.adapter.prefix(self.signature, self.demos))
+            memo = _Prefix(self.signature, self.adapter, copy.deepcopy(self.demos), prefix)
+            self._prefix = memo
+        return [*map(dict, memo.messages), self.adapter.turn(self.signature, values)]
 
     def forward(self, /, **inputs: Any) -> Prediction:
         values = self.signature.validate_inputs(inputs)
-        messages = self.adapter.format(self.signature, self.demos, values)
+        messages = self._messages(values)
         lm, name = self._lm(), predictor_name(self, self.signature.__name__)
         run = _Attempts(self, name, values)
         for _ in range(self.max_parse_retries + 1):
@@ -246,7 +263,7 @@ class Predict(Module):
 
     async def aforward(self, /, **inputs: Any) -> Prediction:
         values = self.signature.validate_inputs(inputs)
-        messages = self.adapter.format(self.signature, self.demos, values)
+        messages = self._messages(values)
         lm, name = self._lm(), predictor_name(self, self.signature.__name__)
         run = _Attempts(self, name, values)
         for _ in range(self.max_parse_retries + 1):
@@ -256,6 +273,16 @@ class Predict(Module):
                 return run.finish()
             lm.record_parse_error(name)
         raise run.fail()
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """A predictor's rendered system message and demo turns, and what they were rendered from."""
+
+    signature: type[Signature]
+    adapter: ChatAdapter
+    demos: list[dict[str, Any]]
+    messages: tuple[Message, ...]
 
 
 class _Attempts:

@@ -11,7 +11,7 @@ from typing import Any
 
 from promptc._artifact import Artifact, KeySource, load_artifact, predictor_from_spec
 from promptc._backend import Message
-from promptc._context import context, current_lm
+from promptc._context import context, current_lm, naming
 from promptc._lm import LM
 from promptc._module import Module, Params, Predict, Prediction
 from promptc.exceptions import ArtifactError, ConfigurationError
@@ -27,13 +27,29 @@ class CompiledProgram:
         predictors: a :class:`Predict` per stored predictor, by name.
     """
 
-    def __init__(self, artifact: Artifact, *, lm: LM | None = None, program: Module | None = None):
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        lm: LM | None = None,
+        program: Module | None = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
+    ):
+        if lm is not None and (api_base is not None or api_key is not None):
+            raise ConfigurationError(
+                "load() got both lm= and api_base=/api_key=: give the endpoint and key to "
+                "your LM (LM(model, api_base=..., api_key=...)), or leave lm out"
+            )
         self.artifact = artifact
         self.predictors: dict[str, Predict] = {
             spec.name: predictor_from_spec(spec) for spec in artifact.predictors
         }
         self._lm = lm
+        if api_base is not None or api_key is not None:
+            self._lm = self._artifact_lm(api_base, api_key)
         self._program = self._bind(program) if program is not None else None
+        self._named: tuple[Module, dict[int, str]] | None = None
 
     @property
     def name(self) -> str:
@@ -47,19 +63,24 @@ class CompiledProgram:
         chosen = current_lm()
         if chosen is not None:
             return chosen
+        self._lm = self._artifact_lm(None, None)
+        return self._lm
+
+    def _artifact_lm(self, api_base: str | None, api_key: str | None) -> LM:
         first = next((p.lm for p in self.artifact.predictors if p.lm is not None), None)
         if first is None:
             raise ConfigurationError(
                 f"artifact {self.name} records no LM settings; pass load(path, lm=LM(...))"
             )
-        self._lm = LM(
+        return LM(
             first.model,
+            api_base=api_base,
+            api_key=api_key,
             temperature=first.temperature,
             max_tokens=first.max_tokens,
             params=dict(first.params),
             cache=False,
         )
-        return self._lm
 
     def _bind(self, program: Module) -> Module:
         own = dict(program.named_predictors())
@@ -91,15 +112,25 @@ class CompiledProgram:
             "your code: load(path, program=YourProgram()) to run it, or render() each prompt"
         )
 
+    def _names(self, target: Module) -> dict[int, str]:
+        """The predictor names of ``target``, found once: a loaded program's tree is fixed."""
+        if self._named is None or self._named[0] is not target:
+            self._named = (target, target._predictor_ids())
+        return self._named[1]
+
     def __call__(self, /, **inputs: Any) -> Any:
         """Run the program on one input."""
-        with context(lm=self.lm()):
-            return self._target()(**inputs)
+        target = self._target()
+        names = self._names(target)
+        with context(lm=self.lm()), naming(lambda: names):
+            return target(**inputs)
 
     async def acall(self, /, **inputs: Any) -> Any:
         """Async twin of :meth:`__call__`."""
-        with context(lm=self.lm()):
-            return await self._target().acall(**inputs)
+        target = self._target()
+        names = self._names(target)
+        with context(lm=self.lm()), naming(lambda: names):
+            return await target.acall(**inputs)
 
     def render(self, predictor: str | None = None, /, **inputs: Any) -> list[Message]:
         """The exact chat messages a predictor sends for ``inputs`` (for your own LM client).
@@ -134,8 +165,14 @@ def load(
     lm: LM | None = None,
     program: Module | None = None,
     verify: KeySource | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
 ) -> CompiledProgram:
     """Load a compiled artifact for production use.
+
+    An artifact records its model and sampling settings, never where the model is served or
+    with which key: those come from your process, as ``api_base``/``api_key`` here or the
+    provider's environment variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``).
 
     Args:
         path: the artifact's YAML file.
@@ -145,9 +182,19 @@ def load(
         verify: a public key (a PEM file's path, or PEM text as ``str`` or ``bytes``): the
             artifact must carry a valid signature by it (``promptc sign``; needs
             ``pip install 'promptc[sign]'``).
+        api_base: the endpoint for the LM built from the artifact's settings, e.g. a vLLM
+            server's ``http://localhost:8000/v1`` (not with ``lm``).
+        api_key: the key for that LM (not with ``lm``); kept in this process only.
 
     Raises:
         ArtifactError: the file is malformed, edited after compiling, unsafe, newer than this
             promptc, not signed by ``verify``, or does not match ``program``.
+        ConfigurationError: ``lm`` given together with ``api_base`` or ``api_key``.
     """
-    return CompiledProgram(load_artifact(path, verify=verify), lm=lm, program=program)
+    return CompiledProgram(
+        load_artifact(path, verify=verify),
+        lm=lm,
+        program=program,
+        api_base=api_base,
+        api_key=api_key,
+    )

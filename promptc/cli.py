@@ -56,6 +56,8 @@ def _lm(args: argparse.Namespace) -> LM:
         kwargs["cache"] = False
     if getattr(args, "max_tokens", None):
         kwargs["max_tokens"] = args.max_tokens
+    if args.api_base:
+        kwargs["api_base"] = args.api_base
     if args.model:
         return LM(args.model, **kwargs)
     return default_lm(**kwargs)
@@ -151,12 +153,22 @@ def _show_progress(mode: str) -> bool:
     return bar
 
 
-def _compiled(path: str, lm: LM | None, program: str | None) -> CompiledProgram:
-    """Load an artifact, bound onto the program its prompts run in when it needs one."""
+def _compiled(
+    path: str, lm: LM | None, program: str | None, api_base: str | None = None
+) -> CompiledProgram:
+    """Load an artifact, bound onto the program its prompts run in when it needs one.
+
+    Without ``lm``, the LM is built from the artifact's settings, served at ``api_base``.
+    """
     from promptc._runtime import CompiledProgram
 
     artifact = art.load_artifact(path)
-    return CompiledProgram(artifact, lm=lm, program=_program_for(artifact, program))
+    return CompiledProgram(
+        artifact,
+        lm=lm,
+        program=_program_for(artifact, program),
+        api_base=None if lm is not None else api_base,
+    )
 
 
 def _program_for(artifact: art.Artifact, chosen: str | None) -> Module | None:
@@ -202,7 +214,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from promptc.metrics import resolve_metric
 
     if args.target.endswith((".yaml", ".yml")):
-        compiled = _compiled(args.target, _lm(args) if args.model else None, args.program)
+        compiled = _compiled(
+            args.target, _lm(args) if args.model else None, args.program, args.api_base
+        )
         program, name, lm = compiled._target(), compiled.name, compiled.lm()
     elif args.program:
         raise CLIError(
@@ -239,9 +253,8 @@ def _write_result(out: Any, r: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from promptc._stream import LineAnswerer
 
-    compiled = _compiled(
-        args.artifact, LM(args.model, cache=False) if args.model else None, args.program
-    )
+    lm = LM(args.model, api_base=args.api_base, cache=False) if args.model else None
+    compiled = _compiled(args.artifact, lm, args.program, args.api_base)
     answerer = LineAnswerer(compiled, sys.stdout)
     if args.input is not None:
         answered = answerer.answer(_json_line(args.input, "--input"))
@@ -377,8 +390,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptc", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def api_base(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--api-base",
+            metavar="URL",
+            help="base URL of an OpenAI-compatible endpoint for openai/<name> models, e.g. "
+            "http://localhost:8000/v1 (default: $OPENAI_BASE_URL); the key is read from "
+            "$OPENAI_API_KEY only",
+        )
+
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="LM model string (default: $PROMPTC_MODEL or local)")
+        api_base(p)
         p.add_argument("--threads", type=int, default=4, help="examples run at once")
         p.add_argument(
             "--limit", type=_positive, help="use only the first N rows of each dataset (N >= 1)"
@@ -450,6 +473,7 @@ def _parser() -> argparse.ArgumentParser:
         "arrive; a bad line gets an error object and the run goes on (exit 1 at the end)",
     )
     r.add_argument("--model", help="override the artifact's model")
+    api_base(r)
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("show", help="a readable view of an artifact")

@@ -313,12 +313,17 @@ class OpenAIStubServer:
         handler: answers each request; default: echo the last message's content.
         max_recorded: requests kept in :attr:`requests` (oldest dropped), so a long benchmark
             does not grow without bound.
+
+    Attributes:
+        requests: the requests received (the last ``max_recorded``), in arrival order.
+        connections: TCP connections accepted so far (a pooled client reuses them).
     """
 
     def __init__(self, handler: StubHandler | None = None, *, max_recorded: int = 10_000) -> None:
         self.handler: StubHandler = handler or _echo
         self.max_recorded = max_recorded
         self.requests: list[StubRequest] = []
+        self.connections = 0
         self._lock = threading.Lock()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -396,9 +401,17 @@ class OpenAIStubServer:
 
         class _Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: with Nagle's algorithm on, the body
+            # waits for the client's delayed ACK (~40 ms per request on Linux).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with stub._lock:
+                    stub.connections += 1
 
             def _answer(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode("utf-8")

@@ -164,8 +164,7 @@ def test_an_api_key_passed_to_the_backend_is_not_asked_for(
     lm = LM(
         "openai/gpt-4o-mini",
         cache=False,
-        backend=LiteLLMBackend(api_key="sk-test"),
-        params={"mock_response": reply(label="a")},
+        backend=LiteLLMBackend(api_key="sk-test", mock_response=reply(label="a")),
     )
     assert lm([{"role": "user", "content": "hi"}]).text == reply(label="a")
 

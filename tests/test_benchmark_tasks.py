@@ -583,8 +583,8 @@ def test_hotpotqa_folder_gets_the_multihop_program_in_both_systems(tmp_path: Pat
 
 def test_overhead_script_tiny_run(tmp_path: Path, dspy: ModuleType) -> None:
     command = [sys.executable, str(BENCHMARKS / "overhead.py"), "--out", str(tmp_path)]
-    command += ["--calls", "20", "--litellm-calls", "2", "--repeats", "1", "--waves", "1"]
-    command += ["--latency", "0.01"]
+    command += ["--calls", "20", "--litellm-calls", "2", "--http-calls", "3", "--repeats", "1"]
+    command += ["--waves", "1", "--latency", "0.01", "--no-install-size"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     (path,) = tmp_path.glob("overhead-*.json")
@@ -599,8 +599,18 @@ def test_overhead_script_tiny_run(tmp_path: Path, dspy: ModuleType) -> None:
         ("dspy.Predict", "engine (zero latency)"),
         ("dspy.Predict", "litellm mock_response"),
         ("litellm.completion", "mock_response"),
+        ("httpx.Client.post", "loopback HTTP stub"),
+        ("promptc load()", "loopback HTTP stub"),
     }
     assert all(us > 0 for us in rows.values())
+    targets = {r["target"]: r for r in payload["targets"]}
+    assert set(targets) == {
+        "promptc zero-latency call / dspy.Predict (DummyLM)",
+        "promptc over loopback HTTP / raw httpx POST",
+        "import promptc, s",
+    }  # the core install is measured only in full runs
+    assert all(isinstance(r["met"], bool) and r["measured"] > 0 for r in targets.values())
+    assert "install" not in payload
     assert [r["module"] for r in payload["imports"]] == ["promptc", "dspy", "litellm"]
     levels = [(r["system"], r["concurrency"]) for r in payload["throughput"]]
     assert levels == [(s, n) for n in (1, 8, 64) for s in ("promptc.evaluate", "dspy.Evaluate")]

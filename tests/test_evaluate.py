@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -244,3 +245,11 @@ def test_a_model_that_is_not_installed_stops_the_run_at_the_first_example(
     with pytest.raises(ModelNotAvailableError, match="Install it with"):
         evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=fake_lm(missing), num_threads=1)
     assert len(calls) == 1  # not one failing call per example, scored 0.000
+
+
+def test_progress_bar_is_skipped_without_tqdm(
+    fake_lm: MakeLM, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as in a core install: no [compile] extra
+    result = evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=fake_lm(labeler), progress=True)
+    assert result.mean == 1.0 and capsys.readouterr().err == ""

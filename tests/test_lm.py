@@ -10,7 +10,7 @@ import pytest
 from conftest import reply
 
 import promptc
-from promptc import LM, Cache, Predict
+from promptc import LM, Cache, LiteLLMBackend, Predict
 from promptc._backend import LMRequest
 from promptc.exceptions import (
     ConfigurationError,
@@ -154,7 +154,7 @@ def test_litellm_backend_real_call_with_mock_response() -> None:
     lm = LM(
         "openai/gpt-4o-mini",
         cache=False,
-        params={"mock_response": reply(answer=7)},
+        backend=LiteLLMBackend(mock_response=reply(answer=7), api_key="unused"),
     )
     assert Predict("question -> answer: int", lm=lm)(question="3+4?").answer == 7
     usage = lm.usage.total()
@@ -174,7 +174,7 @@ def test_litellm_transient_errors_are_mapped_and_retried(mock: str, error: type[
         cache=False,
         num_retries=1,
         backoff=0.001,
-        params={"mock_response": mock},
+        backend=LiteLLMBackend(mock_response=mock, api_key="unused"),
     )
     with pytest.raises(error) as info:
         lm(MSG)

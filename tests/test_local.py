@@ -150,6 +150,16 @@ def test_complete_maps_payload_and_reply() -> None:
     ]
 
 
+def test_request_options_go_with_every_completion_but_not_into_cache_keys() -> None:
+    reply = {"choices": [{"message": {"content": "Hi"}}], "usage": {}}
+    backend, server = _backend_on(reply, request_options={"cache_prompt": False})
+    request = _request(max_tokens=3)
+    backend.complete(request)
+    assert server.payloads[0]["cache_prompt"] is False
+    assert request.cache_key() == _request(max_tokens=3).cache_key()
+    assert backend.endpoint is None
+
+
 def _err(code: int, kind: str, message: str) -> dict[str, Any]:
     return {"code": code, "type": kind, "message": message}
 

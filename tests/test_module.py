@@ -11,6 +11,7 @@ import promptc
 from promptc import (
     LM,
     ChainOfThought,
+    ChatAdapter,
     InputField,
     Module,
     OutputField,
@@ -217,3 +218,29 @@ def test_a_reply_that_stays_invalid_is_an_error_after_the_retries(fake_lm: MakeL
         program(text="x")
     assert info.value.attempts == 3
     assert lm.usage.total().parse_errors == 3
+
+
+class CountingAdapter(ChatAdapter):
+    """Counts how often the system message and demo turns are rendered."""
+
+    def prefix(self, signature: Any, demos: list[dict[str, Any]]) -> list[Any]:
+        self.__dict__["rendered"] = self.__dict__.get("rendered", 0) + 1
+        return super().prefix(signature, demos)
+
+
+def test_the_prompt_prefix_is_rendered_once_until_what_it_shows_changes(fake_lm: MakeLM) -> None:
+    adapter = CountingAdapter()
+    demo = {"question": "1+1?", "answer": 2}
+    p = Predict("question -> answer: int", demos=[demo], adapter=adapter, lm=fake_lm(lambda r: "3"))
+    for _ in range(3):
+        assert p(question="x").answer == 3
+    first = p.messages(question="y")
+    first[0]["content"] = "changed by the caller"  # a caller's edit never reaches the memo
+    assert p.messages(question="y")[0]["content"] != "changed by the caller"
+    assert adapter.rendered == 1
+    p.demos[0]["answer"] = 5  # edited in place: the memo sees it
+    assert "<answer>5</answer>" in p.messages(question="y")[2]["content"]
+    p.signature = p.signature.with_instruction("Add.")
+    assert p.messages(question="y")[0]["content"].startswith("Add.")
+    assert adapter.rendered == 3
+    assert p.messages(question="y") == ChatAdapter().format(p.signature, p.demos, {"question": "y"})
