@@ -263,7 +263,7 @@ def test_eval_stops_at_the_first_call_when_the_endpoint_refuses_the_key(
     result = promptc_cli(
         "eval", "pipe.yaml", "--data", "dev.jsonl", "--threads", "1", cwd=project, server=server
     )
-    assert_one_line_error(result, 4, "API key")
+    assert_one_line_error(result, 4, "OPENAI_API_KEY")
     assert "0.000" not in result.stdout
     assert len(server.requests) == 1
 
