@@ -23,7 +23,7 @@ import jinja2
 
 from promptc._files import write_atomic
 from promptc._report_chart import number
-from promptc._report_view import candidate_text, page_view, trials_of
+from promptc._report_view import _fmt, _short, candidate_text, page_view, trials_of
 
 __all__ = ["format_table", "render_html", "write_report"]
 
@@ -57,21 +57,6 @@ def render_html(report: dict[str, Any]) -> str:
     """
     view = page_view(report)
     return _ENV.get_template("report.html.jinja2").render(v=view, chart=view["chart"])
-
-
-def _fmt(value: Any, missing: str) -> str:
-    if value is None:
-        return missing
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.3f}"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
 
 
 def format_table(report: dict[str, Any], top: int | None = None) -> str:
