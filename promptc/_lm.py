@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from promptc._backend import SAMPLING_PARAMS, Backend, LMRequest, LMResponse, Message
 from promptc._cache import Cache
 from promptc._context import current_meters
+from promptc._sampling import check_model, check_params
 from promptc._usage import Usage, UsageTracker
 from promptc.exceptions import (
     CacheError,
@@ -70,20 +71,26 @@ def _backend_for(model: str, api_base: str | None, api_key: str | None) -> Backe
 
 
 def _check_params(params: dict[str, Any], where: str) -> None:
-    """Refuse anything but sampling settings: params travel into artifacts and cache keys."""
-    for key in params:
-        if key not in SAMPLING_PARAMS:
-            raise ConfigurationError(
-                f"{where} got {key!r}, which is not a sampling setting; allowed: "
-                f"{sorted(SAMPLING_PARAMS)}. An endpoint or key goes in "
-                "LM(api_base=..., api_key=...) (kept in this process, never saved); other "
-                "transport options belong to the backend (e.g. LiteLLMBackend(**options))."
-            )
+    """Refuse anything but sampling settings (params travel into artifacts and cache keys), by
+    the same rule an artifact's ``lm.params`` is checked with, so a compile never ends on an
+    LM setting it cannot save."""
+    try:
+        check_params(params)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{where}: {exc}. An endpoint or key goes in LM(api_base=..., api_key=...) (kept in "
+            "this process, never saved); other transport options belong to the backend (e.g. "
+            "LiteLLMBackend(**options))."
+        ) from None
 
 
 def _check_settings(model: str, temperature: float, max_tokens: int, retries: int) -> None:
     if not isinstance(model, str) or not model.strip():
         raise ConfigurationError(f"model must be a non-empty model string, got {model!r}")
+    try:
+        check_model(model)  # what an artifact may store, so the compile's result can be saved
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     if not 0.0 <= float(temperature) <= 2.0:
         raise ConfigurationError(f"temperature must be within [0, 2], got {temperature!r}")
     if int(max_tokens) < 1:

@@ -266,6 +266,23 @@ def test_params_refuse_anything_but_sampling_settings(key: str) -> None:
         lm(MSG, **{key: "x"})
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "refusal"),
+    [
+        ({"params": {"response_format": {"type": "json_schema", "schema": {"a": 1}}}}, "short"),
+        ({"params": {"stop": ["x" * 300]}}, "short plain data"),
+        ({"model": "openai/http://evil.example/v1"}, "URL"),
+        ({"model": "openai/m x"}, "characters"),
+    ],
+)
+def test_lm_refuses_at_construction_what_an_artifact_could_not_store(
+    kwargs: dict[str, Any], refusal: str
+) -> None:
+    settings = {"model": "openai/m", "cache": False, **kwargs}
+    with pytest.raises(ConfigurationError, match=refusal):  # not at the end of a paid compile
+        LM(**settings)
+
+
 def test_endpoint_and_key_are_refused_where_they_cannot_apply(
     server: OpenAIStubServer, tmp_path: Path
 ) -> None:
