@@ -148,7 +148,8 @@ def _values(
 
 @dataclass(frozen=True)
 class ChatAdapter:
-    """Formats prompts as chat turns with ``[[ ## field ## ]]`` markers and parses replies.
+    """Formats prompts as chat turns with each field in its XML tag (``<answer>...</answer>``)
+    and parses replies.
 
     Attributes:
         templates: Jinja2 sources for the ``system``, ``user`` and ``assistant`` turns; the

@@ -114,7 +114,8 @@ class RetriesExhaustedError(LMError):
 
 
 class ModelNotAvailableError(PromptcError, ImportError):
-    """An embedded model, or the runtime that runs it, is not installed or fails verification."""
+    """An embedded model is not pulled (``promptc models pull NAME``) or fails verification, or
+    the runtime that runs it is not installed."""
 
 
 class OutputParseError(PromptcError, ValueError):

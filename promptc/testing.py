@@ -4,7 +4,7 @@
 :class:`~promptc.LM` and every call goes to your function, with no network::
 
     def handler(request: LMRequest) -> str:
-        return "[[ ## answer ## ]]\\n4\\n\\n[[ ## completed ## ]]"
+        return "<answer>4</answer>"
 
     lm = LM("fake/model", backend=FakeBackend(handler), cache=False)
 
