@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -205,8 +206,19 @@ def _program_for(artifact: art.Artifact, chosen: str | None) -> Module | None:
     return program
 
 
+# Control characters other than newline and tab (C0, DEL, C1, line/paragraph separators): an
+# artifact's text could carry terminal escape sequences, shown escaped instead of obeyed.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\x1b``), so printing text that
+    came from an artifact or a model cannot move the cursor, recolour or retitle a terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], text)
+
+
 def _note(text: str) -> None:
-    print(f"promptc: {text}", file=sys.stderr, flush=True)
+    print(f"promptc: {terminal_safe(text)}", file=sys.stderr, flush=True)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -241,7 +253,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         if out:
             out.close()
-    print(f"{name} on {args.data}: {result.summary()}")
+    print(terminal_safe(f"{name} on {args.data}: {result.summary()}"))
     return EXIT_DIFF if args.strict and result.errors else EXIT_OK
 
 
@@ -286,7 +298,7 @@ def _json_line(text: str, where: str) -> dict[str, Any]:
 def cmd_show(args: argparse.Namespace) -> int:
     from promptc._show import show_artifact
 
-    print(show_artifact(art.load_artifact(args.artifact)))
+    print(terminal_safe(show_artifact(art.load_artifact(args.artifact))))
     return EXIT_OK
 
 
@@ -294,7 +306,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from promptc._show import diff_artifacts
 
     text = diff_artifacts(art.load_artifact(args.old), art.load_artifact(args.new))
-    print(text or "no differences")
+    print(terminal_safe(text) or "no differences")
     return EXIT_DIFF if text else EXIT_OK
 
 
@@ -310,10 +322,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except (PromptcError, OSError) as exc:  # whatever is wrong, go on to the next file
             bad += 1
             text = " ".join(str(exc).split())
-            print(f"INVALID {text if str(path) in text else f'{path}: {text}'}", flush=True)
+            shown = text if str(path) in text else f"{path}: {text}"
+            print(f"INVALID {terminal_safe(shown)}", flush=True)
         else:
             signed = ", signature ok" if args.verify else ""
-            print(f"ok      {path} ({a.program.name}, {len(a.predictors)} predictor(s){signed})")
+            line = f"ok      {path} ({a.program.name}, {len(a.predictors)} predictor(s){signed})"
+            print(terminal_safe(line))
     return EXIT_ARTIFACT if bad else EXIT_OK
 
 
@@ -549,10 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("PROMPTC_DEBUG"):
             raise
         hint, code = (exc.hint, exc.code) if isinstance(exc, CLIError) else _hint_for(exc)
-        print(
-            f"promptc: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-            file=sys.stderr,
-        )
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"promptc: error: {terminal_safe(first)}", file=sys.stderr)
         if hint:
             print(f"hint: {hint}", file=sys.stderr)
         return code

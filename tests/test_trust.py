@@ -155,6 +155,30 @@ def test_validate_goes_on_after_any_bad_file(tmp_path: Path) -> None:
     assert main(["validate", str(big), str(folder), str(tmp_path / "none.yaml"), str(good)]) == 3
 
 
+def test_text_from_an_artifact_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    escape = "\x1b]0;pwned\x07\x1b[31m"  # retitle the terminal window, turn text red
+    program = Predict(make_signature("review -> label", instruction=f"Classify.{escape}"))
+    art = artifact_from_program(program, name=f"p{escape}", lm_settings=SETTINGS)
+    good = save_artifact(art, tmp_path / "good.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("content_hash: sha256:", "content_hash: sha256:0"))
+    for args in (["show", str(good)], ["validate", str(good), str(bad)], ["run", str(bad)]):
+        result = subprocess.run(
+            [sys.executable, "-m", "promptc.cli", *args], capture_output=True, text=True
+        )
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "\x07" not in shown, args  # nothing a terminal obeys
+    assert (
+        "\\x1b]0;pwned\\x07"
+        in subprocess.run(
+            [sys.executable, "-m", "promptc.cli", "show", str(good)], capture_output=True, text=True
+        ).stdout
+    )  # shown escaped, so a reviewer sees it
+
+
 # -- field tags: one definition for escaping and parsing ------------------------------------
 
 names_st = st.lists(
