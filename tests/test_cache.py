@@ -378,6 +378,8 @@ def test_a_file_corrupted_mid_run_is_moved_aside_and_no_answer_is_lost(
     program = Predict("word -> label")
     rows = [{"word": f"w{i}", "label": "a"} for i in range(200)]
     assert evaluate(program, rows[:50], "exact_match", lm=lm).mean == 1.0
+    with sqlite3.connect(path) as conn:  # every row in the main file, none left in the WAL
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     garbage = b"garbage, not a database " * 400
     path.write_bytes(garbage)  # between two evaluations of a compile: a bad disk, a stray write
     with caplog.at_level(logging.WARNING, logger="promptc._cache"):
