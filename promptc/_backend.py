@@ -188,9 +188,11 @@ class Backend(ABC):
         endpoint: where requests go when a backend can be pointed at different servers (a base
             URL without credentials); it enters every cache key. ``None`` (the default) for a
             backend with one fixed destination.
+        prices_requests: whether responses carry their cost in dollars; a cost budget needs it.
     """
 
     endpoint: str | None = None
+    prices_requests: bool = True
 
     @abstractmethod
     def complete(self, request: LMRequest) -> LMResponse:

@@ -564,7 +564,12 @@ def compile_program(
         budget if budget is not None else sys.maxsize, tokens=token_budget, cost=cost_budget
     )
     teacher, proposer = teacher or lm, proposer or lm
-    check_cost_budget(cost_budget, [lm.model, teacher.model, proposer.model])
+    lms = (lm, teacher, proposer)
+    check_cost_budget(
+        cost_budget,
+        [m.model for m in lms],
+        unpriced=[m.model for m in lms if not m.backend.prices_requests],
+    )
     if dry_run:
         models = Models(*((m.model, m.max_tokens) for m in (lm, teacher, proposer)))
         return make_plan(

@@ -96,6 +96,8 @@ class OpenAIBackend(Backend):
         endpoint: the base URL without credentials or query (part of every cache key).
     """
 
+    prices_requests = False  # an OpenAI-compatible reply has tokens, not dollars
+
     def __init__(self, *, api_base: str | None = None, api_key: str | None = None) -> None:
         base = api_base or os.environ.get(_BASE_VAR) or DEFAULT_BASE_URL
         self._url, self.endpoint = _split_base(base)

@@ -191,15 +191,24 @@ def model_price(model: str) -> tuple[float, float] | None:
     return None
 
 
-def check_cost_budget(cost_budget: float | None, models: Sequence[str]) -> None:
+def check_cost_budget(
+    cost_budget: float | None, models: Sequence[str], *, unpriced: Sequence[str] = ()
+) -> None:
     """Refuse a cost budget that could not stop the run: a model with no known price would
-    count as $0 per request.
+    count as $0 per request, and so would one whose backend reports no cost (``unpriced``:
+    model strings served by such a backend, e.g. the built-in OpenAI-compatible one).
 
     Raises:
         ConfigurationError: one line naming the model and what to use instead.
     """
     if cost_budget is None:
         return
+    if unpriced:
+        raise ConfigurationError(
+            f"a cost budget cannot stop {unpriced[0]!r}: its backend reports tokens, not "
+            "dollars, so its requests would count as $0; cap the run with --budget (LM "
+            "requests) or --token-budget instead"
+        )
     for model in dict.fromkeys(models):
         price = model_price(model)
         if price is None:

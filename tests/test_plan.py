@@ -148,6 +148,18 @@ def test_a_cost_budget_is_refused_for_a_model_without_a_price(model: str) -> Non
     assert backend.calls == 0
 
 
+def test_a_cost_budget_is_refused_when_the_backend_reports_no_dollars() -> None:
+    # Priced in litellm's map, but the built-in OpenAI-compatible backend reports tokens only:
+    # its requests would count as $0 and the budget would never stop the run.
+    from promptc import OpenAIBackend
+
+    lm = LM("openai/gpt-4o-mini", backend=OpenAIBackend(api_base="http://127.0.0.1:9/v1"))
+    with pytest.raises(ConfigurationError, match="reports tokens, not dollars") as caught:
+        promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, lm=lm, valset=VAL, cost_budget=1)
+    assert "'openai/gpt-4o-mini'" in str(caught.value) and "--budget" in str(caught.value)
+    assert lm.usage.total().calls == 0
+
+
 def test_a_cost_budget_is_accepted_for_a_priced_model() -> None:
     if importlib.util.find_spec("litellm") is None:
         pytest.skip("litellm is not installed: prices are unknown")
