@@ -194,6 +194,12 @@ class Artifact(_Strict):
         return [p.name for p in self.predictors]
 
 
+def _first_error(exc: pydantic.ValidationError) -> str:
+    """``where: what`` of a validation error's first problem, for a one-line message."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+
+
 def _version() -> str:
     from promptc import __version__
 
@@ -226,11 +232,8 @@ def _lm_settings(predictor: str, settings: dict[str, Any]) -> LMSettings:
     try:
         return LMSettings(**settings)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
         raise ConfigurationError(
-            f"predictor {predictor!r}: LM settings refused, nothing written: {where}: "
-            f"{first['msg']}"
+            f"predictor {predictor!r}: LM settings refused, nothing written: {_first_error(exc)}"
         ) from None
 
 
@@ -356,11 +359,8 @@ def _validate(data: dict[str, Any], source: str) -> Artifact:
     try:
         return Artifact.model_validate(data)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
         raise ArtifactError(
-            f"{source}: not a valid artifact: {where}: {first['msg']} "
-            f"({exc.error_count()} problem(s))"
+            f"{source}: not a valid artifact: {_first_error(exc)} ({exc.error_count()} problem(s))"
         ) from None
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +27,27 @@ def _isolated_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setenv("PROMPTC_CACHE_DIR", str(tmp_path / "promptc-cache"))
     monkeypatch.setenv("PROMPTC_MODELS_DIR", str(MODELS_DIR))
     yield
+
+
+def run_cli(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    umask: int = -1,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``promptc ARGS`` in a real subprocess, as a user's shell would."""
+    return subprocess.run(
+        [sys.executable, "-m", "promptc.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        timeout=timeout,
+        umask=umask,
+    )
 
 
 def reply(**fields: object) -> str:

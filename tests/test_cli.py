@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from promptc import Params, Predict
 from promptc._artifact import artifact_from_program, save_artifact
@@ -24,14 +25,7 @@ DEMOS = ({"review": "loved it", "label": "positive"}, {"review": "dull", "label"
 def promptc_cli(
     *args: str | Path, cwd: Path = ROOT, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "promptc.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        input=stdin,
-        timeout=600,
-    )
+    return run_cli(*args, cwd=cwd, stdin=stdin)
 
 
 def saved(tmp_path: Path, name: str, instruction: str, demos: tuple[dict[str, str], ...]) -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli
 
 from promptc.testing import OpenAIStubServer
 
@@ -43,14 +43,7 @@ def server() -> Iterator[OpenAIStubServer]:
 def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "PROMPTC_MODEL")}
     env["OPENAI_API_KEY"] = KEY
-    return subprocess.run(
-        [sys.executable, "-m", "promptc.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(*args, cwd=cwd, env=env, timeout=300)
 
 
 def test_compile_eval_and_run_reach_the_given_endpoint(

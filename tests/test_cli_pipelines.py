@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli
 
 from promptc import Predict
 from promptc._artifact import artifact_from_program, save_artifact
@@ -86,15 +87,7 @@ def promptc_cli(
     server: OpenAIStubServer | None = None,
     umask: int = -1,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "promptc.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env_for(server),
-        timeout=600,
-        umask=umask,
-    )
+    return run_cli(*args, cwd=cwd, env=env_for(server), umask=umask)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
