@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from promptc._backend import SAMPLING_PARAMS, Backend, LMRequest, LMResponse, Message
+from promptc._backend import Backend, LMRequest, LMResponse, Message
 from promptc._cache import Cache
 from promptc._context import current_meters
 from promptc._sampling import check_model, check_params
@@ -40,9 +40,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
 T = TypeVar("T")
-
-
-_PER_CALL = frozenset({"temperature", "max_tokens"}) | SAMPLING_PARAMS
 
 
 def _backend_for(model: str, api_base: str | None, api_key: str | None) -> Backend:
@@ -193,12 +190,10 @@ class LM:
         Raises:
             ConfigurationError: an override is not a sampling setting.
         """
-        if overrides:
-            for key in overrides:
-                if key not in _PER_CALL:
-                    _check_params({key: None}, "an LM call")
         temperature = overrides.pop("temperature", self.temperature)
         max_tokens = overrides.pop("max_tokens", self.max_tokens)
+        if overrides:
+            _check_params(overrides, "an LM call")
         return LMRequest.build(
             self.model,
             messages,
