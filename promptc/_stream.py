@@ -19,10 +19,10 @@ from promptc.exceptions import LMConfigurationError, ModelNotAvailableError
 if TYPE_CHECKING:
     from promptc._runtime import CompiledProgram
 
-__all__ = ["LineAnswerer"]
+__all__ = ["LineAnswerer", "LineError", "parse_line"]
 
 
-class _LineError(Exception):
+class LineError(ValueError):
     """One line cannot be read as inputs."""
 
 
@@ -50,8 +50,8 @@ class LineAnswerer:
             if not raw.strip():
                 continue
             try:
-                values = _parse(raw)
-            except _LineError as exc:
+                values = parse_line(raw)
+            except LineError as exc:
                 self._write({"line": number, "error": str(exc)})
                 failed += 1
                 continue
@@ -94,17 +94,22 @@ class LineAnswerer:
         self.out.flush()
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One line of input as a dict of field values.
+
+    Raises:
+        LineError: the line is not UTF-8, not JSON, or not a JSON object.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _LineError("not UTF-8 text") from None
+        raise LineError("not UTF-8 text") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _LineError(
+        raise LineError(
             f'not valid JSON ({exc.msg}); give an object: {{"field": "value"}}'
         ) from None
     if not isinstance(value, dict):
-        raise _LineError(f"expected a JSON object of input fields, got {type(value).__name__}")
+        raise LineError(f"expected a JSON object of input fields, got {type(value).__name__}")
     return value

@@ -284,15 +284,12 @@ def _numbered_lines(source: str | None) -> Iterator[tuple[int, bytes]]:
 
 
 def _json_line(text: str, where: str) -> dict[str, Any]:
+    from promptc._stream import LineError, parse_line
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CLIError(
-            f"{where}: not valid JSON ({exc.msg})", 'give an object: {"field": "value"}'
-        ) from None
-    if not isinstance(value, dict):
-        raise CLIError(f"{where}: expected a JSON object of input fields, got {value!r}")
-    return value
+        return parse_line(text.encode("utf-8", "surrogateescape"))
+    except LineError as exc:
+        raise CLIError(f"{where}: {exc}") from None
 
 
 def cmd_show(args: argparse.Namespace) -> int:
