@@ -43,7 +43,7 @@ import plot
 from tasks import REPO_ROOT, Task, default_data_dir, find_tasks, load_task, metric_for, program_for
 
 import promptc
-from promptc._evaluate import program_inputs
+from promptc._compile.evaluate import program_inputs
 from promptc.exceptions import BudgetExhaustedError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 

@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import promptc
-from promptc._evaluate import bootstrap_ci, program_inputs
-from promptc._local import fill_model_response, plain_messages
-from promptc._usage import Usage
+from promptc._compile.evaluate import bootstrap_ci, program_inputs
+from promptc._lm.usage import Usage
+from promptc._local.backend import fill_model_response, plain_messages
 from promptc.metrics import Metric
 from promptc.programs import MultiHopQA
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import promptc
 from promptc import LM, Predict
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, RandomSearch  # type: ignore[import-not-found,unused-ignore]
 from promptc.optimizers._embed import MiniLM  # type: ignore[import-not-found,unused-ignore]

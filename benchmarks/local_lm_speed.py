@@ -21,8 +21,8 @@ import sys
 import time
 from typing import Any
 
-from promptc._backend import LMRequest
-from promptc._local import DEFAULT_LOCAL_MODEL, LocalBackend, resolve_model_path
+from promptc._lm.backend import LMRequest
+from promptc._local.backend import DEFAULT_LOCAL_MODEL, LocalBackend, resolve_model_path
 
 PROMPT_TOKENS = 512
 GEN_TOKENS = 128

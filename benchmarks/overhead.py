@@ -65,8 +65,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no net
 from production import core_install, http_per_call
 
 import promptc
-from promptc._artifact import artifact_from_program, save_artifact
-from promptc._backend import Backend, LMRequest, LMResponse
+from promptc._artifact.artifact import artifact_from_program, save_artifact
+from promptc._lm.backend import Backend, LMRequest, LMResponse
 from promptc.testing import FakeBackend
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

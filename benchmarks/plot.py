@@ -11,8 +11,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from promptc._report_chart import nice_ticks as _nice_ticks
-from promptc._report_chart import tick_label as _tick_label
+from promptc._report.chart import nice_ticks as _nice_ticks
+from promptc._report.chart import tick_label as _tick_label
 
 
 def _esc(value: Any) -> str:

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptc import LM, Predict
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.compiler import Optimizer, SearchSpace, Trial, compile_program, evaluate
 from promptc.metrics import exact_match
 from promptc.optimizers import RandomSearch

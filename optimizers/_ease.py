@@ -40,7 +40,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from promptc import Params, Predict
-from promptc._types import format_value
+from promptc._program.types import format_value
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.optimizers._candidates import sample_joint
 from promptc.optimizers._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder

@@ -3,7 +3,8 @@
 Per predictor the categorical choices are the instruction (the current one, APE proposals,
 Monte-Carlo variants), the demo set (the current one, labeled and bootstrapped sets), the demo
 order (as drawn, reversed, rotated by one) and the prompt format (XML tags, markdown sections,
-plain sentences: ``promptc._adapter.PROMPT_FORMATS``). Each trial is scored on a minibatch of
+plain sentences: ``promptc._program.adapter.PROMPT_FORMATS``).
+Each trial is scored on a minibatch of
 validation rows taken from one shuffled row order, and TPE maximizes the *paired* gain over the
 uncompiled program on those rows, so an easy or hard minibatch does not mislead it. Every
 ``full_eval_every`` trials the most promising candidate is scored on every row (MIPROv2's
@@ -34,7 +35,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from promptc import Params
-from promptc._adapter import PROMPT_FORMATS, format_templates
+from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.exceptions import ConfigurationError
 from promptc.optimizers._candidates import Demos, Pool, build_choices

@@ -13,35 +13,35 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from promptc import exceptions, metrics
-from promptc._adapter import ChatAdapter
-from promptc._backend import Backend, LMRequest, LMResponse
-from promptc._cache import Cache, CacheStats
+from promptc._artifact.runtime import CompiledProgram, load
 from promptc._context import Trace, TraceEntry, context, trace
-from promptc._lm import DEFAULT_MODEL, LM, default_lm
-from promptc._module import ChainOfThought, Module, Params, Predict, Prediction
-from promptc._openai import OpenAIBackend
-from promptc._runtime import CompiledProgram, load
-from promptc._signature import Field, InputField, OutputField, Signature, make_signature
-from promptc._usage import Usage, UsageTracker
+from promptc._lm.backend import Backend, LMRequest, LMResponse
+from promptc._lm.cache import Cache, CacheStats
+from promptc._lm.lm import DEFAULT_MODEL, LM, default_lm
+from promptc._lm.openai import OpenAIBackend
+from promptc._lm.usage import Usage, UsageTracker
+from promptc._program.adapter import ChatAdapter
+from promptc._program.module import ChainOfThought, Module, Params, Predict, Prediction
+from promptc._program.signature import Field, InputField, OutputField, Signature, make_signature
 
 if TYPE_CHECKING:
-    from promptc._compile import compile_program as compile
-    from promptc._data import load_dataset
-    from promptc._decompose import Decompose, Subtask
-    from promptc._evaluate import evaluate
-    from promptc._litellm import LiteLLMBackend
-    from promptc._local import LocalBackend, register_litellm_provider
+    from promptc._compile.data import load_dataset
+    from promptc._compile.driver import compile_program as compile
+    from promptc._compile.evaluate import evaluate
+    from promptc._lm.litellm import LiteLLMBackend
+    from promptc._local.backend import LocalBackend, register_litellm_provider
+    from promptc._program.decompose import Decompose, Subtask
 
 # Public names whose modules a production process never needs: imported on first access.
 _LAZY = {
-    "compile": ("promptc._compile", "compile_program"),
-    "evaluate": ("promptc._evaluate", "evaluate"),
-    "load_dataset": ("promptc._data", "load_dataset"),
-    "Decompose": ("promptc._decompose", "Decompose"),
-    "Subtask": ("promptc._decompose", "Subtask"),
-    "LiteLLMBackend": ("promptc._litellm", "LiteLLMBackend"),
-    "LocalBackend": ("promptc._local", "LocalBackend"),
-    "register_litellm_provider": ("promptc._local", "register_litellm_provider"),
+    "compile": ("promptc._compile.driver", "compile_program"),
+    "evaluate": ("promptc._compile.evaluate", "evaluate"),
+    "load_dataset": ("promptc._compile.data", "load_dataset"),
+    "Decompose": ("promptc._program.decompose", "Decompose"),
+    "Subtask": ("promptc._program.decompose", "Subtask"),
+    "LiteLLMBackend": ("promptc._lm.litellm", "LiteLLMBackend"),
+    "LocalBackend": ("promptc._local.backend", "LocalBackend"),
+    "register_litellm_provider": ("promptc._local.backend", "register_litellm_provider"),
 }
 
 

@@ -13,10 +13,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from promptc._usage import Budget, UsageTracker
+from promptc._lm.usage import Budget, UsageTracker
 
 if TYPE_CHECKING:
-    from promptc._lm import LM
+    from promptc._lm.lm import LM
 
 __all__ = ["Meter", "Trace", "TraceEntry", "context", "current_lm", "metering", "trace"]
 

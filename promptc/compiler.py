@@ -3,7 +3,7 @@
 Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`.
 """
 
-from promptc._compile import (
+from promptc._compile.driver import (
     Board,
     Candidate,
     CompileResult,
@@ -14,8 +14,8 @@ from promptc._compile import (
     compile_program,
     resolve_optimizer,
 )
-from promptc._evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate
-from promptc._fingerprint import Fingerprint
+from promptc._compile.evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate
+from promptc._compile.fingerprint import Fingerprint
 
 __all__ = [
     "Board",

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from promptc._entry import import_object
+from promptc.cli.entry import import_object
 from promptc.exceptions import ConfigurationError
 
 __all__ = [

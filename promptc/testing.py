@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from promptc._backend import Backend, LMRequest, LMResponse
+from promptc._lm.backend import Backend, LMRequest, LMResponse
 from promptc.exceptions import (
     ConfigurationError,
     LMRequestError,

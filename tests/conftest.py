@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from promptc import LM
-from promptc._backend import LMRequest
-from promptc._models import models_dir
+from promptc._lm.backend import LMRequest
+from promptc._local.models import models_dir
 from promptc.compiler import SearchSpace, Trial
 from promptc.testing import FakeBackend
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promptc import ChatAdapter, InputField, OutputField, Signature
-from promptc._adapter import ParseFailure, template_variables
+from promptc._program.adapter import ParseFailure, template_variables
 
 GOLDEN = Path(__file__).parent / "golden"
 

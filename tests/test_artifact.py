@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptc import ChatAdapter, InputField, OutputField, Params, Predict, Signature
-from promptc._artifact import (
+from promptc._artifact.artifact import (
     MAX_ARTIFACT_BYTES,
     SCHEMA_VERSION,
     Artifact,
@@ -288,7 +288,7 @@ def test_kill_during_saves_leaves_old_or_new_never_half(tmp_path: Path) -> None:
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_artifact import build, DEMOS
-        from promptc._artifact import save_artifact
+        from promptc._artifact.artifact import save_artifact
         big = [dict(d, review=d["review"] * 2000) for d in DEMOS] * 20
         arts = [build(), build(demos=big)]
         print("ready", flush=True)

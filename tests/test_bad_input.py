@@ -20,7 +20,7 @@ from conftest import reply
 from test_cli import assert_one_line_error, promptc_cli
 
 from promptc import LM, Module, Predict, compile, evaluate, load_dataset, make_signature
-from promptc._data import DataError
+from promptc._compile.data import DataError
 from promptc.exceptions import (
     ConfigurationError,
     LMConfigurationError,

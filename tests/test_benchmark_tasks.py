@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import promptc
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.programs import KthLetterConcat
 from promptc.testing import FakeBackend
 

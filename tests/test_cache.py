@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from promptc import LM, Predict, evaluate
-from promptc._backend import LMRequest, LMResponse
-from promptc._cache import Cache, CacheStats
+from promptc._lm.backend import LMRequest, LMResponse
+from promptc._lm.cache import Cache, CacheStats
 from promptc.exceptions import CacheError
 from promptc.testing import FakeBackend
 
@@ -136,8 +136,8 @@ def test_threads_share_one_cache(cache: Cache) -> None:
 
 _WORKER = """
 import os, sys, time
-from promptc._backend import LMRequest, LMResponse
-from promptc._cache import Cache
+from promptc._lm.backend import LMRequest, LMResponse
+from promptc._lm.cache import Cache
 worker = int(sys.argv[2])
 open(f"{sys.argv[3]}.{worker}", "w").close()  # ready
 while not os.path.exists(sys.argv[3]):  # start together, on a file nobody has created yet
@@ -207,7 +207,7 @@ def test_garbage_file_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFi
     garbage = b"this is not sqlite at all" * 200
     path.write_bytes(garbage)
     Path(f"{path}-wal").write_bytes(b"stale log")  # must move along, never replay into the new file
-    with caplog.at_level(logging.WARNING, logger="promptc._cache"), Cache(path) as c:
+    with caplog.at_level(logging.WARNING, logger="promptc._lm.cache"), Cache(path) as c:
         assert c.get(_request()) is None
         c.put(_request(), _response())
         assert len(c) == 1
@@ -331,7 +331,7 @@ from promptc.testing import FakeBackend
 records = []
 handler = logging.Handler()
 handler.emit = records.append
-logging.getLogger("promptc._cache").addHandler(handler)
+logging.getLogger("promptc._lm.cache").addHandler(handler)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
 path = Path(sys.argv[1])
 backend = FakeBackend(lambda request: "<label>a</label>")
@@ -382,7 +382,7 @@ def test_a_file_corrupted_mid_run_is_moved_aside_and_no_answer_is_lost(
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     garbage = b"garbage, not a database " * 400
     path.write_bytes(garbage)  # between two evaluations of a compile: a bad disk, a stray write
-    with caplog.at_level(logging.WARNING, logger="promptc._cache"):
+    with caplog.at_level(logging.WARNING, logger="promptc._lm.cache"):
         second = evaluate(program, rows, "exact_match", lm=lm)
     assert second.mean == 1.0 and second.errors == 0
     assert backend.calls == 250 and second.usage["calls"] == 200

@@ -10,9 +10,9 @@ from conftest import last_field, reply, rule
 
 import promptc
 from promptc import LM, Predict
-from promptc._artifact import dump_artifact
-from promptc._backend import LMRequest
-from promptc._data import data_hash, split_dataset
+from promptc._artifact.artifact import dump_artifact
+from promptc._compile.data import data_hash, split_dataset
+from promptc._lm.backend import LMRequest
 from promptc.compiler import Candidate, Optimizer, SearchSpace, Trial
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError
 from promptc.metrics import exact_match

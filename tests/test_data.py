@@ -10,8 +10,8 @@ import pydantic
 import pytest
 
 from promptc import load_dataset
-from promptc._data import DataError, check_labels, data_hash, split_dataset
-from promptc._types import type_name
+from promptc._compile.data import DataError, check_labels, data_hash, split_dataset
+from promptc._program.types import type_name
 from promptc.exceptions import ConfigurationError
 
 ROWS = [{"question": f"q{i}", "answer": str(i)} for i in range(10)]

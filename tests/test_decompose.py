@@ -7,7 +7,7 @@ from conftest import last_field, reply
 
 import promptc
 from promptc import LM, Decompose, InputField, OutputField, Predict, Signature, Subtask
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.exceptions import ConfigurationError, DecompositionError
 
 MakeLM = Callable[..., LM]

@@ -14,8 +14,8 @@ from conftest import Watch, last_field, reply, rule
 
 import promptc
 from promptc import LM, Module, Predict
-from promptc._artifact import dump_artifact
-from promptc._backend import LMRequest
+from promptc._artifact.artifact import dump_artifact
+from promptc._lm.backend import LMRequest
 from promptc.compiler import CompileResult
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, OPTIMIZERS

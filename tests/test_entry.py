@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from promptc import Module, Predict
-from promptc._entry import entry_for, entry_refusal, import_object, load_program
+from promptc.cli.entry import entry_for, entry_refusal, import_object, load_program
 from promptc.exceptions import ConfigurationError
 
 

@@ -13,8 +13,8 @@ from conftest import last_field, reply, rule, word_of
 
 import promptc
 from promptc import LM, Module, Predict
-from promptc._backend import LMRequest
-from promptc._evaluate import program_inputs
+from promptc._compile.evaluate import program_inputs
+from promptc._lm.backend import LMRequest
 from promptc.compiler import ExampleResult, bootstrap_ci, evaluate
 from promptc.exceptions import ConfigurationError, ModelNotAvailableError
 from promptc.metrics import exact_match

@@ -15,9 +15,9 @@ from conftest import reply, rule, word_of
 
 import promptc
 from promptc import LM, Predict
-from promptc._backend import LMRequest
-from promptc._explain import label_coverage, overlapping_rows
-from promptc._report import format_table, render_html
+from promptc._lm.backend import LMRequest
+from promptc._report.explain import label_coverage, overlapping_rows
+from promptc._report.html import format_table, render_html
 from promptc.metrics import exact_match
 from promptc.testing import FakeBackend
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from promptc import Predict
-from promptc._artifact import artifact_from_program, save_artifact
+from promptc._artifact.artifact import artifact_from_program, save_artifact
 from promptc._files import open_atomic, write_atomic
-from promptc._report import write_report
+from promptc._report.html import write_report
 
 
 @pytest.fixture(params=[(0o022, 0o644), (0o077, 0o600), (0o027, 0o640)], ids=["022", "077", "027"])

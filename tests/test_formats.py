@@ -11,8 +11,8 @@ from conftest import reply
 
 import promptc
 from promptc import LM, Params, Predict
-from promptc._adapter import PROMPT_FORMATS, format_templates
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
+from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc.exceptions import ConfigurationError
 
 MakeLM = Callable[..., LM]
@@ -73,7 +73,7 @@ def test_a_formatted_program_answers_and_its_artifact_keeps_the_layout(
     program = Predict(SIGNATURE).with_params({"self": Params("Label.", (DEMO,), "markdown")})
     with promptc.context(lm=fake_lm(handler)):
         assert program(word="onion").label == "a"
-    from promptc._artifact import artifact_from_program, save_artifact
+    from promptc._artifact.artifact import artifact_from_program, save_artifact
 
     path = save_artifact(artifact_from_program(program, name="fmt"), tmp_path / "fmt.yaml")
     loaded = promptc.load(path)

@@ -11,7 +11,7 @@ from conftest import reply
 
 import promptc
 from promptc import LM, Cache, LiteLLMBackend, Predict
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.exceptions import (
     ConfigurationError,
     LMRequestError,

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
-from promptc import _local
-from promptc._backend import LMRequest
-from promptc._local import (
+from promptc._lm.backend import LMRequest
+from promptc._local import backend as _local
+from promptc._local.backend import (
     DEFAULT_LOCAL_MODEL,
     LOCAL_MODELS,
     LocalBackend,
     register_litellm_provider,
     resolve_model_path,
 )
-from promptc._models import model_status, pull_command
+from promptc._local.models import model_status, pull_command
 from promptc.exceptions import (
     ConfigurationError,
     LMRequestError,

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from promptc import _models, cli
-from promptc._model_registry import LOCAL_MODELS, LocalModelSpec, ModelFile, Piece, Wheel
-from promptc._models import model_path, model_status, pull, resolve_model_path
+from promptc.cli import app as cli
+from promptc._local import models as _models
+from promptc._local.models import model_path, model_status, pull, resolve_model_path
+from promptc._local.registry import LOCAL_MODELS, LocalModelSpec, ModelFile, Piece, Wheel
 from promptc.exceptions import ConfigurationError, ModelNotAvailableError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,8 +232,8 @@ def test_only_location_options_pass_through_to_pip(fake_spec: LocalModelSpec) ->
 _CHILD = """
 import hashlib, os, pickle, sys, time
 from pathlib import Path
-from promptc import _models
-from promptc._model_registry import LOCAL_MODELS
+from promptc._local import models as _models
+from promptc._local.registry import LOCAL_MODELS
 
 spec = pickle.loads(bytes.fromhex(sys.argv[1]))
 LOCAL_MODELS[spec.name] = spec

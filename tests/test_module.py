@@ -19,7 +19,7 @@ from promptc import (
     Predict,
     Signature,
 )
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.exceptions import ConfigurationError, OutputParseError, SignatureError
 
 MakeLM = Callable[..., LM]

@@ -18,8 +18,8 @@ from conftest import reply, rule
 
 import promptc
 from promptc import LM, Cache, OpenAIBackend, Predict
-from promptc._artifact import artifact_from_program, save_artifact
-from promptc._backend import LMRequest
+from promptc._artifact.artifact import artifact_from_program, save_artifact
+from promptc._lm.backend import LMRequest
 from promptc.exceptions import (
     ConfigurationError,
     LMConfigurationError,

@@ -14,8 +14,8 @@ from conftest import reply, rule, word_of
 
 import promptc
 from promptc import LM, Predict
-from promptc._backend import LMRequest
-from promptc._plan import CompilePlan, check_cost_budget, model_price
+from promptc._compile.plan import CompilePlan, check_cost_budget, model_price
+from promptc._lm.backend import LMRequest
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import exact_match
 from promptc.testing import FakeBackend

@@ -14,7 +14,7 @@ from conftest import last_field, reply
 
 import promptc
 from promptc import LM, Params
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.exceptions import ConfigurationError, OutputParseError
 from promptc.programs import (
     QA,
@@ -143,7 +143,7 @@ def test_multihop_structure() -> None:
     names = [name for name, _ in program.named_predictors()]
     assert names == ["generate_query[0]", "generate_query[1]", "generate_query[2]", "answer"]
     assert list(program.generate_query[1].signature.input_fields) == ["question", "context"]
-    assert promptc._evaluate.program_inputs(program) == (["question"], [])
+    assert promptc._compile.evaluate.program_inputs(program) == (["question"], [])
     with pytest.raises(ConfigurationError, match="hops"):
         MultiHopQA(BM25Retriever(PASSAGES), hops=0)
 

@@ -13,7 +13,7 @@ from conftest import reply, rule, word_of
 
 import promptc
 from promptc import LM, Predict
-from promptc._backend import LMRequest
+from promptc._lm.backend import LMRequest
 from promptc.metrics import exact_match
 from promptc.testing import FakeBackend
 

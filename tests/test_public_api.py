@@ -53,7 +53,8 @@ def test_import_is_light() -> None:
         "import sys, json; import promptc; "
         "print(json.dumps(sorted(m for m in ('litellm', 'xllamacpp', 'optuna', 'numpy', 'torch', "
         "'sentence_transformers', 'promptc.optimizers', 'promptc.programs', 'tqdm', 'httpx', "
-        "'asyncio', 'promptc._compile', 'promptc._evaluate', 'promptc._local') "
+        "'asyncio', 'promptc._compile.driver', 'promptc._compile.evaluate', "
+        "'promptc._local.backend') "
         "if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -73,11 +74,16 @@ def test_promptc_never_imports_optimizers_or_programs_at_module_level() -> None:
 
 def test_lazy_names_load_on_first_use() -> None:
     code = (
-        "import sys, promptc; before = 'promptc._compile' in sys.modules; "
+        "import sys, promptc; before = 'promptc._compile.driver' in sys.modules; "
         "from promptc import compile, evaluate; "
         "print(before, compile.__module__, evaluate.__module__, 'compile' in dir(promptc))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "promptc._compile", "promptc._evaluate", "True"]
+    assert out.stdout.split() == [
+        "False",
+        "promptc._compile.driver",
+        "promptc._compile.evaluate",
+        "True",
+    ]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = importlib.import_module("promptc").nope

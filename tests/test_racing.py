@@ -11,8 +11,8 @@ from conftest import Watch, last_field, reply, rule
 
 import promptc
 from promptc import LM, Predict
-from promptc._artifact import dump_artifact
-from promptc._backend import LMRequest
+from promptc._artifact.artifact import dump_artifact
+from promptc._lm.backend import LMRequest
 from promptc.compiler import Trial
 from promptc.metrics import exact_match
 from promptc.optimizers import Racing
@@ -139,7 +139,7 @@ def test_demos_come_from_training_rows_only(fake_lm: MakeLM) -> None:
     ],
 )
 def test_degenerate_proposals_are_dropped(text: str, ok: bool) -> None:
-    from promptc._propose import _plausible
+    from promptc._compile.propose import _plausible
 
     assert _plausible(" ".join(text.split())) is ok
 

@@ -25,8 +25,8 @@ import pytest
 from conftest import reply, rule, word_of
 
 from promptc import LM, Cache, Predict
-from promptc._artifact import dump_artifact, load_artifact, save_artifact
-from promptc._backend import LMRequest, LMResponse
+from promptc._artifact.artifact import dump_artifact, load_artifact, save_artifact
+from promptc._lm.backend import LMRequest, LMResponse
 from promptc.compiler import Optimizer, SearchSpace, Trial, compile_program, evaluate
 from promptc.exceptions import ConfigurationError, LMTimeoutError, RateLimitError, ServerError
 from promptc.metrics import exact_match
@@ -381,7 +381,7 @@ def test_kill_9_during_a_compile_then_the_rerun_resumes_from_the_cache(tmp_path:
 
 
 def _small_artifact() -> Any:
-    from promptc._artifact import artifact_from_program
+    from promptc._artifact.artifact import artifact_from_program
 
     return artifact_from_program(
         Predict(SIGNATURE),

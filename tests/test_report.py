@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from promptc import _report, _report_chart
-from promptc._report import format_table, render_html, write_report
+from promptc._report import chart as _report_chart
+from promptc._report import html as _report
+from promptc._report.html import format_table, render_html, write_report
 
 SCRIPT = "<script>alert(1)</script>"
 VOID = {"meta", "br", "hr", "img", "input", "link"}

@@ -10,10 +10,10 @@ import pytest
 from conftest import last_field, reply
 
 from promptc import LM, Predict
-from promptc._artifact import artifact_from_program
-from promptc._backend import LMRequest
-from promptc._runtime import CompiledProgram
-from promptc._stream import LineAnswerer
+from promptc._artifact.artifact import artifact_from_program
+from promptc._artifact.runtime import CompiledProgram
+from promptc._lm.backend import LMRequest
+from promptc.cli.stream import LineAnswerer
 from promptc.exceptions import LMConfigurationError, ModelNotAvailableError
 
 MakeLM = Callable[..., LM]

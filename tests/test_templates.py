@@ -7,8 +7,8 @@ from typing import Literal
 import pytest
 
 from promptc import ChatAdapter, InputField, OutputField, Predict, Signature
-from promptc._adapter import PROMPT_FORMATS, format_templates
-from promptc._templates import (
+from promptc._program.adapter import PROMPT_FORMATS, format_templates
+from promptc._program.templates import (
     RENDER_FACTOR,
     RENDER_SLACK,
     TEMPLATE_NAMES,

@@ -11,7 +11,7 @@ from test_racing import SIGNATURE, TRAIN, VAL, world
 
 import promptc
 from promptc import LM, Predict
-from promptc._artifact import dump_artifact
+from promptc._artifact.artifact import dump_artifact
 from promptc.compiler import CompileResult
 from promptc.metrics import exact_match
 from promptc.optimizers import ThompsonSampling

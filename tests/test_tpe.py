@@ -23,7 +23,7 @@ from test_racing import SIGNATURE, TRAIN, VAL, world
 
 import promptc
 from promptc import LM, Predict
-from promptc._artifact import dump_artifact
+from promptc._artifact.artifact import dump_artifact
 from promptc.compiler import CompileResult
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import contains, exact_match

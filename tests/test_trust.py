@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 import promptc
 from promptc import ChatAdapter, Predict, make_signature
-from promptc._adapter import _neutralize, _sections, _tag
-from promptc._artifact import (
+from promptc._artifact.artifact import (
     Artifact,
     artifact_from_program,
     dump_artifact,
     parse_artifact,
     save_artifact,
 )
-from promptc._backend import SAMPLING_PARAMS
+from promptc._lm.backend import SAMPLING_PARAMS
+from promptc._program.adapter import _neutralize, _sections, _tag
 from promptc.exceptions import ArtifactError, ConfigurationError
 from promptc.testing import FakeBackend
 
@@ -145,7 +145,7 @@ def test_a_5000_digit_integer_is_an_artifact_error() -> None:
 
 
 def test_validate_goes_on_after_any_bad_file(tmp_path: Path) -> None:
-    from promptc.cli import main
+    from promptc.cli.app import main
 
     good = save_artifact(_artifact(), tmp_path / "good.yaml")
     big = tmp_path / "big.yaml"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promptc._types import format_value, parse_type, parse_value
+from promptc._program.types import format_value, parse_type, parse_value
 
 
 class Point(pydantic.BaseModel):

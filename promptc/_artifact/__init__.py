@@ -1,0 +1,1 @@
+"""Artifacts: the schema, the safe YAML loader, signing, and the production runtime."""

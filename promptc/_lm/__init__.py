@@ -1,0 +1,1 @@
+"""The LM layer: LM, backends (OpenAI-compatible, litellm), cache, sampling settings, usage."""

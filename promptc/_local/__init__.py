@@ -1,0 +1,1 @@
+"""The embedded local models: the pinned registry, pulling weights, the llama.cpp backend."""

@@ -1,0 +1,1 @@
+"""The language: signatures, modules, the adapter, typed values, decompositions, template checks."""

@@ -1,0 +1,1 @@
+"""The compile report: HTML view, chart, and the explanations of a result."""

@@ -1,0 +1,5 @@
+"""The ``promptc`` command line."""
+
+from promptc.cli.app import main
+
+__all__ = ["main"]

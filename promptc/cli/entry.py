@@ -1,0 +1,181 @@
+"""User code named as ``FILE.py:NAME`` or ``MODULE:NAME``: one loader for programs and metrics.
+
+What the user types (``promptc compile FILE.py:OBJ``, ``--program``, ``--metric``) is imported as
+given: it is their own code. An artifact's recorded ``program.entry`` is not: an artifact is
+untrusted input, so :func:`entry_refusal` accepts a recorded entry only when it names a file of
+the project the command runs in:
+
+- the form ``DIR/.../FILE.py:NAME``, relative, each directory a plain name (letters, digits,
+  ``_``, ``-``; so no ``..``, no hidden directory such as ``.venv``, no dotted one such as
+  ``python3.12``), the object a Python identifier;
+- resolving, symlinks followed, to a regular file inside the current directory and outside the
+  interpreter's installed code (standard library, site-packages).
+
+A recorded ``MODULE:NAME`` is never imported on the artifact's word: importing an installed module
+runs its import-time code (``unittest.__main__`` starts a test run, ``antigravity`` opens a web
+browser). Whatever is loaded as a program must be a :class:`Module` instance, or a ``Module``
+subclass constructed without arguments; no other callable is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import site
+import sys
+import sysconfig
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from promptc._program.module import Module
+from promptc.exceptions import ConfigurationError, PromptcError
+
+__all__ = ["entry_for", "entry_refusal", "import_object", "load_program"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIRECTORY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\.py")
+_MAX_ENTRY = 500
+_INSTALL_DIRS = frozenset({"site-packages", "dist-packages"})
+
+
+def _split(target: str, what: str) -> tuple[str, str]:
+    path, sep, attr = target.rpartition(":")
+    if not sep or not path or not attr:
+        raise ConfigurationError(
+            f"{what} {target!r} is not of the form FILE.py:OBJECT or MODULE:OBJECT "
+            "(e.g. examples/sentiment.py:program)"
+        )
+    return path, attr
+
+
+def import_object(target: str, *, what: str = "object") -> Any:
+    """The object ``NAME`` of ``path/to/file.py:NAME`` or ``package.module:NAME``.
+
+    A file is imported under a private module name with its own directory on ``sys.path`` (so it
+    can import its neighbours); a module is imported by name.
+
+    Raises:
+        ConfigurationError: the target is malformed, cannot be imported, or lacks ``NAME``.
+    """
+    path, attr = _split(target, what)
+    if path.endswith(".py"):
+        module = _import_file(Path(path))
+    else:
+        try:
+            module = importlib.import_module(path)
+        except ImportError as exc:
+            raise ConfigurationError(f"cannot import module {path!r}: {exc}") from None
+    if not hasattr(module, attr):
+        names = sorted(n for n in vars(module) if not n.startswith("_"))
+        raise ConfigurationError(
+            f"{path} has no object {attr!r}; it defines: {', '.join(names[:20]) or 'nothing'}"
+        )
+    return getattr(module, attr)
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigurationError(f"file {path} does not exist")
+    name = f"_promptc_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigurationError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        spec.loader.exec_module(module)
+    except PromptcError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(f"importing {path} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    return module
+
+
+def load_program(target: str) -> Module:
+    """The program named by ``target``: a :class:`Module` instance, or a subclass built with ``()``.
+
+    Raises:
+        ConfigurationError: the target cannot be imported, or names something else (which is
+            never called).
+    """
+    obj = import_object(target, what="program")
+    if isinstance(obj, type) and issubclass(obj, Module):
+        try:
+            obj = obj()
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"{target} is a Module class whose constructor needs arguments ({exc}); "
+                "name an instance instead (e.g. `program = MyProgram(...)` in the file)"
+            ) from None
+    if not isinstance(obj, Module):
+        raise ConfigurationError(
+            f"{target} is a {type(obj).__name__}, not a promptc Module; name a Module instance "
+            "or a Module subclass that takes no arguments"
+        )
+    return obj
+
+
+def entry_for(target: str, root: Path | None = None) -> str:
+    """How to record ``target`` in an artifact: a ``.py`` file inside ``root`` (default: the
+    current directory) relative to it, in POSIX form, so the recorded entry works from there."""
+    path, sep, attr = target.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        return target
+    base = (root or Path.cwd()).resolve()
+    try:
+        relative = Path(path).resolve().relative_to(base)
+    except (OSError, ValueError):
+        return target
+    return f"{relative.as_posix()}:{attr}"
+
+
+def entry_refusal(entry: str | None, root: Path | None = None) -> str | None:
+    """Why a recorded entry may not be imported on an artifact's word, or None if it may.
+
+    Args:
+        entry: the artifact's ``program.entry``.
+        root: the project directory the entry must stay inside (default: the current one).
+    """
+    if not entry:
+        return "the artifact records no entry"
+    if len(entry) > _MAX_ENTRY:
+        return "it is too long"
+    path, sep, attr = entry.rpartition(":")
+    if not sep or not _IDENTIFIER.fullmatch(attr):
+        return "it is not of the form FILE.py:OBJECT"
+    if not path.endswith(".py"):
+        return "it names a module, and only a .py file inside the current directory is imported"
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or path.startswith(("/", "\\")):
+        return "it is an absolute path"
+    *dirs, name = path.split("/")
+    if ".." in dirs or any(not _DIRECTORY.fullmatch(d) for d in dirs):
+        return "its directories must be plain names (no '..', hidden or dotted directories)"
+    if _INSTALL_DIRS.intersection(dirs):
+        return "it lies in installed code (site-packages), not in a project file"
+    if not _FILE.fullmatch(name):
+        return "its file name is not a plain NAME.py"
+    return _location_refusal(path, (root or Path.cwd()).resolve())
+
+
+def _location_refusal(path: str, base: Path) -> str | None:
+    resolved = (base / path).resolve()
+    if not resolved.is_relative_to(base):
+        return f"it resolves outside the current directory ({base})"
+    if not resolved.is_file():
+        return f"there is no file {path} in the current directory"
+    if any(resolved.is_relative_to(d) for d in _installed_code()):
+        return "it is installed code (standard library or site-packages), not a project file"
+    return None
+
+
+def _installed_code() -> list[Path]:
+    """Directories holding the interpreter's installed modules."""
+    found = [sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    found += [*site.getsitepackages(), site.getusersitepackages()]
+    return [Path(d).resolve() for d in found if d]

@@ -1,0 +1,142 @@
+"""Readable views of artifacts: ``show`` one, ``diff`` two."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import textwrap
+from typing import Any
+
+from promptc._artifact.artifact import Artifact, PredictorSpec
+
+__all__ = ["diff_artifacts", "show_artifact"]
+
+
+def _short(value: Any, width: int = 70) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _demo_line(spec: PredictorSpec, demo: dict[str, Any]) -> str:
+    ins = [f"{f.name}: {_short(demo[f.name], 50)}" for f in spec.signature.inputs if f.name in demo]
+    outs = [
+        f"{f.name}: {_short(demo[f.name], 30)}" for f in spec.signature.outputs if f.name in demo
+    ]
+    return "; ".join(ins) + " -> " + "; ".join(outs)
+
+
+def _scores(provenance: dict[str, Any]) -> list[str]:
+    scores = provenance.get("scores") or {}
+    lines = []
+    for key in ("baseline", "compiled"):
+        s = scores.get(key)
+        if s:
+            lo, hi = s["ci95"]
+            lines.append(
+                f"  {key:<9} {s['mean']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={s['n']}, "
+                f"errors={s['errors']})"
+            )
+    return lines
+
+
+def show_artifact(a: Artifact) -> str:
+    """A readable, reviewable view of an artifact."""
+    out = [
+        f"program   {a.program.name}" + (f"  ({a.program.entry})" if a.program.entry else ""),
+        f"hash      {a.content_hash}",
+        f"versions  schema {a.schema_version}, promptc {a.promptc_version}",
+    ]
+    if a.signature is not None:
+        out.append(
+            f"signed    {a.signature.algorithm} key {a.signature.key_id} "
+            "(checked only with: promptc validate --verify PUBLIC_KEY)"
+        )
+    prov = a.provenance
+    if prov:
+        opt = prov.get("optimizer", {})
+        spent = prov.get("spent", {})
+        out.append(
+            f"compiled  optimizer {opt.get('name')} {json.dumps(opt.get('config', {}))}, "
+            f"seed {prov.get('seed')}, metric {prov.get('scores', {}).get('metric')}"
+        )
+        out.extend(_scores(prov))
+        if spent:
+            out.append(
+                f"  spent     {spent.get('lm_requests')} LM requests "
+                f"(budget {spent.get('budget')}), "
+                f"{spent.get('prompt_tokens')}+{spent.get('completion_tokens')} tokens"
+            )
+    for spec in a.predictors:
+        sig = spec.signature
+        ins = ", ".join(f"{f.name}: {f.type}" for f in sig.inputs)
+        outs = ", ".join(f"{f.name}: {f.type}" for f in sig.outputs)
+        out.append("")
+        out.append(f"predictor {spec.name}  [{sig.name}: {ins} -> {outs}]")
+        if spec.lm:
+            out.append(
+                f"  lm          {spec.lm.model}, temperature {spec.lm.temperature}, "
+                f"max_tokens {spec.lm.max_tokens}"
+            )
+        out.append("  instruction")
+        out.extend(textwrap.indent(spec.instruction, "    ").splitlines())
+        out.append(f"  demos ({len(spec.demos)})")
+        out.extend(f"    {i}. {_demo_line(spec, d)}" for i, d in enumerate(spec.demos, 1))
+    return "\n".join(out)
+
+
+def _key(demo: dict[str, Any]) -> str:
+    return json.dumps(demo, sort_keys=True, ensure_ascii=False)
+
+
+def _diff_predictor(old: PredictorSpec, new: PredictorSpec) -> list[str]:
+    lines: list[str] = []
+    if old.signature != new.signature:
+        lines.append("  signature changed")
+    if old.instruction != new.instruction:
+        lines.append("  instruction:")
+        diff = difflib.unified_diff(
+            old.instruction.splitlines(), new.instruction.splitlines(), lineterm="", n=1
+        )
+        lines.extend("    " + ln for ln in list(diff)[2:])
+    old_keys, new_keys = [_key(d) for d in old.demos], [_key(d) for d in new.demos]
+    removed = [d for d, k in zip(old.demos, old_keys, strict=True) if k not in new_keys]
+    added = [d for d, k in zip(new.demos, new_keys, strict=True) if k not in old_keys]
+    lines.extend(f"  - demo {_demo_line(old, d)}" for d in removed)
+    lines.extend(f"  + demo {_demo_line(new, d)}" for d in added)
+    common_old = [k for k in old_keys if k in new_keys]
+    common_new = [k for k in new_keys if k in old_keys]
+    if not removed and not added and common_old != common_new:
+        order = [common_old.index(k) + 1 for k in common_new]
+        lines.append(f"  demos reordered: now in old order {order}")
+    if old.adapter != new.adapter:
+        lines.append("  templates changed")
+    if old.lm != new.lm:
+        lines.append(f"  lm: {old.lm and old.lm.model_dump()} -> {new.lm and new.lm.model_dump()}")
+    return lines
+
+
+def diff_artifacts(old: Artifact, new: Artifact) -> str:
+    """What changed from ``old`` to ``new``: instructions, demos, order, settings, scores.
+
+    Returns an empty string when the two behave the same (same content hash) and scored the same.
+    """
+    lines: list[str] = []
+    old_p = {p.name: p for p in old.predictors}
+    new_p = {p.name: p for p in new.predictors}
+    for name in old_p.keys() - new_p.keys():
+        lines.append(f"- predictor {name}")
+    for name in new_p.keys() - old_p.keys():
+        lines.append(f"+ predictor {name}")
+    for name in [n for n in new_p if n in old_p]:
+        body = _diff_predictor(old_p[name], new_p[name])
+        if body:
+            lines.append(f"predictor {name}:")
+            lines.extend(body)
+    old_s, new_s = _scores(old.provenance), _scores(new.provenance)
+    if (lines and (old_s or new_s)) or old_s != new_s:
+        lines.append("scores (old):")
+        lines.extend(old_s or ["  (none)"])
+        lines.append("scores (new):")
+        lines.extend(new_s or ["  (none)"])
+    return "\n".join(lines)
