@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from promptc.cli import app as cli
 from promptc._local import models as _models
 from promptc._local.models import model_path, model_status, pull, resolve_model_path
 from promptc._local.registry import LOCAL_MODELS, LocalModelSpec, ModelFile, Piece, Wheel
+from promptc.cli import app as cli
 from promptc.exceptions import ConfigurationError, ModelNotAvailableError
 
 ROOT = Path(__file__).resolve().parents[1]
