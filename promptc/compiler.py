@@ -14,7 +14,13 @@ from promptc._compile.driver import (
     compile_program,
     resolve_optimizer,
 )
-from promptc._compile.evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate
+from promptc._compile.evaluate import (
+    EvalResult,
+    ExampleResult,
+    bootstrap_ci,
+    evaluate,
+    paired_bootstrap_ci,
+)
 from promptc._compile.fingerprint import Fingerprint
 
 __all__ = [
@@ -31,5 +37,6 @@ __all__ = [
     "bootstrap_ci",
     "compile_program",
     "evaluate",
+    "paired_bootstrap_ci",
     "resolve_optimizer",
 ]

@@ -253,3 +253,18 @@ def test_progress_bar_is_skipped_without_tqdm(
     monkeypatch.setitem(sys.modules, "tqdm", None)  # as in a core install: no [compile] extra
     result = evaluate(Predict(SIGNATURE), ROWS, exact_match, lm=fake_lm(labeler), progress=True)
     assert result.mean == 1.0 and capsys.readouterr().err == ""
+
+
+def test_paired_interval_of_a_difference_is_narrower_than_unpaired_intervals_suggest() -> None:
+    from promptc.compiler import bootstrap_ci, paired_bootstrap_ci
+
+    # Rows vary a lot in difficulty; B beats A by 0.1 on every row.
+    a = [0.0, 0.1, 0.5, 0.8, 0.2, 0.9, 0.3, 0.6] * 4
+    b = [x + 0.1 for x in a]
+    lo, hi = paired_bootstrap_ci(b, a)
+    assert abs(lo - 0.1) < 1e-9 and abs(hi - 0.1) < 1e-9  # the pairing cancels row difficulty
+    _, a_hi = bootstrap_ci(a)
+    b_lo, _ = bootstrap_ci(b)
+    assert b_lo < a_hi  # unpaired, the two intervals overlap
+    with pytest.raises(ValueError, match="same rows"):
+        paired_bootstrap_ci(a, b[:-1])

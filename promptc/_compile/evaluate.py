@@ -32,7 +32,14 @@ from promptc.exceptions import (
 )
 from promptc.metrics import Metric, resolve_metric
 
-__all__ = ["EvalResult", "ExampleResult", "bootstrap_ci", "evaluate", "program_inputs"]
+__all__ = [
+    "EvalResult",
+    "ExampleResult",
+    "bootstrap_ci",
+    "evaluate",
+    "paired_bootstrap_ci",
+    "program_inputs",
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,37 @@ def bootstrap_ci(
     lo = means[math.floor((1 - confidence) / 2 * (resamples - 1))]
     hi = means[math.ceil((1 + confidence) / 2 * (resamples - 1))]
     return (lo, hi)
+
+
+def paired_bootstrap_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(a) - mean(b)`` for scores on the same rows.
+
+    ``a[i]`` and ``b[i]`` are two candidates' scores on row ``i``: each resample draws row
+    indices and takes both scores of every drawn row, so the row-to-row variation both share
+    (easy and hard rows) cancels out. That is the interval to read for "is B better than A";
+    two unpaired intervals that overlap say little about it. Seeded, like :func:`bootstrap_ci`.
+
+    Raises:
+        ValueError: ``a`` and ``b`` differ in length (they must be scores on the same rows).
+    """
+    if len(a) != len(b):
+        raise ValueError(
+            f"paired scores must cover the same rows, got {len(a)} and {len(b)} scores; "
+            "pass both candidates' scores on the same rows, in the same order"
+        )
+    return bootstrap_ci(
+        [x - y for x, y in zip(a, b, strict=True)],
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )
 
 
 def program_inputs(program: Module) -> tuple[list[str], list[str]]:

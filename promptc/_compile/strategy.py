@@ -1,0 +1,172 @@
+"""The strategy contract: what a search strategy is handed (the search space) and what it
+implements (ask, tell, best)."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from promptc._compile.board import Board, Candidate
+from promptc._compile.fingerprint import Fingerprint
+from promptc._compile.plan import PlanShape
+from promptc._compile.propose import bootstrap_demos, propose_instructions, resample_instructions
+from promptc._program.module import Params, Predict
+
+if TYPE_CHECKING:
+    from promptc._compile.run import Run
+
+__all__ = ["Optimizer", "SearchSpace", "Trial"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluation a strategy asks for.
+
+    Attributes:
+        candidate: parameters for some predictors (the others keep their current ones);
+            ``{}`` is the uncompiled program.
+        rows: indices into the validation rows to score on; ``None`` for all of them.
+            Strategies that race give every candidate of a round the same rows (paired).
+    """
+
+    candidate: Candidate
+    rows: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What a strategy may tune and use, handed to :meth:`Optimizer.setup`.
+
+    Attributes:
+        predictors: the program's predictors by name (read-only: do not call or change them).
+        base: the program's current parameters by name.
+        trainset: rows demos may be drawn from (never the validation rows).
+        n_val: how many validation rows trials may index.
+        seed: the compile's seed; derive every random choice from it.
+        board: per-row validation scores so far (the baseline's are there from the start).
+    """
+
+    predictors: dict[str, Predict]
+    base: dict[str, Params]
+    trainset: list[dict[str, Any]]
+    n_val: int
+    seed: int
+    board: Board
+    _run: Run = field(repr=False)
+
+    def demo_pool(self, name: str) -> list[dict[str, Any]]:
+        """Training rows that carry every field of predictor ``name``, reduced to those fields."""
+        fields = list(self.predictors[name].signature.fields())
+        return [
+            {f: row[f] for f in fields} for row in self.trainset if all(f in row for f in fields)
+        ]
+
+    def sample_demos(self, name: str, k: int, rng: random.Random) -> tuple[dict[str, Any], ...]:
+        """``k`` distinct labeled demos for predictor ``name``, in random order."""
+        pool = self.demo_pool(name)
+        return tuple(rng.sample(pool, min(k, len(pool))))
+
+    def bootstrap(self, n: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+        """Demos from full traces of passing runs on ``n`` random training rows, per predictor.
+
+        Costs up to ``n`` program runs (LM requests count against the budget, phase
+        ``bootstrap``). Uses the teacher LM when the compile has one.
+        """
+        rows = rng.sample(self.trainset, min(n, len(self.trainset)))
+        run = self._run
+        with run.phase("bootstrap"):
+            return bootstrap_demos(
+                run.program, rows, run.metric, run.inputs, run.teacher, num_threads=run.threads
+            )
+
+    def propose_instructions(
+        self, name: str, demo_sets: Sequence[Sequence[Mapping[str, Any]]]
+    ) -> list[str]:
+        """APE: one proposed instruction for predictor ``name`` per demo set (phase ``propose``)."""
+        with self._run.phase("propose"):
+            return propose_instructions(name, self.predictors, demo_sets, self._run.proposer)
+
+    def resample_instructions(self, instruction: str, n: int) -> list[str]:
+        """APE's Monte Carlo step: ``n`` variants of a good instruction (phase ``propose``)."""
+        with self._run.phase("propose"):
+            return resample_instructions(instruction, n, self._run.proposer)
+
+    def fingerprint(self) -> Fingerprint:
+        """What this compile's trial scores mean (program, data, metric, LM): a strategy that
+        stores trials keeps it with them and refuses to mix trials of another fingerprint."""
+        run = self._run
+        return Fingerprint.of(
+            self.predictors, self.base, self.trainset, run.val, run.metric, run.lm.settings()
+        )
+
+    def val_inputs(self) -> list[dict[str, Any]]:
+        """The program's inputs of every validation row, in row order (never the labels)."""
+        names = self._run.inputs
+        return [{n: row[n] for n in names if n in row} for row in self._run.val]
+
+    def remaining(self) -> int:
+        """LM requests left in the search's budget (a huge number when there is no cap)."""
+        return self._run.budget.remaining
+
+    def row_cost(self) -> float:
+        """LM requests the uncompiled program took per validation row (at least 1).
+
+        Strategies that stop on their own use it to keep enough budget for the driver's full
+        evaluation of their pick.
+        """
+        return max(1.0, self._run.baseline_requests / max(1, self.n_val))
+
+
+class Optimizer(ABC):
+    """A search strategy over predictor parameters (instructions and ordered demos).
+
+    :func:`compile_program` first scores the uncompiled program on every validation row
+    (``space.board`` holds those scores), then calls, in this order:
+
+    1. :meth:`setup` once, with the :class:`SearchSpace` (proposing candidates may spend LM
+       requests here, through the space's ``bootstrap`` / ``propose_instructions``);
+    2. :meth:`ask` for the next :class:`Trial`, or ``None`` to end the search;
+    3. :meth:`tell` with that trial's per-row scores (in ``trial.rows`` order); then back to 2.
+
+    When the search ends (or the budget runs out), the driver scores :meth:`best` on every
+    validation row it has not seen yet and keeps it only if it beats the uncompiled program on
+    the same rows. A ~70-line :class:`~promptc.optimizers.RandomSearch` is the reference.
+    """
+
+    name: ClassVar[str] = "optimizer"
+    #: Whether :meth:`plan` is what a run spends (a fixed schedule: its trials do not depend
+    #: on scores) rather than an upper bound.
+    plan_exact: ClassVar[bool] = False
+
+    @abstractmethod
+    def setup(self, space: SearchSpace) -> None:
+        """Receive the search space before the first :meth:`ask`."""
+
+    @abstractmethod
+    def ask(self) -> Trial | None:
+        """The next trial to evaluate, or ``None`` when done."""
+
+    def tell(self, trial: Trial, scores: list[float]) -> None:  # noqa: B027 - optional
+        """Learn from a trial's per-row scores (stateless strategies ignore them)."""
+
+    def best(self, board: Board) -> Candidate:
+        """The strategy's pick; by default the board's :meth:`Board.leader`."""
+        return board.leader()
+
+    def config(self) -> dict[str, Any]:
+        """The strategy's settings, recorded in the artifact's provenance."""
+        return {}
+
+    def plan(self, shape: PlanShape) -> dict[str, int | None]:
+        """The most work each phase of this strategy asks for, before the budget caps it.
+
+        Used by a dry run (``compile(..., dry_run=True)``); makes no LM request. Keys:
+        ``bootstrap`` (program runs on training rows), ``propose`` (proposer LM requests),
+        ``search`` (program runs on validation rows, the driver's full evaluation of the pick
+        included). ``None`` means as much as the budget allows. The default says nothing
+        about ``bootstrap`` and ``propose`` (none) and leaves ``search`` to the budget.
+        """
+        return {"search": None}
