@@ -1,6 +1,7 @@
 """The compiler's public surface: the driver, the strategy base class, evaluation.
 
-Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`.
+Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`;
+:class:`Field` is how they read a predictor's signature (``signature.fields()``).
 """
 
 from promptc._compile.driver import (
@@ -16,6 +17,7 @@ from promptc._compile.driver import (
 )
 from promptc._compile.evaluate import EvalResult, ExampleResult, bootstrap_ci, evaluate
 from promptc._compile.fingerprint import Fingerprint
+from promptc._program.signature import Field
 
 __all__ = [
     "Board",
@@ -23,6 +25,7 @@ __all__ = [
     "CompileResult",
     "EvalResult",
     "ExampleResult",
+    "Field",
     "Fingerprint",
     "Optimizer",
     "PlanShape",
