@@ -13,35 +13,42 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from promptc import exceptions, metrics
+from promptc._artifact.artifact import Artifact
 from promptc._artifact.runtime import CompiledProgram, load
 from promptc._context import Trace, TraceEntry, context, trace
 from promptc._lm.backend import Backend, LMRequest, LMResponse
 from promptc._lm.cache import Cache, CacheStats
 from promptc._lm.lm import DEFAULT_MODEL, LM, default_lm
 from promptc._lm.openai import OpenAIBackend
-from promptc._lm.usage import Usage, UsageTracker
+from promptc._lm.usage import Usage
 from promptc._program.adapter import ChatAdapter
 from promptc._program.module import ChainOfThought, Module, Params, Predict, Prediction
-from promptc._program.signature import Field, InputField, OutputField, Signature, make_signature
+from promptc._program.signature import InputField, OutputField, Signature, make_signature
+from promptc.exceptions import DataError
 
 if TYPE_CHECKING:
     from promptc._compile.data import load_dataset
     from promptc._compile.driver import compile_program as compile
-    from promptc._compile.evaluate import evaluate
+    from promptc._compile.evaluate import EvalResult, ExampleResult, evaluate
+    from promptc._compile.plan import CompilePlan
+    from promptc._compile.result import CompileResult
     from promptc._lm.litellm import LiteLLMBackend
-    from promptc._local.backend import LocalBackend, register_litellm_provider
+    from promptc._local.backend import LocalBackend
     from promptc._program.decompose import Decompose, Subtask
 
 # Public names whose modules a production process never needs: imported on first access.
 _LAZY = {
     "compile": ("promptc._compile.driver", "compile_program"),
+    "CompileResult": ("promptc._compile.result", "CompileResult"),
+    "CompilePlan": ("promptc._compile.plan", "CompilePlan"),
     "evaluate": ("promptc._compile.evaluate", "evaluate"),
+    "EvalResult": ("promptc._compile.evaluate", "EvalResult"),
+    "ExampleResult": ("promptc._compile.evaluate", "ExampleResult"),
     "load_dataset": ("promptc._compile.data", "load_dataset"),
     "Decompose": ("promptc._program.decompose", "Decompose"),
     "Subtask": ("promptc._program.decompose", "Subtask"),
     "LiteLLMBackend": ("promptc._lm.litellm", "LiteLLMBackend"),
     "LocalBackend": ("promptc._local.backend", "LocalBackend"),
-    "register_litellm_provider": ("promptc._local.backend", "register_litellm_provider"),
 }
 
 
@@ -64,14 +71,19 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "LM",
+    "Artifact",
     "Backend",
     "Cache",
     "CacheStats",
     "ChainOfThought",
     "ChatAdapter",
+    "CompilePlan",
+    "CompileResult",
     "CompiledProgram",
+    "DataError",
     "Decompose",
-    "Field",
+    "EvalResult",
+    "ExampleResult",
     "InputField",
     "LMRequest",
     "LMResponse",
@@ -88,7 +100,6 @@ __all__ = [
     "Trace",
     "TraceEntry",
     "Usage",
-    "UsageTracker",
     "__version__",
     "compile",
     "context",
@@ -99,6 +110,5 @@ __all__ = [
     "load_dataset",
     "make_signature",
     "metrics",
-    "register_litellm_provider",
     "trace",
 ]

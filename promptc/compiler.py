@@ -1,6 +1,7 @@
 """The compiler's public surface: the driver, the strategy base class, evaluation.
 
-Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`.
+Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`;
+:class:`Field` is how they read a predictor's signature (``signature.fields()``).
 """
 
 from promptc._compile.driver import (
@@ -22,6 +23,7 @@ from promptc._compile.evaluate import (
     paired_bootstrap_ci,
 )
 from promptc._compile.fingerprint import Fingerprint
+from promptc._program.signature import Field
 
 __all__ = [
     "Board",
@@ -29,6 +31,7 @@ __all__ = [
     "CompileResult",
     "EvalResult",
     "ExampleResult",
+    "Field",
     "Fingerprint",
     "Optimizer",
     "PlanShape",

@@ -6,6 +6,7 @@ built-in exception a caller would already catch (``ValueError``, ``TimeoutError`
     PromptcError
     ├── SignatureError (ValueError)         a signature or field declaration is malformed
     ├── ConfigurationError (ValueError)     a module, LM or option is set up wrongly
+    │   └── DataError                       a dataset file cannot be read (names file and line)
     ├── LMError                             an LM call failed in transport
     │   ├── TransientLMError                retried with backoff
     │   │   ├── LMTimeoutError (TimeoutError)
@@ -35,6 +36,7 @@ __all__ = [
     "BudgetExhaustedError",
     "CacheError",
     "ConfigurationError",
+    "DataError",
     "DecompositionError",
     "LMConfigurationError",
     "LMError",
@@ -61,6 +63,10 @@ class SignatureError(PromptcError, ValueError):
 
 class ConfigurationError(PromptcError, ValueError):
     """A module, LM or option is configured wrongly (e.g. no LM is set)."""
+
+
+class DataError(ConfigurationError):
+    """A dataset file cannot be read; the message names the file and line."""
 
 
 class LMError(PromptcError):

@@ -84,9 +84,17 @@ def test_construction_touches_neither_cache_nor_runtime(
     monkeypatch.setitem(sys.modules, "xllamacpp", None)
     backend = LocalBackend()
     assert backend.model == "local/qwen2.5-coder-0.5b"
-    assert 1 <= backend.n_threads <= 4
+    assert 1 <= backend.num_threads <= 4
     assert LocalBackend(model_path="/models/mine.gguf").model == "local/mine"
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_thread_count_is_num_threads_as_everywhere_in_promptc() -> None:
+    assert LocalBackend("smollm2-135m", num_threads=2).num_threads == 2
+    with pytest.raises(ConfigurationError, match="num_threads must be a positive integer, got 0"):
+        LocalBackend("smollm2-135m", num_threads=0)
+    with pytest.raises(TypeError, match="n_threads"):
+        LocalBackend("smollm2-135m", n_threads=2)  # type: ignore[call-arg]
 
 
 def test_a_model_that_is_not_pulled_names_the_pull_command(

@@ -13,15 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from promptc._program.types import format_value, parse_value, type_name
-from promptc.exceptions import ConfigurationError
+from promptc.exceptions import ConfigurationError, DataError
 
 __all__ = ["DataError", "check_labels", "data_hash", "load_dataset", "split_dataset"]
 
 Example = dict[str, Any]
-
-
-class DataError(ConfigurationError):
-    """A dataset file cannot be read; the message names the file and line."""
 
 
 def load_dataset(path: str | Path, *, limit: int | None = None) -> list[Example]:

@@ -53,7 +53,11 @@ class LMRequest:
 
     Attributes:
         model: the model string, e.g. ``"local/qwen2.5-coder-0.5b"`` or ``"openai/gpt-4o-mini"``.
-        messages: chat messages, each ``{"role": ..., "content": ...}``.
+        messages: the chat messages, frozen so the request is hashable: a tuple with one
+            tuple of sorted ``(key, value)`` string pairs per message, e.g.
+            ``(("content", "Hi"), ("role", "user"))``. Build a request with :meth:`build` from
+            plain ``{"role": ..., "content": ...}`` dicts; read them back as dicts with
+            :attr:`message_list`.
         temperature: sampling temperature; ``0.0`` is honoured as greedy, never as "unset".
         max_tokens: the completion length cap.
         params: further sampling parameters (``top_p``, ``seed``, ``stop``, ...).

@@ -71,7 +71,7 @@ _SERVERS: dict[_ServerKey, _Shared] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
-def _start_server(key: _ServerKey, n_threads: int) -> Any:
+def _start_server(key: _ServerKey, num_threads: int) -> Any:
     try:
         import xllamacpp
     except ImportError as exc:
@@ -80,7 +80,7 @@ def _start_server(key: _ServerKey, n_threads: int) -> Any:
         ) from exc
     params = xllamacpp.CommonParams()
     params.model.path, params.n_ctx, params.n_parallel = key
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = n_threads
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = num_threads
     params.verbosity, params.warmup = -1, False
     # The server always listens on 127.0.0.1; a key nobody knows keeps other local users out.
     params.api_keys = [secrets.token_urlsafe(32)]
@@ -99,11 +99,11 @@ def _start_server(key: _ServerKey, n_threads: int) -> Any:
     return server
 
 
-def _acquire_server(key: _ServerKey, n_threads: int) -> Any:
+def _acquire_server(key: _ServerKey, num_threads: int) -> Any:
     with _SERVERS_LOCK:
         shared = _SERVERS.get(key)
         if shared is None:
-            shared = _SERVERS[key] = _Shared(_start_server(key, n_threads))
+            shared = _SERVERS[key] = _Shared(_start_server(key, num_threads))
         shared.users += 1
         return shared.server
 
@@ -133,7 +133,7 @@ class LocalBackend(Backend):
     registered model must have been pulled first (``promptc models pull NAME``); a missing one
     raises :class:`~promptc.exceptions.ModelNotAvailableError` naming that command.
     Backends on the same (file, ``n_ctx``, ``n_parallel``) share one loaded model; the first one
-    to load it fixes ``n_threads``. ``request.timeout`` is not enforced (an in-process
+    to load it fixes ``num_threads``. ``request.timeout`` is not enforced (an in-process
     generation cannot be interrupted); bound generations with ``max_tokens``.
 
     Args:
@@ -141,7 +141,7 @@ class LocalBackend(Backend):
             (``local/<name>``; the file's stem when ``name`` is left at the default).
         model_path: a GGUF file of your own; skips the registry and the sha256 check.
         n_ctx: context size in tokens, shared by the ``n_parallel`` slots.
-        n_threads: CPU threads; default: the CPUs this process may use, capped at 4. Keep the
+        num_threads: CPU threads; default: the CPUs this process may use, capped at 4. Keep the
             threads of all models and processes running at once within the core count:
             oversubscribed llama.cpp threads slow generation down 5-50x.
         n_parallel: requests decoded concurrently.
@@ -156,7 +156,7 @@ class LocalBackend(Backend):
         *,
         model_path: str | os.PathLike[str] | None = None,
         n_ctx: int = 4096,
-        n_threads: int | None = None,
+        num_threads: int | None = None,
         n_parallel: int = 1,
         request_options: dict[str, Any] | None = None,
     ) -> None:
@@ -164,7 +164,7 @@ class LocalBackend(Backend):
             _check_lm(name)
         for option, value in (
             ("n_ctx", n_ctx),
-            ("n_threads", n_threads),
+            ("num_threads", num_threads),
             ("n_parallel", n_parallel),
         ):
             if value is not None and value < 1:
@@ -172,7 +172,7 @@ class LocalBackend(Backend):
         self.name = name
         self.model_path = None if model_path is None else Path(model_path)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or min(_usable_cpus(), 4)
+        self.num_threads = num_threads or min(_usable_cpus(), 4)
         self.n_parallel = n_parallel
         self.request_options = dict(request_options or {})
         label = self.model_path.stem if self.model_path and name == DEFAULT_LOCAL_MODEL else name
@@ -192,7 +192,7 @@ class LocalBackend(Backend):
                 if not path.is_file():
                     raise ModelNotAvailableError(f"{self.model}: no GGUF file at {path}")
                 key = (str(path.resolve()), self.n_ctx, self.n_parallel)
-                self._server, self._key = _acquire_server(key, self.n_threads), key
+                self._server, self._key = _acquire_server(key, self.num_threads), key
             return self._server
 
     def complete(self, request: LMRequest) -> LMResponse:

@@ -1,0 +1,166 @@
+"""``promptc compile``: a program, training rows and a metric -> an artifact and its report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptc.cli.common import (
+    EXIT_OK,
+    CLIError,
+    add_common,
+    build_lm,
+    read_rows,
+)
+from promptc.cli.entry import entry_for, load_program
+
+if TYPE_CHECKING:
+    from promptc._compile.result import CompileResult
+
+__all__ = ["add_parser", "cmd_compile"]
+
+_TABLE_ROWS = 10  # candidates printed after a compile (the report has them all)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile ``args.program``; print the candidates table, the scores and where files went."""
+    from promptc._compile.driver import compile_program, resolve_optimizer
+    from promptc.metrics import resolve_metric
+
+    if not args.output and not args.dry_run:
+        raise CLIError("compile needs -o/--output (the artifact's path)", "e.g. -o out/app.yaml")
+    program = load_program(args.program)
+    train = read_rows(args.train, args.limit)
+    val = read_rows(args.val, args.limit) if args.val else None
+    holdout = read_rows(args.holdout, args.limit) if args.holdout else None
+    options = _strategy_options(args)
+    settings: dict[str, Any] = {
+        "optimizer": resolve_optimizer(args.optimizer, **options),
+        "lm": build_lm(args),
+        "valset": val,
+        "holdout": holdout,
+        "budget": args.budget,
+        "token_budget": args.token_budget,
+        "cost_budget": args.cost_budget,
+        "seed": args.seed,
+        "name": args.name,
+        "entry": entry_for(args.program),
+        "num_threads": args.threads,
+    }
+    metric = resolve_metric(args.metric)
+    if args.dry_run:
+        print(compile_program(program, train, metric, dry_run=True, **settings).text())
+        return EXIT_OK
+    bar = _show_progress(args.progress)
+    result = compile_program(program, train, metric, progress=bar, **settings)
+    _print_result(result, result.save(args.output))
+    return EXIT_OK
+
+
+def _strategy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The strategy's constructor options, from the flags that strategy takes."""
+    options: dict[str, Any] = {"k": args.k}
+    if args.optimizer in ("ape", "random", "racing", "thompson"):
+        options["num_candidates"] = args.candidates
+    if args.optimizer == "tpe":
+        options.update(n_trials=args.trials, storage=args.storage, study_name=args.study)
+    elif args.storage or args.study:
+        raise CLIError(
+            f"--storage and --study need --optimizer tpe, not {args.optimizer!r}",
+            hint="other strategies resume from the LM cache: run the same command again",
+        )
+    return options
+
+
+def _print_result(result: CompileResult, out: Path) -> None:
+    """The candidates table, the scores, what was spent and where the files went."""
+    from promptc._compile.result import report_path
+    from promptc._report.html import format_table
+
+    spent, run = result.artifact.provenance["spent"], result.run_usage
+    shown = min(len(result.trials), _TABLE_ROWS)
+    print(f"candidates: the best {shown} of {len(result.trials)} trials (all in the report)")
+    print(format_table(result.report, top=_TABLE_ROWS))
+    print(f"baseline  {result.baseline.summary()}")
+    print(f"compiled  {result.best.summary()}")
+    for label, held in result.holdout.items():
+        print(f"held-out  {label:<9} {held.summary()}")
+    print(f"outcome   {result.report['outcome']['reason']}")
+    print(
+        f"spent     {spent['lm_requests']} LM requests (budget {spent['budget']}): "
+        f"{run['lm_calls']} calls, {run['cache_hits']} cache hits, {run['cache_errors']} cache "
+        f"errors; {spent['prompt_tokens']}+"
+        f"{spent['completion_tokens']} tokens"
+    )
+    print(f"artifact  {out}  ({result.artifact.content_hash[:19]})")
+    base = report_path(out)
+    print(f"report    {base}.html  ({base.name}.json)")
+
+
+def _show_progress(mode: str) -> bool:
+    """Set up how a compile shows progress on stderr; True for the bar.
+
+    ``bar``: one tqdm bar for the whole run; ``log``: one line per trial (for nohup and CI);
+    ``auto``: the bar on a terminal when tqdm is installed, else the log lines.
+    """
+    from promptc._compile.progress import tqdm_available
+
+    bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty() and tqdm_available())
+    if bar and not tqdm_available():
+        raise CLIError("--progress bar needs tqdm", hint="pip install tqdm, or use --progress log")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("promptc %(levelname)s: %(message)s"))
+    # With the bar on screen only warnings are logged: INFO lines would tear it.
+    handler.setLevel(logging.WARNING if bar else logging.INFO)
+    root = logging.getLogger("promptc")
+    root.addHandler(handler)
+    root.setLevel(min(root.getEffectiveLevel(), handler.level))
+    return bar
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare ``compile`` and its options on the subcommand set ``sub``."""
+    c = sub.add_parser("compile", help="compile a program into an artifact")
+    c.add_argument("program", help="FILE.py:OBJECT or MODULE:OBJECT")
+    c.add_argument("--train", required=True, help="training rows (.jsonl or .csv)")
+    c.add_argument("--val", help="validation rows (default: half of --train)")
+    c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
+    c.add_argument(
+        "--metric", default="exact_match", help="built-in name, MODULE:FUNCTION or FILE.py:FUNCTION"
+    )
+    c.add_argument(
+        "--optimizer",
+        default="labeled",
+        help="strategy (labeled, random, ape, racing, thompson, tpe)",
+    )
+    c.add_argument("--budget", type=int, help="hard cap on LM calls")
+    c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")
+    c.add_argument(
+        "--cost-budget",
+        type=float,
+        help="cap in US dollars (only for models whose price litellm's cost map knows)",
+    )
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--k", type=int, default=4, help="demos per predictor")
+    c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")
+    c.add_argument("--trials", type=int, default=20, help="trials in the study (tpe)")
+    c.add_argument("--storage", help="optuna storage of the trials (tpe): FILE or DB URL")
+    c.add_argument("--study", help="study name in --storage (tpe; default: from the run)")
+    c.add_argument("--name", help="program name stored in the artifact")
+    c.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (LM requests per phase, tokens, dollars) and call no LM",
+    )
+    c.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log"),
+        default="auto",
+        help="one bar for the run, or one log line per trial (auto: the bar on a terminal)",
+    )
+    c.add_argument("-o", "--output", help="artifact path (.yaml); required unless --dry-run")
+    add_common(c)
+    c.set_defaults(func=cmd_compile)
