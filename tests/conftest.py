@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from promptc import LM
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest
 from promptc._local.models import model_status, models_dir
 from promptc._local.registry import LOCAL_MODELS
 from promptc.compiler import SearchSpace, Trial
@@ -90,19 +89,6 @@ def last_field(request: LMRequest, name: str) -> str:
     m = re.search(rf"<{name}>\n(.*?)\n</{name}>", text, re.DOTALL)
     assert m, f"field {name} not in {text!r}"
     return m.group(1)
-
-
-def rule(word: str) -> str:
-    """The gold label of the fake word tasks: 'a' for words starting with a vowel, else 'b'."""
-    return "a" if word[0] in "aeiou" else "b"
-
-
-def word_of(request: LMRequest) -> str:
-    """The input word, also in a parse-retry request (where feedback is the last message)."""
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    found = [m.group(1) for text in users if (m := re.search(r"<word>\n(.*?)\n</word>", text))]
-    assert found, f"no word in {request.message_list}"
-    return found[-1]
 
 
 class Watch:
