@@ -17,7 +17,7 @@ def request(demos: tuple[dict[str, str], ...] = (), instruction: str = "Label.")
 
 
 def test_rows_words_and_labels() -> None:
-    assert WordTask.words(4) == ["bw0000", "ew0001", "cw0002", "ow0003"]
+    assert WordTask.words(4) == ["bw0000", "ew0001", "dw0002", "ow0003"]
     assert WordTask.rows(["ice", "tea"]) == [
         {"word": "ice", "label": "a"},
         {"word": "tea", "label": "b"},
