@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from promptc import LM
-from promptc._lm.backend import LMRequest
-from promptc._local.models import models_dir
+from promptc import LM, LMRequest
+from promptc._local.models import model_status, models_dir
+from promptc._local.registry import LOCAL_MODELS
 from promptc.compiler import SearchSpace, Trial
 from promptc.testing import FakeBackend
 
@@ -19,6 +20,31 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: The pulled models (``./scripts/test`` pulls what the tests need), read where the user keeps
 #: them; tests that pull fake models point ``PROMPTC_MODELS_DIR`` at a temporary folder instead.
 MODELS_DIR = models_dir()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "requires_model(name): skip unless the local model NAME is pulled (promptc models list)",
+    )
+
+
+def missing_model(name: str) -> str | None:
+    """Why the tests cannot use local model ``name`` here (None when they can)."""
+    if LOCAL_MODELS[name].gguf is not None and importlib.util.find_spec("xllamacpp") is None:
+        return f"{name} needs xllamacpp: run `pip install 'promptc[local]'`"
+    if model_status(name).state == "missing":
+        return f"{name} is not pulled: run `promptc models pull {name}`"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test marked ``requires_model(NAME)`` when NAME's weights are not in the cache."""
+    for marker in item.iter_markers("requires_model"):
+        reason = missing_model(marker.args[0])
+        if reason is not None:
+            pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -63,19 +89,6 @@ def last_field(request: LMRequest, name: str) -> str:
     m = re.search(rf"<{name}>\n(.*?)\n</{name}>", text, re.DOTALL)
     assert m, f"field {name} not in {text!r}"
     return m.group(1)
-
-
-def rule(word: str) -> str:
-    """The gold label of the fake word tasks: 'a' for words starting with a vowel, else 'b'."""
-    return "a" if word[0] in "aeiou" else "b"
-
-
-def word_of(request: LMRequest) -> str:
-    """The input word, also in a parse-retry request (where feedback is the last message)."""
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    found = [m.group(1) for text in users if (m := re.search(r"<word>\n(.*?)\n</word>", text))]
-    assert found, f"no word in {request.message_list}"
-    return found[-1]
 
 
 class Watch:

@@ -28,12 +28,11 @@ from promptc.exceptions import (
     SignatureError,
 )
 from promptc.metrics import exact_match
+from promptc.testing import WordTask
 
 MakeLM = Callable[..., LM]
 SIGNATURE = "word -> label: Literal['a', 'b']"
-ROWS = [
-    {"word": w, "label": "a" if w[0] in "aeiou" else "b"} for w in ["egg", "fig", "ice", "kiwi"]
-]
+ROWS = WordTask.rows(["egg", "fig", "ice", "kiwi"])
 
 
 def labeler(request: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import promptc
-from promptc._lm.backend import LMRequest
+from promptc import LMRequest
 from promptc.programs import KthLetterConcat
 from promptc.testing import FakeBackend
 
@@ -348,6 +348,7 @@ def test_parse_args_refuses_bad_values(capsys: pytest.CaptureFixture[str]) -> No
 
 
 @pytest.mark.local_model
+@pytest.mark.requires_model("smollm2-135m")
 def test_script_quick_run_on_smollm2(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     command = [

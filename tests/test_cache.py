@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from promptc import LM, Predict, evaluate
-from promptc._lm.backend import LMRequest, LMResponse
-from promptc._lm.cache import Cache, CacheStats
+from promptc import LM, Cache, CacheStats, LMRequest, LMResponse, Predict, evaluate
 from promptc.exceptions import CacheError
 from promptc.testing import FakeBackend
 
@@ -136,8 +134,7 @@ def test_threads_share_one_cache(cache: Cache) -> None:
 
 _WORKER = """
 import os, sys, time
-from promptc._lm.backend import LMRequest, LMResponse
-from promptc._lm.cache import Cache
+from promptc import Cache, LMRequest, LMResponse
 worker = int(sys.argv[2])
 open(f"{sys.argv[3]}.{worker}", "w").close()  # ready
 while not os.path.exists(sys.argv[3]):  # start together, on a file nobody has created yet

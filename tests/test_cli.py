@@ -151,6 +151,7 @@ def compile_example(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.local_model
+@pytest.mark.requires_model("smollm2-135m")
 def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> None:
     first = compile_example(tmp_path / "a.yaml", "--budget", "60")
     assert first.returncode == 0, first.stderr
@@ -187,6 +188,7 @@ def test_compile_show_run_eval_diff_on_the_real_local_model(tmp_path: Path) -> N
 
 
 @pytest.mark.local_model
+@pytest.mark.requires_model("qwen2.5-coder-0.5b")
 def test_readme_example_runs_on_the_default_model(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "examples/readme_example.py"],

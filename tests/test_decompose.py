@@ -6,8 +6,7 @@ import pytest
 from conftest import last_field, reply
 
 import promptc
-from promptc import LM, Decompose, InputField, OutputField, Predict, Signature, Subtask
-from promptc._lm.backend import LMRequest
+from promptc import LM, Decompose, InputField, LMRequest, OutputField, Predict, Signature, Subtask
 from promptc.exceptions import ConfigurationError, DecompositionError
 
 MakeLM = Callable[..., LM]

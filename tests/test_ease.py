@@ -10,21 +10,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Watch, last_field, reply, rule
+from conftest import Watch, last_field, reply
 
 import promptc
-from promptc import LM, Module, Predict
-from promptc._artifact.artifact import dump_artifact
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Module, Predict
 from promptc.compiler import CompileResult
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, OPTIMIZERS
 from promptc.optimizers._embed import MiniLM, resolve_embedder
 from promptc.optimizers._neural_ucb import NeuralUCB
 from promptc.optimizers._transport import ot_distance, ot_filter
-from promptc.testing import FakeBackend
+from promptc.testing import WordTask
 
 MakeLM = Callable[..., LM]
+needs_minilm = pytest.mark.requires_model("all-minilm-l6-v2")
 
 
 @cache
@@ -36,6 +35,7 @@ def minilm() -> MiniLM:
 # --- the embedder -------------------------------------------------------------------------
 
 
+@needs_minilm
 def test_minilm_matches_the_published_similarities() -> None:
     # sentence-transformers' quickstart prints these cosine similarities for all-MiniLM-L6-v2.
     vectors = minilm().embed(
@@ -49,6 +49,7 @@ def test_minilm_matches_the_published_similarities() -> None:
     assert sims[1, 2] == pytest.approx(0.1411, abs=2e-3)
 
 
+@needs_minilm
 def test_minilm_semantics_order_and_long_texts() -> None:
     food, bread, stocks = minilm().embed(
         ["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell."]
@@ -155,7 +156,7 @@ def test_surrogate_fit_is_deterministic() -> None:
 
 # --- EASE end to end: a fake model with recency bias -----------------------------------------
 
-SIGNATURE = "word -> label: Literal['a', 'b']"
+SIGNATURE = WordTask.SIGNATURE
 WORDS = [
     "apple", "river", "stone", "cloud", "tiger", "bread", "chair", "lemon", "piano", "sugar",
     "wheel", "grass", "honey", "knife", "ocean", "mouse", "eagle", "table", "olive", "plant",
@@ -165,7 +166,7 @@ WORDS = [
 GOLD = {"honey", "ocean"}  # the fake model answers well only right after one of these
 
 
-ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
+ROWS = WordTask.rows(WORDS)
 TRAIN, VAL = ROWS[:16], ROWS[16:]
 
 
@@ -183,8 +184,8 @@ def world(request: LMRequest) -> str:
     word = last_field(request, "word")
     last = last_demo_word(request)
     if last in GOLD:
-        return reply(label=rule(word))
-    return reply(label=rule(last) if last else "b")
+        return reply(label=WordTask.label(word))
+    return reply(label=WordTask.label(last) if last else "b")
 
 
 class Watching(Watch, EASE):
@@ -216,6 +217,7 @@ def good(demos: tuple[dict[str, Any], ...]) -> bool:
     return bool(demos) and demos[-1]["word"] in GOLD
 
 
+@needs_minilm
 def test_ease_finds_an_order_that_ends_on_a_gold_demo(fake_lm: MakeLM) -> None:
     result, ease = run(fake_lm(world), seed=1, budget=120)
     assert result.best.mean == 1.0 > result.baseline.mean
@@ -224,8 +226,10 @@ def test_ease_finds_an_order_that_ends_on_a_gold_demo(fake_lm: MakeLM) -> None:
     assert any(good(c["self"].demos) for c in ease.candidates)
     assert not all(good(c["self"].demos) for c in ease.candidates)
     assert isinstance(OPTIMIZERS["ease"](), EASE)
+    assert result.artifact.provenance["optimizer"]["config"]["embedder"] == "MiniLM"
 
 
+@needs_minilm
 def test_steps_walk_one_shared_row_order(fake_lm: MakeLM) -> None:
     _, ease = run(fake_lm(world), seed=2, budget=100)
     board = ease.space.board
@@ -236,27 +240,13 @@ def test_steps_walk_one_shared_row_order(fake_lm: MakeLM) -> None:
         assert scored == set(order[: len(scored)])
 
 
-@pytest.mark.parametrize("budget", [30, 50, 90])
-def test_budget_is_never_exceeded_and_the_pick_is_scored_in_full(
-    fake_lm: MakeLM, budget: int
-) -> None:
-    lm = fake_lm(world)
-    result, _ = run(lm, seed=3, budget=budget)
-    backend = lm.backend
-    assert isinstance(backend, FakeBackend)
-    assert backend.calls <= budget
-    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
+@needs_minilm
+def test_the_search_stops_before_the_budget_cuts_a_trial(fake_lm: MakeLM) -> None:
+    result, _ = run(fake_lm(world), seed=3, budget=50)
     assert not any(t.get("stopped") == "budget" for t in result.trials)
-    assert len(result.best.results) == len(VAL)
 
 
-def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
-    first, _ = run(fake_lm(world), seed=5, budget=80)
-    second, _ = run(fake_lm(world), seed=5, budget=80)
-    assert dump_artifact(first.artifact) == dump_artifact(second.artifact)
-    assert first.artifact.provenance["optimizer"]["config"]["embedder"] == "MiniLM"
-
-
+@needs_minilm
 def test_max_trials_stops_the_search(fake_lm: MakeLM) -> None:
     _, ease = run(fake_lm(world), seed=4, ease={"max_trials": 3})
     assert len(ease.asked) == 3
@@ -274,6 +264,7 @@ class TwoStep(Module):
         return self.check(word=word, guess=guess)
 
 
+@needs_minilm
 def test_every_predictor_of_a_multi_module_program_is_searched(fake_lm: MakeLM) -> None:
     result, ease = run(fake_lm(world), program=TwoStep(), seed=6, budget=200, ease={"bootstrap": 6})
     names = {n for c in ease.candidates for n in c}

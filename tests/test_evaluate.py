@@ -9,26 +9,26 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import last_field, reply, rule, word_of
+from conftest import last_field, reply
 
 import promptc
-from promptc import LM, Module, Predict
+from promptc import LM, LMRequest, Module, Predict
 from promptc._compile.evaluate import program_inputs
-from promptc._lm.backend import LMRequest
 from promptc.compiler import ExampleResult, bootstrap_ci, evaluate
 from promptc.exceptions import ConfigurationError, ModelNotAvailableError
 from promptc.metrics import exact_match
+from promptc.testing import WordTask
 
 MakeLM = Callable[..., LM]
 SIGNATURE = "word -> label: Literal['a', 'b']"
 
 
 def labeler(request: LMRequest) -> str:
-    return reply(label=rule(word_of(request)))
+    return reply(label=WordTask.label(WordTask.word(request)))
 
 
 WORDS = ["apple", "banana", "cherry", "egg", "fig", "grape", "ice", "kiwi"]
-ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
+ROWS = WordTask.rows(WORDS)
 
 
 def test_mean_and_per_example_scores(fake_lm: MakeLM) -> None:
@@ -47,7 +47,7 @@ def test_mean_and_per_example_scores(fake_lm: MakeLM) -> None:
 
 def test_results_keep_dataset_order_under_random_latency(fake_lm: MakeLM) -> None:
     words = [f"{'a' if i % 3 else 'b'}w{i:02d}" for i in range(24)]
-    rows = [{"word": w, "label": rule(w)} for w in words]
+    rows = WordTask.rows(words)
     rng = random.Random(7)
     lock = threading.Lock()
     finished: list[str] = []
@@ -59,7 +59,7 @@ def test_results_keep_dataset_order_under_random_latency(fake_lm: MakeLM) -> Non
         time.sleep(delay)  # early rows tend to finish last
         with lock:
             finished.append(word)
-        return reply(label=rule(word))
+        return reply(label=WordTask.label(word))
 
     seen: list[int] = []
     result = evaluate(
@@ -73,7 +73,7 @@ def test_results_keep_dataset_order_under_random_latency(fake_lm: MakeLM) -> Non
     assert finished != words  # the calls did finish out of order
     assert [r.index for r in result.results] == list(range(24))
     assert [r.inputs["word"] for r in result.results] == words
-    assert [r.prediction["label"] for r in result.results] == [rule(w) for w in words]
+    assert [r.prediction["label"] for r in result.results] == [WordTask.label(w) for w in words]
     assert result.mean == 1.0
     assert sorted(seen) == list(range(24))
 
@@ -92,8 +92,8 @@ class Flaky(Module):
 
 def test_failing_examples_score_zero_keep_the_error_and_the_run_goes_on(fake_lm: MakeLM) -> None:
     def handler(request: LMRequest) -> str:
-        word = word_of(request)
-        return "no idea" if word == "fig" else reply(label=rule(word))
+        word = WordTask.word(request)
+        return "no idea" if word == "fig" else reply(label=WordTask.label(word))
 
     rows = [*ROWS[:5], {"word": "xylo", "label": "b"}, *ROWS[5:]]
     lm = fake_lm(handler)
@@ -239,7 +239,7 @@ def test_a_model_that_is_not_installed_stops_the_run_at_the_first_example(
     calls: list[str] = []
 
     def missing(request: LMRequest) -> str:
-        calls.append(word_of(request))
+        calls.append(WordTask.word(request))
         raise ModelNotAvailableError("Local model 'x' is not installed. Install it with: pip ...")
 
     with pytest.raises(ModelNotAvailableError, match="Install it with"):

@@ -11,26 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import reply, rule, word_of
+from conftest import reply
 
 import promptc
-from promptc import LM, Predict
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Predict
 from promptc._report.explain import label_coverage, overlapping_rows
 from promptc._report.html import format_table, render_html
 from promptc.metrics import exact_match
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 SIGNATURE = "word -> label: Literal['a', 'b']"
 WORDS = [f"{c}{i}x" for i in range(9) for c in "aeiobcdfg"][:48]
-ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
+ROWS = WordTask.rows(WORDS)
 TRAIN, VAL = ROWS[:16], ROWS[16:40]
 
 
 def mostly(request: LMRequest) -> str:
     """Right with demos, except on words whose crc says 'hard'; wrong without demos."""
-    word = word_of(request)
-    right, wrong = rule(word), "b" if rule(word) == "a" else "a"
+    word = WordTask.word(request)
+    right, wrong = WordTask.label(word), "b" if WordTask.label(word) == "a" else "a"
     demos = any(m["role"] == "assistant" for m in request.message_list)
     hard = zlib.crc32(word.encode()) % 5 == 0
     return reply(label=right if demos and not hard else wrong)

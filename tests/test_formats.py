@@ -10,10 +10,10 @@ import pytest
 from conftest import reply
 
 import promptc
-from promptc import LM, Params, Predict
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Params, Predict
 from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc.exceptions import ConfigurationError
+from promptc.testing import WordTask
 
 MakeLM = Callable[..., LM]
 
@@ -68,7 +68,7 @@ def test_a_formatted_program_answers_and_its_artifact_keeps_the_layout(
 ) -> None:
     def handler(request: LMRequest) -> str:
         assert request.message_list[0]["content"].startswith("## Task")
-        return reply(label="a" if asked_word(request)[0] in "aeiou" else "b")
+        return reply(label=WordTask.label(asked_word(request)))
 
     program = Predict(SIGNATURE).with_params({"self": Params("Label.", (DEMO,), "markdown")})
     with promptc.context(lm=fake_lm(handler)):
@@ -87,13 +87,13 @@ def test_tpe_finds_the_format_that_works(fake_lm: MakeLM) -> None:
     from promptc.optimizers import TPE
 
     words = [f"{c}{i}q" for i in range(8) for c in "aeibcdfg"]
-    rows = [{"word": w, "label": "a" if w[0] in "aeiou" else "b"} for w in words]
+    rows = WordTask.rows(words)
 
     def only_plain_works(request: LMRequest) -> str:
         if request.message_list[0]["content"].startswith("Write a variation"):
             return reply(variation="Label it.")
         word = asked_word(request)
-        right = "a" if word[0] in "aeiou" else "b"
+        right = WordTask.label(word)
         plain = "You are given word" in request.message_list[0]["content"]
         return reply(label=right if plain else "b")
 

@@ -10,8 +10,7 @@ import pytest
 from conftest import reply
 
 import promptc
-from promptc import LM, Cache, LiteLLMBackend, Predict
-from promptc._lm.backend import LMRequest
+from promptc import LM, Cache, LiteLLMBackend, LMRequest, Predict
 from promptc.exceptions import (
     ConfigurationError,
     LMRequestError,

@@ -8,7 +8,6 @@ tested in test_models.py.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 import sys
 import threading
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from promptc._lm.backend import LMRequest
+from promptc import LMRequest
 from promptc._local import backend as _local
 from promptc._local.backend import (
     DEFAULT_LOCAL_MODEL,
@@ -26,7 +25,7 @@ from promptc._local.backend import (
     register_litellm_provider,
     resolve_model_path,
 )
-from promptc._local.models import model_status, pull_command
+from promptc._local.models import model_status
 from promptc.exceptions import (
     ConfigurationError,
     LMRequestError,
@@ -210,23 +209,17 @@ def test_missing_runtime_names_the_fix(tmp_path: Path, monkeypatch: pytest.Monke
 # --- real models ---------------------------------------------------------------------------------
 
 
-def _require(name: str) -> None:
-    if importlib.util.find_spec("xllamacpp") is None:
-        pytest.skip("xllamacpp is not installed (pip install 'promptc[local]')")
-    if model_status(name).state == "missing":
-        pytest.skip(f"{name} is not pulled ({pull_command(name)})")
-
-
 @pytest.fixture(scope="module")
 def smol() -> LocalBackend:
-    _require("smollm2-135m")
     return LocalBackend("smollm2-135m")
 
 
 QUESTION = "Name one fruit. Answer with one word."
+needs_smollm2 = pytest.mark.requires_model("smollm2-135m")
 
 
 @pytest.mark.local_model
+@needs_smollm2
 def test_smollm2_answers(smol: LocalBackend) -> None:
     response = smol.complete(_request(QUESTION, max_tokens=16))
     assert response.text.strip()
@@ -236,6 +229,7 @@ def test_smollm2_answers(smol: LocalBackend) -> None:
 
 
 @pytest.mark.local_model
+@needs_smollm2
 def test_smollm2_is_deterministic_and_thread_safe(smol: LocalBackend) -> None:
     first = smol.complete(_request(QUESTION, max_tokens=16)).text
     assert smol.complete(_request(QUESTION, max_tokens=16)).text == first
@@ -253,6 +247,7 @@ def test_smollm2_is_deterministic_and_thread_safe(smol: LocalBackend) -> None:
 
 
 @pytest.mark.local_model
+@needs_smollm2
 def test_smollm2_errors_come_back_typed(smol: LocalBackend) -> None:
     small = LocalBackend("smollm2-135m", n_ctx=256)
     try:
@@ -265,6 +260,7 @@ def test_smollm2_errors_come_back_typed(smol: LocalBackend) -> None:
 
 
 @pytest.mark.local_model
+@needs_smollm2
 def test_backends_share_one_model_and_close_releases_it(
     smol: LocalBackend, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -291,6 +287,7 @@ def test_backends_share_one_model_and_close_releases_it(
 
 
 @pytest.mark.local_model
+@needs_smollm2
 def test_litellm_route_matches_the_backend(smol: LocalBackend) -> None:
     direct = smol.complete(_request(QUESTION, max_tokens=16))
     register_litellm_provider()
@@ -332,8 +329,8 @@ def test_litellm_route_reports_unknown_models() -> None:
 
 
 @pytest.mark.local_model
+@pytest.mark.requires_model(DEFAULT_LOCAL_MODEL)
 def test_default_qwen_is_found_in_the_cache_and_answers() -> None:
-    _require(DEFAULT_LOCAL_MODEL)
     path = resolve_model_path()
     assert path.parent == model_status(DEFAULT_LOCAL_MODEL).path
     assert path.stat().st_size == 491_400_064

@@ -13,13 +13,13 @@ from promptc import (
     ChainOfThought,
     ChatAdapter,
     InputField,
+    LMRequest,
     Module,
     OutputField,
     Params,
     Predict,
     Signature,
 )
-from promptc._lm.backend import LMRequest
 from promptc.exceptions import ConfigurationError, OutputParseError, SignatureError
 
 MakeLM = Callable[..., LM]

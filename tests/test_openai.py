@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import reply, rule
+from conftest import reply
 
 import promptc
-from promptc import LM, Cache, OpenAIBackend, Predict
+from promptc import LM, Cache, LMRequest, OpenAIBackend, Predict
 from promptc._artifact.artifact import artifact_from_program, save_artifact
-from promptc._lm.backend import LMRequest
 from promptc.exceptions import (
     ConfigurationError,
     LMConfigurationError,
@@ -32,7 +31,7 @@ from promptc.exceptions import (
 )
 from promptc.metrics import exact_match
 from promptc.optimizers import RandomSearch
-from promptc.testing import OpenAIStubServer
+from promptc.testing import OpenAIStubServer, WordTask
 
 MSG = [{"role": "user", "content": "two words"}]
 KEY = "sk-secret-0123456789"
@@ -343,11 +342,11 @@ def test_two_servers_behind_one_model_name_never_share_answers(tmp_path: Path) -
 
 def test_the_key_and_endpoint_are_never_written(tmp_path: Path) -> None:
     words = ["apple", "bread", "cloud", "eagle", "flute", "igloo"]
-    rows = [{"word": w, "label": rule(w)} for w in words]
+    rows = WordTask.rows(words)
 
     def answer(body: dict[str, Any]) -> str:
         word = body["messages"][-1]["content"].split("<word>\n")[1].split("\n")[0]
-        return reply(label=rule(word))
+        return reply(label=WordTask.label(word))
 
     cache = Cache(tmp_path / "cache.db")
     with OpenAIStubServer(answer) as stub:

@@ -10,19 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import reply, rule, word_of
+from conftest import reply
 
 import promptc
-from promptc import LM, Predict
+from promptc import LM, LMRequest, Predict
 from promptc._compile.plan import CompilePlan, check_cost_budget, model_price
-from promptc._lm.backend import LMRequest
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import exact_match
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 SIGNATURE = "word -> label: Literal['a', 'b']"
 WORDS = [f"{c}{i}x" for i in range(9) for c in "aeiobcdfg"][:56]
-ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
+ROWS = WordTask.rows(WORDS)
 TRAIN, VAL, HELD = ROWS[:16], ROWS[16:40], ROWS[40:48]
 
 
@@ -34,8 +33,8 @@ def world(request: LMRequest) -> str:
         return reply(proposed_instruction=f"Label the word, take {request.rollout}.")
     if system.startswith("Write a variation"):
         return reply(variation=f"Give the word's label, take {request.rollout}.")
-    word = word_of(request)
-    right, wrong = rule(word), "b" if rule(word) == "a" else "a"
+    word = WordTask.word(request)
+    right, wrong = WordTask.label(word), "b" if WordTask.label(word) == "a" else "a"
     demos = sum(m["role"] == "assistant" for m in request.message_list)
     return reply(label=right if demos or zlib.crc32(word.encode()) % 10 < 6 else wrong)
 

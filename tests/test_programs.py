@@ -13,8 +13,7 @@ import pytest
 from conftest import last_field, reply
 
 import promptc
-from promptc import LM, Params
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Params
 from promptc.exceptions import ConfigurationError, OutputParseError
 from promptc.programs import (
     QA,

@@ -9,21 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import reply, rule, word_of
+from conftest import reply
 
 import promptc
-from promptc import LM, Predict
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Predict
 from promptc.metrics import exact_match
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 SIGNATURE = "word -> label: Literal['a', 'b']"
-ROWS = [{"word": f"{c}{i}x", "label": rule(f"{c}{i}")} for i in range(4) for c in "aebc"]
+ROWS = WordTask.rows(f"{c}{i}x" for i in range(4) for c in "aebc")
 TRAIN, VAL = ROWS[:8], ROWS[8:]
 
 
 def labels(request: LMRequest) -> str:
-    return reply(label=rule(word_of(request)))
+    return reply(label=WordTask.label(WordTask.word(request)))
 
 
 def compile_with(caplog: pytest.LogCaptureFixture, **kwargs: object) -> promptc.CompileResult:
@@ -60,17 +59,14 @@ def test_without_tqdm_the_log_lines_still_appear(
 
 
 PROGRAM = """
-import re
 from promptc import LM, Predict
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 def answer(request):
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    word = re.findall(r"<word>\\n(.*?)\\n</word>", users[-1])[-1]
-    return "<label>" + ("a" if word[0] in "aeiou" else "b") + "</label>"
+    return "<label>" + WordTask.label(WordTask.word(request)) + "</label>"
 
 lm = LM("fake/cli", backend=FakeBackend(answer))
-program = Predict("word -> label: Literal['a', 'b']", lm=lm)
+program = Predict(WordTask.SIGNATURE, lm=lm)
 """
 
 

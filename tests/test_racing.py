@@ -2,47 +2,25 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Watch, last_field, reply, rule
+from conftest import Watch, reply
 
 import promptc
-from promptc import LM, Predict
-from promptc._artifact.artifact import dump_artifact
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Predict
 from promptc.compiler import Trial
 from promptc.metrics import exact_match
 from promptc.optimizers import Racing
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 MakeLM = Callable[..., LM]
-SIGNATURE = "word -> label: Literal['a', 'b']"
-WORDS = [f"{c}{i}x" for i in range(9) for c in "aeiobcdfg"][:60]
-PROPOSALS = ["Label a if the word starts with a vowel, else b.", "WRONG: invert everything."]
-
-
-ROWS = [{"word": w, "label": rule(w)} for w in WORDS]
+SIGNATURE = WordTask.SIGNATURE
+ROWS = WordTask.rows(WordTask.words(60))
 TRAIN, VAL, HELD = ROWS[:16], ROWS[16:48], ROWS[48:]
-
-
-def world(request: LMRequest) -> str:
-    """Proposals come from the proposer prompts; the task's accuracy follows the instruction."""
-    system = request.message_list[0]["content"]
-    if system.startswith("You write instructions"):
-        return reply(proposed_instruction=PROPOSALS[request.rollout % len(PROPOSALS)])
-    if system.startswith("Write a variation"):
-        return reply(variation="Give the label of the word.")
-    word = last_field(request, "word")
-    right, wrong = rule(word), "b" if rule(word) == "a" else "a"
-    if "vowel" in system:
-        return reply(label=right)
-    if system.startswith("WRONG"):
-        return reply(label=wrong)
-    # Any other instruction: right on about 60% of words (fixed per word).
-    return reply(label=right if zlib.crc32(word.encode()) % 10 < 6 else wrong)
+PROPOSALS = WordTask.PROPOSALS
+world = WordTask(needs="instruction")
 
 
 class Watching(Watch, Racing):
@@ -80,16 +58,6 @@ def test_rounds_are_paired_and_clearly_worse_candidates_stop_early(fake_lm: Make
     assert any(reason == "cannot beat the incumbent" for _, reason in racing.eliminated)
 
 
-@pytest.mark.parametrize("budget", [40, 55, 80, 130])
-def test_budget_is_never_exceeded(fake_lm: MakeLM, budget: int) -> None:
-    lm = fake_lm(world)
-    result, _ = run(lm, budget=budget, seed=2)
-    backend = lm.backend
-    assert isinstance(backend, FakeBackend)
-    assert backend.calls <= budget
-    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
-
-
 def test_spending_is_reported_by_phase(fake_lm: MakeLM) -> None:
     lm = fake_lm(world)
     result, _ = run(lm, seed=3)
@@ -102,12 +70,6 @@ def test_spending_is_reported_by_phase(fake_lm: MakeLM) -> None:
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
     assert result.report["spent"]["total"]["requests"] == backend.calls
-
-
-def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
-    first, _ = run(fake_lm(world), seed=5)
-    second, _ = run(fake_lm(world), seed=5)
-    assert dump_artifact(first.artifact) == dump_artifact(second.artifact)
 
 
 def test_holdout_rescore_and_gap(fake_lm: MakeLM) -> None:

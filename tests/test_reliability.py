@@ -22,38 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import reply, rule, word_of
+from conftest import reply
 
-from promptc import LM, Cache, Predict
+from promptc import LM, Cache, LMRequest, LMResponse, Predict
 from promptc._artifact.artifact import dump_artifact, load_artifact, save_artifact
-from promptc._lm.backend import LMRequest, LMResponse
 from promptc.compiler import Optimizer, SearchSpace, Trial, compile_program, evaluate
 from promptc.exceptions import ConfigurationError, LMTimeoutError, RateLimitError, ServerError
 from promptc.metrics import exact_match
 from promptc.optimizers import RandomSearch
-from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend
+from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend, WordTask
 
 ROOT = Path(__file__).resolve().parents[1]
-SIGNATURE = "word -> label: Literal['a', 'b']"
+SIGNATURE = WordTask.SIGNATURE
 
 
-def demo_count(request: LMRequest) -> int:
-    return sum(
-        m["content"].count("<label>") for m in request.message_list if m["role"] == "assistant"
-    ) - sum(1 for m in request.message_list if "could not be used" in m["content"])
-
-
-def needs_demos(request: LMRequest) -> str:
-    """Right only when the prompt shows at least 2 demos (so compiling has something to win)."""
-    right = rule(word_of(request))
-    return reply(label=right if demo_count(request) >= 2 else "b" if right == "a" else "a")
+needs_demos = WordTask(needs="demos")  # right only with 2 demos: compiling has something to win
 
 
 def rows(n: int, start: int = 0) -> list[dict[str, Any]]:
-    words = [
-        f"{'aeiou'[i % 5] if i % 2 else 'bcdfg'[i % 5]}w{i:04d}" for i in range(start, start + n)
-    ]
-    return [{"word": w, "label": rule(w)} for w in words]
+    return WordTask.rows(WordTask.words(n, start))
 
 
 class Counting(Optimizer):
@@ -222,7 +209,7 @@ def test_every_fault_kind_alone_is_survived() -> None:
 
 
 def echo(request: LMRequest) -> str:
-    return reply(label=rule(word_of(request)))
+    return reply(label=WordTask.label(WordTask.word(request)))
 
 
 def jittered(seed: int) -> Any:
@@ -255,7 +242,7 @@ def test_1000_evaluations_at_64_way_concurrency_arrive_once_each_in_order(rate: 
     assert [r.inputs["word"] for r in result.results] == [d["word"] for d in data]
     assert [r.prediction["label"] for r in result.results] == [d["label"] for d in data]
     assert result.errors == 0 and result.mean == 1.0
-    words = Counter(word_of(r) for r in fake.requests)
+    words = Counter(WordTask.word(r) for r in fake.requests)
     assert len(words) == 1000 and set(words.values()) == {1}  # each answered exactly once
     assert backend.calls == 1000 + backend.transient
     assert result.usage["calls"] == backend.calls and result.usage["errors"] == backend.transient
@@ -272,7 +259,7 @@ def test_1000_async_calls_at_64_way_concurrency_arrive_once_each_in_order() -> N
 
     out = asyncio.run(main())
     assert [p.label for p in out] == [d["label"] for d in data]
-    assert sorted(Counter(word_of(r) for r in fake.requests).values()) == [1] * 1000
+    assert sorted(Counter(WordTask.word(r) for r in fake.requests).values()) == [1] * 1000
     assert lm.usage.total().calls == 1000
 
 
@@ -290,25 +277,20 @@ def test_cache_under_64_threads_serves_each_request_once() -> None:
 
 PROGRAM = """
 import os
-import re
 from promptc import LM, Predict
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
+
+task = WordTask(needs="demos")
 
 
 def answer(request):
     with open(os.environ["ANSWERED_LOG"], "a") as log:  # lets a test wait for progress
         log.write("1\\n")
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    word = re.findall(r"<word>\\n(.*?)\\n</word>", users[-1])[-1]
-    shown = [m["content"] for m in request.message_list if m["role"] == "assistant"]
-    demos = sum(text.count("<label>") for text in shown)
-    right = "a" if word[0] in "aeiou" else "b"
-    label = right if demos >= 2 else ("b" if right == "a" else "a")
-    return f"<label>{label}</label>"
+    return task(request)
 
 
 program = Predict(
-    "word -> label: Literal['a', 'b']",
+    WordTask.SIGNATURE,
     lm=LM("fake/slow", backend=FakeBackend(answer, latency=0.02), max_concurrency=4),
 )
 """

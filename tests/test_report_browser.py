@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import reply, rule, word_of
+from conftest import reply
 
 import promptc
-from promptc import LM, Predict
-from promptc._lm.backend import LMRequest
+from promptc import LM, LMRequest, Predict
 from promptc.metrics import exact_match
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -66,17 +65,17 @@ def probed(page: Path, tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
 def labels(request: LMRequest) -> str:
     """Wrong without demos; with demos right, except on words ending "5x", whose replies also
     carry markup (the report must show it as text)."""
-    word = word_of(request)
+    word = WordTask.word(request)
     users = [m["content"] for m in request.message_list if m["role"] == "user"]
     demos = sum("<word>" in text for text in users) > 1
-    right, wrong = rule(word), "b" if rule(word) == "a" else "a"
+    right, wrong = WordTask.label(word), "b" if WordTask.label(word) == "a" else "a"
     if demos and not word.endswith("5x"):
         return reply(label=right)
     return reply(label=wrong) + "\n<script>alert(1)</script>"
 
 
 def test_the_report_loads_shows_its_plot_and_logs_nothing(tmp_path: Path) -> None:
-    rows = [{"word": f"{c}{i}x", "label": rule(f"{c}{i}")} for i in range(6) for c in "aebc"]
+    rows = WordTask.rows(f"{c}{i}x" for i in range(6) for c in "aebc")
     lm = LM("fake/browser", backend=FakeBackend(labels), cache=False)
     result = promptc.compile(
         Predict("word -> label: Literal['a', 'b']"), rows[:12], exact_match,

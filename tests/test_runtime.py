@@ -12,9 +12,8 @@ import pytest
 from conftest import last_field, reply
 
 import promptc
-from promptc import LM, Module, Params, Predict
+from promptc import LM, LMRequest, Module, Params, Predict
 from promptc._artifact.artifact import artifact_from_program, save_artifact
-from promptc._lm.backend import LMRequest
 from promptc.exceptions import ArtifactError, ConfigurationError
 
 MakeLM = Callable[..., LM]

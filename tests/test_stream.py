@@ -9,10 +9,8 @@ from collections.abc import Callable
 import pytest
 from conftest import last_field, reply
 
-from promptc import LM, Predict
+from promptc import LM, CompiledProgram, LMRequest, Predict
 from promptc._artifact.artifact import artifact_from_program
-from promptc._artifact.runtime import CompiledProgram
-from promptc._lm.backend import LMRequest
 from promptc.cli.stream import LineAnswerer
 from promptc.exceptions import LMConfigurationError, ModelNotAvailableError
 

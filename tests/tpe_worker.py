@@ -10,22 +10,23 @@ import json
 import os
 import sys
 
-from test_racing import SIGNATURE, TRAIN, VAL, world
-
 import promptc
 from promptc import LM, Predict
 from promptc.metrics import exact_match
 from promptc.optimizers import TPE
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
+
+ROWS = WordTask.rows(WordTask.words(48))
+TRAIN, VAL = ROWS[:16], ROWS[16:]
 
 
 def main() -> None:
     storage, n_trials, latency, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-    backend = FakeBackend(world, latency=latency)
+    backend = FakeBackend(WordTask(needs="instruction"), latency=latency)
     lm = LM("fake/world", backend=backend, cache=False)
     tpe = TPE(n_trials=n_trials, minibatch=4, storage=storage, bootstrap=4, full_eval_every=0)
     result = promptc.compile(
-        Predict(SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=tpe, lm=lm, seed=7
+        Predict(WordTask.SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=tpe, lm=lm, seed=7
     )
     record = {
         "pid": os.getpid(),
