@@ -19,8 +19,7 @@ import pytest
 from conftest import reply
 from test_cli import assert_one_line_error, promptc_cli
 
-from promptc import LM, Module, Predict, compile, evaluate, load_dataset, make_signature
-from promptc._compile.data import DataError
+from promptc import LM, DataError, Module, Predict, compile, evaluate, load_dataset, make_signature
 from promptc.exceptions import (
     ConfigurationError,
     LMConfigurationError,

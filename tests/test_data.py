@@ -9,8 +9,8 @@ from typing import Literal
 import pydantic
 import pytest
 
-from promptc import load_dataset
-from promptc._compile.data import DataError, check_labels, data_hash, split_dataset
+from promptc import DataError, load_dataset
+from promptc._compile.data import check_labels, data_hash, split_dataset
 from promptc._program.types import type_name
 from promptc.exceptions import ConfigurationError
 
