@@ -53,7 +53,7 @@ class Pool:
     def max_candidates(self, shape: PlanShape, wanted: int) -> int:
         """The most joint candidates :func:`sample_joint` can return (``wanted`` at most)."""
         options = (1 + self.num_instructions + self.num_variants) * (1 + self.num_demo_sets)
-        return max(0, min(wanted, options ** len(shape.predictors) - 1))
+        return max(0, min(wanted, int(options ** len(shape.predictors)) - 1))
 
     def config(self) -> dict[str, Any]:
         return {

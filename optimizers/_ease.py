@@ -42,10 +42,11 @@ from threadpoolctl import threadpool_limits
 from promptc import Params, Predict
 from promptc._program.types import format_value
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
-from promptc.optimizers._candidates import sample_joint
-from promptc.optimizers._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
-from promptc.optimizers._neural_ucb import NeuralUCB
-from promptc.optimizers._transport import ot_filter
+
+from ._candidates import sample_joint
+from ._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
+from ._neural_ucb import NeuralUCB
+from ._transport import ot_filter
 
 __all__ = ["EASE"]
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from promptc import Params
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
-from promptc.optimizers._candidates import Pool, build_options, sample_joint
+
+from ._candidates import Pool, build_options, sample_joint
 
 __all__ = ["APE", "Racing"]
 

@@ -15,7 +15,8 @@ import random
 from typing import Any
 
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
-from promptc.optimizers._candidates import Pool, build_options, sample_joint
+
+from ._candidates import Pool, build_options, sample_joint
 
 __all__ = ["ThompsonSampling"]
 

@@ -38,7 +38,8 @@ from promptc import Params
 from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 from promptc.exceptions import ConfigurationError
-from promptc.optimizers._candidates import Demos, Pool, build_choices
+
+from ._candidates import Demos, Pool, build_choices
 
 if TYPE_CHECKING:
     import optuna

@@ -76,7 +76,9 @@ class Params:
 class Module:
     """Base class of every program. Subclasses define ``forward(**inputs)``."""
 
-    def forward(self, /, **inputs: Any) -> Any:
+    # ``*args: Any, **inputs: Any``: a subclass's ``forward`` declares its own named inputs
+    # (type checkers accept any override of this signature).
+    def forward(self, /, *args: Any, **inputs: Any) -> Any:
         """Run the program; composes other modules in plain Python."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(**inputs)")
 
