@@ -55,15 +55,6 @@ class Pool:
         options = (1 + self.num_instructions + self.num_variants) * (1 + self.num_demo_sets)
         return max(0, min(wanted, int(options ** len(shape.predictors)) - 1))
 
-    def config(self) -> dict[str, Any]:
-        return {
-            "num_instructions": self.num_instructions,
-            "num_variants": self.num_variants,
-            "num_demo_sets": self.num_demo_sets,
-            "k": self.k,
-            "bootstrap": self.bootstrap,
-        }
-
 
 def _distinct(sets: list[Demos]) -> list[Demos]:
     """Demo sets without repeats (same demos in the same order), first kept."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from promptc import Params
 from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
@@ -38,9 +37,6 @@ class LabeledFewShot(Optimizer):
     def ask(self) -> Trial | None:
         trial, self._trial = self._trial, None
         return trial
-
-    def config(self) -> dict[str, Any]:
-        return {"k": self.k}
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """One candidate on every validation row (none when no training row can be a demo)."""

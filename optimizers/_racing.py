@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
 
 from promptc import Params
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
@@ -58,7 +57,11 @@ class Racing(Optimizer):
         eta: int = 2,
         confidence: float = 1.64,
     ) -> None:
-        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
+        self.num_instructions = num_instructions
+        self.num_variants = num_variants
+        self.num_demo_sets = num_demo_sets
+        self.k = k
+        self.bootstrap = bootstrap
         self.num_candidates = num_candidates
         self.num_resample = num_resample
         self.minibatch = minibatch
@@ -73,15 +76,12 @@ class Racing(Optimizer):
         self.resampled: list[Candidate] = []
         self.eliminated: list[tuple[Candidate, str]] = []
 
-    def config(self) -> dict[str, Any]:
-        return {
-            **self.pool.config(),
-            "num_candidates": self.num_candidates,
-            "num_resample": self.num_resample,
-            "minibatch": self.minibatch,
-            "eta": self.eta,
-            "confidence": self.confidence,
-        }
+    @property
+    def pool(self) -> Pool:
+        """The candidate pool these settings build."""
+        return Pool(
+            self.num_instructions, self.num_variants, self.num_demo_sets, self.k, self.bootstrap
+        )
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """An upper bound: the race with no candidate eliminated early (halving only)."""

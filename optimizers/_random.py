@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from promptc import Params
 from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
@@ -48,9 +47,6 @@ class RandomSearch(Optimizer):
             if space.demo_pool(name)
         }
         return Trial(candidate) if candidate else None
-
-    def config(self) -> dict[str, Any]:
-        return {"k": self.k, "num_candidates": self.num_candidates}
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """Every candidate on every validation row (a repeated candidate is not scored again)."""

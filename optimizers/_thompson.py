@@ -12,7 +12,6 @@ enough for the driver's full evaluation of the pick.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 
@@ -32,7 +31,7 @@ class ThompsonSampling(Optimizer):
         bootstrap: training rows the program is run on to bootstrap demos (0: labeled only).
         num_candidates: joint candidates (sampled from all combinations).
         minibatch: validation rows per step.
-        max_trials: stop after this many steps (``None``: only the budget and the rows stop it).
+        num_trials: stop after this many steps (``None``: only the budget and the rows stop it).
     """
 
     name = "thompson"
@@ -46,31 +45,34 @@ class ThompsonSampling(Optimizer):
         bootstrap: int = 8,
         num_candidates: int = 12,
         minibatch: int = 4,
-        max_trials: int | None = None,
+        num_trials: int | None = None,
     ) -> None:
-        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
+        self.num_instructions = num_instructions
+        self.num_variants = num_variants
+        self.num_demo_sets = num_demo_sets
+        self.k = k
+        self.bootstrap = bootstrap
         self.num_candidates = num_candidates
         self.minibatch = minibatch
-        self.max_trials = max_trials
+        self.num_trials = num_trials
         self._space: SearchSpace | None = None
         self._candidates: list[Candidate] = []
         self._order: list[int] = []
         self._rng = random.Random(0)
         self._asked = 0
 
-    def config(self) -> dict[str, Any]:
-        return {
-            **self.pool.config(),
-            "num_candidates": self.num_candidates,
-            "minibatch": self.minibatch,
-            "max_trials": self.max_trials,
-        }
+    @property
+    def pool(self) -> Pool:
+        """The candidate pool these settings build."""
+        return Pool(
+            self.num_instructions, self.num_variants, self.num_demo_sets, self.k, self.bootstrap
+        )
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
-        """At most every candidate on every row (or ``max_trials`` minibatches and the pick)."""
+        """At most every candidate on every row (or ``num_trials`` minibatches and the pick)."""
         search = self.pool.max_candidates(shape, self.num_candidates) * shape.n_val
-        if self.max_trials is not None:
-            search = min(search, self.max_trials * self.minibatch + shape.n_val)
+        if self.num_trials is not None:
+            search = min(search, self.num_trials * self.minibatch + shape.n_val)
         return {**self.pool.plan(shape), "search": search}
 
     def setup(self, space: SearchSpace) -> None:
@@ -95,7 +97,7 @@ class ThompsonSampling(Optimizer):
 
     def ask(self) -> Trial | None:
         space = self._space
-        if space is None or (self.max_trials is not None and self._asked >= self.max_trials):
+        if space is None or (self.num_trials is not None and self._asked >= self.num_trials):
             return None
         board = space.board
         open_ = [c for c in self._candidates if len(board.scores(c)) < space.n_val]

@@ -21,7 +21,7 @@ So is the compile's fingerprint (:meth:`SearchSpace.fingerprint`: program struct
 train and validation data, metric, LM settings) and the search settings: a compile that differs
 in any of them is refused, naming the parts, instead of adopting trials that mean something else
 (two compiles given the same ``--storage`` and ``--study``). The compile's budget caps each
-process's run (restored trials cost nothing); ``n_trials`` caps the study.
+process's run (restored trials cost nothing); ``num_trials`` caps the study.
 """
 
 from __future__ import annotations
@@ -123,19 +123,21 @@ class TPE(Optimizer):
         num_demo_sets: demo sets per predictor (besides its current demos).
         k: demos per set.
         bootstrap: training rows run to bootstrap demos (0: labeled only).
-        n_trials: trials in the study, over every worker and every resume.
+        num_trials: trials in the study, over every worker and every resume.
         minibatch: validation rows per trial.
         full_eval_every: score the most promising candidate on every row after this many
             trials (0: only the driver's final evaluation).
         storage: where the study lives (see :func:`open_storage`); ``None`` keeps it in memory.
         study_name: the study's name; by default derived from the program, the data, the seed
-            and these settings (all but ``n_trials``, so a study can be extended), so the same
+            and these settings (all but ``num_trials``, so a study can be extended), so the same
             compile command finds its own study again.
         stale_after: seconds after which a running trial of a worker on another machine is
             taken as dead and handed out again (a dead worker on this machine is seen at once).
     """
 
     name = "tpe"
+    # Where the study lives is not how it searched.
+    unrecorded = ("storage", "study_name", "stale_after")
 
     def __init__(
         self,
@@ -144,19 +146,23 @@ class TPE(Optimizer):
         num_demo_sets: int = 3,
         k: int = 4,
         bootstrap: int = 8,
-        n_trials: int = 20,
+        num_trials: int = 20,
         minibatch: int = 8,
         full_eval_every: int = 5,
         storage: str | None = None,
         study_name: str | None = None,
         stale_after: float = 3600.0,
     ) -> None:
-        if n_trials < 1 or minibatch < 1:
+        if num_trials < 1 or minibatch < 1:
             raise ConfigurationError(
-                f"n_trials and minibatch must be at least 1, got {n_trials} and {minibatch}"
+                f"num_trials and minibatch must be at least 1, got {num_trials} and {minibatch}"
             )
-        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
-        self.n_trials = n_trials
+        self.num_instructions = num_instructions
+        self.num_variants = num_variants
+        self.num_demo_sets = num_demo_sets
+        self.k = k
+        self.bootstrap = bootstrap
+        self.num_trials = num_trials
         self.minibatch = minibatch
         self.full_eval_every = full_eval_every
         self.storage = storage
@@ -173,19 +179,17 @@ class TPE(Optimizer):
         self.restored = 0
         self.evaluated = 0
 
-    def config(self) -> dict[str, Any]:
-        # The storage location is where the run lived, not how it searched: not recorded.
-        return {
-            **self.pool.config(),
-            "n_trials": self.n_trials,
-            "minibatch": self.minibatch,
-            "full_eval_every": self.full_eval_every,
-        }
+    @property
+    def pool(self) -> Pool:
+        """The candidate pool these settings build."""
+        return Pool(
+            self.num_instructions, self.num_variants, self.num_demo_sets, self.k, self.bootstrap
+        )
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
-        """``n_trials`` minibatches, the periodic full evaluations and the pick's (at most)."""
-        fulls = (self.n_trials // self.full_eval_every if self.full_eval_every else 0) + 1
-        search = self.n_trials * min(self.minibatch, shape.n_val) + fulls * shape.n_val
+        """``num_trials`` minibatches, the periodic full evaluations and the pick's (at most)."""
+        fulls = (self.num_trials // self.full_eval_every if self.full_eval_every else 0) + 1
+        search = self.num_trials * min(self.minibatch, shape.n_val) + fulls * shape.n_val
         return {**self.pool.plan(shape), "search": search}
 
     # -- setup ----------------------------------------------------------------------------------
@@ -196,7 +200,7 @@ class TPE(Optimizer):
             "train": space.trainset,
             "val": space.val_inputs(),
             "seed": space.seed,
-            "config": {k: v for k, v in self.config().items() if k != "n_trials"},
+            "config": {k: v for k, v in self.config().items() if k != "num_trials"},
         }
         text = json.dumps(identity, sort_keys=True, default=str)
         return "promptc-" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -222,7 +226,7 @@ class TPE(Optimizer):
         self._running, self._full, self._told = None, None, 0
 
     def _fingerprint(self, space: SearchSpace) -> dict[str, str]:
-        config = sorted((k, v) for k, v in self.config().items() if k != "n_trials")
+        config = sorted((k, v) for k, v in self.config().items() if k != "num_trials")
         search = ", ".join(f"{k}={v}" for k, v in config)
         search += f"; orders {'/'.join(ORDERS)}; formats {'/'.join(PROMPT_FORMATS)}"
         return {**space.fingerprint().to_dict(), "search": search}
@@ -348,12 +352,12 @@ class TPE(Optimizer):
         if self._full is not None:
             trial, self._full = self._full, None
             return trial
-        if self._counted() >= self.n_trials:
+        if self._counted() >= self.num_trials:
             return None
         if space.remaining() < space.row_cost() * (self.minibatch + space.n_val):
             return None  # keep what the driver needs to score the pick on every row
         state = _optuna().trial.TrialState
-        for _ in range(self.n_trials):
+        for _ in range(self.num_trials):
             trial = self._study.ask(self._distributions())
             cand = self._candidate(trial.params)
             same = self._earlier_twin(trial.number, space.board.key(cand))
@@ -367,7 +371,7 @@ class TPE(Optimizer):
                 self._study.tell(trial, same.value)
             else:
                 self._study.tell(trial, state=state.PRUNED)
-            if self._counted() >= self.n_trials:
+            if self._counted() >= self.num_trials:
                 return None
         else:
             return None

@@ -410,7 +410,11 @@ def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: M
     # The pick was scored on 3 rows only; the driver completes it on every row before keeping it.
     assert len(space.board.scores(one)) == len(VAL)
     assert result.program.get_params() == one
-    assert result.artifact.provenance["optimizer"] == {"name": "recording", "config": {}}
+    # config() reads the constructor's parameters back; a non-scalar is recorded by its type.
+    assert result.artifact.provenance["optimizer"] == {
+        "name": "recording",
+        "config": {"candidates": "list"},
+    }
 
 
 def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:

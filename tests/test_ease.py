@@ -257,8 +257,8 @@ def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
     assert first.artifact.provenance["optimizer"]["config"]["embedder"] == "MiniLM"
 
 
-def test_max_trials_stops_the_search(fake_lm: MakeLM) -> None:
-    _, ease = run(fake_lm(world), seed=4, ease={"max_trials": 3})
+def test_num_trials_stops_the_search(fake_lm: MakeLM) -> None:
+    _, ease = run(fake_lm(world), seed=4, ease={"num_trials": 3})
     assert len(ease.asked) == 3
 
 

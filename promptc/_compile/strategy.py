@@ -3,6 +3,7 @@ implements (ask, tell, best)."""
 
 from __future__ import annotations
 
+import inspect
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from promptc._compile.run import Run
 
 __all__ = ["Optimizer", "SearchSpace", "Trial"]
+
+_PLAIN = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,9 @@ class Optimizer(ABC):
     """
 
     name: ClassVar[str] = "optimizer"
+    #: Constructor parameters left out of :meth:`config` (where a run lives, not how it
+    #: searches: e.g. a storage location).
+    unrecorded: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`plan` is what a run spends (a fixed schedule: its trials do not depend
     #: on scores) rather than an upper bound.
     plan_exact: ClassVar[bool] = False
@@ -157,8 +163,30 @@ class Optimizer(ABC):
         return board.leader()
 
     def config(self) -> dict[str, Any]:
-        """The strategy's settings, recorded in the artifact's provenance."""
-        return {}
+        """The strategy's settings, recorded in the artifact's provenance.
+
+        Derived from the constructors' signatures (as scikit-learn's ``get_params``): each
+        ``__init__`` parameter is stored as an attribute of the same name, read back here, in
+        signature order (a base class's parameters first), except those in ``unrecorded``. A
+        value that is not a plain ``str``, ``int``, ``float``, ``bool`` or ``None`` is
+        recorded as its type's name (e.g. an embedder object).
+
+        Raises:
+            TypeError: a constructor parameter is not stored as a same-named attribute.
+        """
+        config: dict[str, Any] = {}
+        for name in _init_parameters(type(self)):
+            if name in self.unrecorded:
+                continue
+            if not hasattr(self, name):
+                raise TypeError(
+                    f"{type(self).__name__}.__init__ takes {name!r} but does not store it as "
+                    f"self.{name}; store every constructor parameter under its own name (its "
+                    "config() is read from them), or override config()"
+                )
+            value = getattr(self, name)
+            config[name] = value if _plain(value) else type(value).__name__
+        return config
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """The most work each phase of this strategy asks for, before the budget caps it.
@@ -170,3 +198,20 @@ class Optimizer(ABC):
         about ``bootstrap`` and ``propose`` (none) and leaves ``search`` to the budget.
         """
         return {"search": None}
+
+
+def _init_parameters(cls: type) -> list[str]:
+    """The named parameters of every ``__init__`` in ``cls``'s strategy classes, base first."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or not issubclass(klass, Optimizer):
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                names.setdefault(p.name, None)
+    return list(names)
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, _PLAIN)

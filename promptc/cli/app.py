@@ -84,7 +84,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.optimizer in ("ape", "random", "racing", "thompson"):
         options["num_candidates"] = args.candidates
     if args.optimizer == "tpe":
-        options.update(n_trials=args.trials, storage=args.storage, study_name=args.study)
+        options.update(num_trials=args.trials, storage=args.storage, study_name=args.study)
     elif args.storage or args.study:
         raise CLIError(
             f"--storage and --study need --optimizer tpe, not {args.optimizer!r}",
