@@ -48,6 +48,11 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 }
 
 
+def strategy_class(name: str) -> type[Optimizer]:
+    """The class of the strategy registered as ``name`` (importing EASE when asked for)."""
+    return _ease_class() if name == "ease" else OPTIMIZERS[name]  # type: ignore[return-value]
+
+
 def __getattr__(name: str) -> Any:
     if name == "EASE":
         return _ease_class()
@@ -63,4 +68,5 @@ __all__ = [
     "Racing",
     "RandomSearch",
     "ThompsonSampling",
+    "strategy_class",
 ]

@@ -45,6 +45,7 @@ from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace
 
 from ._candidates import sample_joint
 from ._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
+from ._flags import DEMOS
 from ._neural_ucb import NeuralUCB
 from ._transport import ot_filter
 
@@ -99,6 +100,8 @@ class EASE(Optimizer):
     """
 
     name = "ease"
+    cli_options = (DEMOS,)
+    final_reserve = "pick"
 
     def __init__(
         self,
@@ -220,14 +223,6 @@ class EASE(Optimizer):
         pick = self._pick(open_)
         cand = self.candidates[pick]
         done = len(board.scores(cand))
-        # Afterwards the driver scores the pick on every row: stop while the budget pays for it.
-        favourite = self.best(board)
-        missing = max(
-            space.n_val - done - self.minibatch,
-            space.n_val - len(board.scores(favourite)) if favourite else 0,
-        )
-        if space.remaining() < space.row_cost() * (self.minibatch + missing):
-            return None
         return Trial(cand, tuple(self._order[done : done + self.minibatch]))
 
     def _pick(self, open_: list[int]) -> int:

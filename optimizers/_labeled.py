@@ -7,6 +7,8 @@ import random
 from promptc import Params
 from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
 
+from ._flags import DEMOS
+
 __all__ = ["LabeledFewShot"]
 
 
@@ -18,6 +20,7 @@ class LabeledFewShot(Optimizer):
     """
 
     name = "labeled"
+    cli_options = (DEMOS,)
     plan_exact = True
 
     def __init__(self, k: int = 4) -> None:

@@ -20,6 +20,7 @@ from promptc import Params
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 
 from ._candidates import Pool, build_options, sample_joint
+from ._flags import CANDIDATES, DEMOS
 
 __all__ = ["APE", "Racing"]
 
@@ -43,6 +44,7 @@ class Racing(Optimizer):
     """
 
     name = "racing"
+    cli_options = (DEMOS, CANDIDATES)
 
     def __init__(
         self,

@@ -7,6 +7,8 @@ import random
 from promptc import Params
 from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
 
+from ._flags import CANDIDATES, DEMOS
+
 __all__ = ["RandomSearch"]
 
 
@@ -22,6 +24,7 @@ class RandomSearch(Optimizer):
     """
 
     name = "random"
+    cli_options = (DEMOS, CANDIDATES)
     plan_exact = True
 
     def __init__(self, k: int = 4, num_candidates: int = 8) -> None:

@@ -5,8 +5,8 @@ score has a Beta posterior (scores in [0, 1] count as fractional successes). Eve
 once from each posterior and scores the candidate with the largest draw on its next minibatch of
 validation rows; every candidate walks the same shuffled row order, so any two are paired on the
 rows both have seen. Unlike racing's fixed rounds, evaluations flow to promising candidates as
-soon as evidence arrives, and the search runs until the budget it may use is spent, keeping
-enough for the driver's full evaluation of the pick.
+soon as evidence arrives, and the search runs until the budget it may use is spent (the driver
+keeps back what its full evaluation of the pick needs: ``final_reserve = "pick"``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import random
 from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 
 from ._candidates import Pool, build_options, sample_joint
+from ._flags import CANDIDATES, DEMOS
 
 __all__ = ["ThompsonSampling"]
 
@@ -35,6 +36,8 @@ class ThompsonSampling(Optimizer):
     """
 
     name = "thompson"
+    cli_options = (DEMOS, CANDIDATES)
+    final_reserve = "pick"
 
     def __init__(
         self,
@@ -106,15 +109,6 @@ class ThompsonSampling(Optimizer):
         draws = [self._rng.betavariate(*self._posterior(c)) for c in open_]
         pick = open_[max(range(len(open_)), key=draws.__getitem__)]
         done = len(board.scores(pick))
-        # Afterwards the driver scores the favourite (this pick, or the current one) on every
-        # row: stop while the budget still pays for that.
-        favourite = self.best(board)
-        missing = max(
-            space.n_val - done - self.minibatch,
-            space.n_val - len(board.scores(favourite)) if favourite else 0,
-        )
-        if space.remaining() < space.row_cost() * (self.minibatch + missing):
-            return None
         self._asked += 1
         return Trial(pick, tuple(self._order[done : done + self.minibatch]))
 

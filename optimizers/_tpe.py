@@ -36,10 +36,18 @@ from typing import TYPE_CHECKING, Any
 
 from promptc import Params
 from promptc._program.adapter import PROMPT_FORMATS, format_templates
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+from promptc.compiler import (
+    Board,
+    Candidate,
+    Optimizer,
+    PlanShape,
+    SearchSpace,
+    Trial,
+)
 from promptc.exceptions import ConfigurationError
 
 from ._candidates import Demos, Pool, build_choices
+from ._flags import DEMOS, STORAGE, STUDY, TRIALS
 
 if TYPE_CHECKING:
     import optuna
@@ -136,6 +144,9 @@ class TPE(Optimizer):
     """
 
     name = "tpe"
+    cli_options = (DEMOS, TRIALS, STORAGE, STUDY)
+    # The pick may be a candidate another worker scored on a few rows only.
+    final_reserve = "all_rows"
     # Where the study lives is not how it searched.
     unrecorded = ("storage", "study_name", "stale_after")
 
@@ -354,8 +365,6 @@ class TPE(Optimizer):
             return trial
         if self._counted() >= self.num_trials:
             return None
-        if space.remaining() < space.row_cost() * (self.minibatch + space.n_val):
-            return None  # keep what the driver needs to score the pick on every row
         state = _optuna().trial.TrialState
         for _ in range(self.num_trials):
             trial = self._study.ask(self._distributions())

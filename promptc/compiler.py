@@ -22,6 +22,7 @@ from promptc._compile.evaluate import (
     paired_bootstrap_ci,
 )
 from promptc._compile.fingerprint import Fingerprint
+from promptc._compile.strategy import StrategyOption
 
 __all__ = [
     "Board",
@@ -33,6 +34,7 @@ __all__ = [
     "Optimizer",
     "PlanShape",
     "SearchSpace",
+    "StrategyOption",
     "Trial",
     "bootstrap_ci",
     "compile_program",

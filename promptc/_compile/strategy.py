@@ -6,9 +6,9 @@ from __future__ import annotations
 import inspect
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from promptc._compile.board import Board, Candidate
 from promptc._compile.fingerprint import Fingerprint
@@ -19,9 +19,33 @@ from promptc._program.module import Params, Predict
 if TYPE_CHECKING:
     from promptc._compile.run import Run
 
-__all__ = ["Optimizer", "SearchSpace", "Trial"]
+__all__ = ["Optimizer", "SearchSpace", "StrategyOption", "Trial"]
 
 _PLAIN = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class StrategyOption:
+    """A command-line option of ``promptc compile`` that a strategy takes.
+
+    Declared in :attr:`Optimizer.cli_options`.
+
+    Attributes:
+        flag: the flag, e.g. ``"--candidates"``.
+        param: the constructor parameter the flag's value goes to.
+        help: what the flag sets (the CLI adds which strategies take it).
+        type: converts the flag's text (``int``, ``float``, ``str``).
+        default: the value the CLI passes when the flag is not given (``None``: pass nothing,
+            so the constructor's default applies).
+        hint: said when the flag is given to a strategy that does not take it.
+    """
+
+    flag: str
+    param: str
+    help: str
+    type: Callable[[str], Any] = int
+    default: Any = None
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,14 +138,6 @@ class SearchSpace:
         """LM requests left in the search's budget (a huge number when there is no cap)."""
         return self._run.budget.remaining
 
-    def row_cost(self) -> float:
-        """LM requests the uncompiled program took per validation row (at least 1).
-
-        Strategies that stop on their own use it to keep enough budget for the driver's full
-        evaluation of their pick.
-        """
-        return max(1.0, self._run.baseline_requests / max(1, self.n_val))
-
 
 class Optimizer(ABC):
     """A search strategy over predictor parameters (instructions and ordered demos).
@@ -134,15 +150,26 @@ class Optimizer(ABC):
     2. :meth:`ask` for the next :class:`Trial`, or ``None`` to end the search;
     3. :meth:`tell` with that trial's per-row scores (in ``trial.rows`` order); then back to 2.
 
-    When the search ends (or the budget runs out), the driver scores :meth:`best` on every
-    validation row it has not seen yet and keeps it only if it beats the uncompiled program on
-    the same rows. A ~70-line :class:`~promptc.optimizers.RandomSearch` is the reference.
+    While the search runs, the driver keeps back what :attr:`final_reserve` says: a trial it
+    cannot pay for next to that reserve ends the search. When the search ends (or the budget
+    runs out), the driver scores :meth:`best` on every validation row it has not seen yet and
+    keeps it only if it beats the uncompiled program on the same rows. A ~70-line
+    :class:`~promptc.optimizers.RandomSearch` is the reference.
     """
 
     name: ClassVar[str] = "optimizer"
     #: Constructor parameters left out of :meth:`config` (where a run lives, not how it
     #: searches: e.g. a storage location).
     unrecorded: ClassVar[tuple[str, ...]] = ()
+    #: The ``promptc compile`` flags this strategy takes.
+    cli_options: ClassVar[tuple[StrategyOption, ...]] = ()
+    #: What the driver keeps back for its full evaluation of the pick while this strategy
+    #: searches (a trial that would not leave it ends the search before it starts):
+    #: ``"none"``: nothing (the search itself scores candidates on every row, or ends when the
+    #: rows run out); ``"pick"``: what the pick will lack, the pick being the strategy's current
+    #: :meth:`best` or the trial's candidate; ``"all_rows"``: a full evaluation (the pick may be
+    #: any candidate, e.g. one another worker scored).
+    final_reserve: ClassVar[Literal["none", "pick", "all_rows"]] = "none"
     #: Whether :meth:`plan` is what a run spends (a fixed schedule: its trials do not depend
     #: on scores) rather than an upper bound.
     plan_exact: ClassVar[bool] = False

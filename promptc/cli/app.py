@@ -70,6 +70,7 @@ def _rows(path: str, limit: int | None = None) -> list[dict[str, Any]]:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from promptc._compile.driver import compile_program, resolve_optimizer
+    from promptc._compile.options import strategy_options
     from promptc._compile.result import report_path
     from promptc._report.html import format_table
     from promptc.metrics import resolve_metric
@@ -80,16 +81,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     train = _rows(args.train, args.limit)
     val = _rows(args.val, args.limit) if args.val else None
     holdout = _rows(args.holdout, args.limit) if args.holdout else None
-    options: dict[str, Any] = {"k": args.k}
-    if args.optimizer in ("ape", "random", "racing", "thompson"):
-        options["num_candidates"] = args.candidates
-    if args.optimizer == "tpe":
-        options.update(num_trials=args.trials, storage=args.storage, study_name=args.study)
-    elif args.storage or args.study:
-        raise CLIError(
-            f"--storage and --study need --optimizer tpe, not {args.optimizer!r}",
-            hint="other strategies resume from the LM cache: run the same command again",
-        )
+    options = strategy_options(args, args.optimizer)
     settings: dict[str, Any] = {
         "optimizer": resolve_optimizer(args.optimizer, **options),
         "lm": _lm(args),
@@ -441,11 +433,9 @@ def _parser() -> argparse.ArgumentParser:
         help="cap in US dollars (only for models whose price litellm's cost map knows)",
     )
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--k", type=int, default=4, help="demos per predictor")
-    c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")
-    c.add_argument("--trials", type=int, default=20, help="trials in the study (tpe)")
-    c.add_argument("--storage", help="optuna storage of the trials (tpe): FILE or DB URL")
-    c.add_argument("--study", help="study name in --storage (tpe; default: from the run)")
+    from promptc._compile.options import add_strategy_options
+
+    add_strategy_options(c)
     c.add_argument("--name", help="program name stored in the artifact")
     c.add_argument(
         "--dry-run",
