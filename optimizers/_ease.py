@@ -40,8 +40,15 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from promptc import Params, Predict
-from promptc._program.types import format_value
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+from promptc.compiler import (
+    BoardView,
+    Candidate,
+    Optimizer,
+    PlanShape,
+    SearchSpace,
+    Trial,
+    format_value,
+)
 
 from ._candidates import sample_joint
 from ._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
@@ -242,7 +249,7 @@ class EASE(Optimizer):
         gain = sum(scores) / len(scores) - sum(base[r] for r in trial.rows) / len(trial.rows)
         self.observations.append((self._index[self._space.board.key(trial.candidate)], gain))
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The candidate with the largest paired gain, shrunk towards 0 by ``minibatch`` rows."""
         best: Candidate = {}
         top = 0.0

@@ -17,7 +17,7 @@ import math
 import random
 
 from promptc import Params
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+from promptc.compiler import BoardView, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 
 from ._candidates import Pool, build_options, sample_joint
 from ._flags import CANDIDATES, DEMOS
@@ -136,7 +136,7 @@ class Racing(Optimizer):
             self._resample()
         self._next_round()
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The survivor with the largest paired gain, if it gains at all."""
         ranked = sorted(self._alive, key=board.gain, reverse=True)
         return ranked[0] if ranked and board.gain(ranked[0]) > 0 else {}

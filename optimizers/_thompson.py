@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+from promptc.compiler import BoardView, Candidate, Optimizer, PlanShape, SearchSpace, Trial
 
 from ._candidates import Pool, build_options, sample_joint
 from ._flags import CANDIDATES, DEMOS
@@ -112,7 +112,7 @@ class ThompsonSampling(Optimizer):
         self._asked += 1
         return Trial(pick, tuple(self._order[done : done + self.minibatch]))
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The candidate with the largest posterior mean, if it has been scored at all."""
         scored = [c for c in self._candidates if board.scores(c)]
         return max(scored, key=self._posterior_mean) if scored else {}

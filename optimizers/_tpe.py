@@ -28,37 +28,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from promptc import Params
-from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc.compiler import (
-    Board,
+    PROMPT_FORMATS,
+    BoardView,
     Candidate,
     Optimizer,
     PlanShape,
     SearchSpace,
     Trial,
+    TrialStore,
+    format_templates,
 )
 from promptc.exceptions import ConfigurationError
 
 from ._candidates import Demos, Pool, build_choices
 from ._flags import DEMOS, STORAGE, STUDY, TRIALS
 
-if TYPE_CHECKING:
-    import optuna
-
-__all__ = ["TPE", "open_storage"]
+__all__ = ["TPE"]
 
 ORDERS = ("drawn", "reversed", "rotated")
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"
-_LOCK_GRACE = 5  # seconds
 _PARAMS_WAIT = 2.0  # seconds: how long an earlier trial's params may take to be written
-_ORPHAN_AFTER = 30.0  # seconds: a live worker tags the trial it asked for within milliseconds
 
 
 def _ordered(demos: Demos, order: str) -> Demos:
@@ -80,48 +74,6 @@ def _optuna() -> Any:
     return optuna
 
 
-def open_storage(spec: str | None) -> optuna.storages.BaseStorage | None:
-    """An optuna storage from a URL or a file path (``None``: in memory).
-
-    ``sqlite:///compile.db`` or ``postgresql://user@host/db`` open a database; any other text
-    is a journal file (the safe choice for several processes on one machine).
-    """
-    if spec is None:
-        return None
-    optuna = _optuna()
-    if "://" not in spec:
-        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
-
-        # A worker killed while appending leaves the lock behind; journal appends take
-        # milliseconds, so a lock older than a few seconds is taken as abandoned.
-        lock = JournalFileSymlinkLock(spec, grace_period=_LOCK_GRACE)
-        return optuna.storages.JournalStorage(JournalFileBackend(spec, lock_obj=lock))  # type: ignore[no-any-return]
-    kwargs: dict[str, Any] = {}
-    if spec.startswith("sqlite"):
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(spec, **kwargs)  # type: ignore[no-any-return]
-        except Exception as exc:  # two workers creating the schema at once: one loses the race
-            if attempt == 4 or "already exists" not in str(exc):
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _alive(worker: str) -> bool:
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's worker: only its age can tell (see stale_after)
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class TPE(Optimizer):
     """Optuna TPE over (instruction, demo set, order, format) per predictor, on paired minibatches.
 
@@ -135,7 +87,8 @@ class TPE(Optimizer):
         minibatch: validation rows per trial.
         full_eval_every: score the most promising candidate on every row after this many
             trials (0: only the driver's final evaluation).
-        storage: where the study lives (see :func:`open_storage`); ``None`` keeps it in memory.
+        storage: where the study lives (see :func:`promptc.compiler.open_storage`); ``None``
+            keeps it in memory.
         study_name: the study's name; by default derived from the program, the data, the seed
             and these settings (all but ``num_trials``, so a study can be extended), so the same
             compile command finds its own study again.
@@ -181,6 +134,7 @@ class TPE(Optimizer):
         self.stale_after = stale_after
         self._space: SearchSpace | None = None
         self._study: Any = None
+        self._opened: TrialStore | None = None
         self._instructions: dict[str, list[str]] = {}
         self._demo_sets: dict[str, list[Demos]] = {}
         self._order: list[int] = []
@@ -223,16 +177,16 @@ class TPE(Optimizer):
         self._order = list(range(space.n_val))
         rng.shuffle(self._order)
         sampler = optuna.samplers.TPESampler(seed=space.seed, n_startup_trials=5)
-        self._study = optuna.create_study(
-            storage=open_storage(self.storage),
-            study_name=self.study_name or self._default_name(space),
-            sampler=sampler,
-            direction="maximize",
-            load_if_exists=True,
+        self._opened = TrialStore.open(
+            self.storage,
+            self.study_name or self._default_name(space),
+            self._fingerprint(space),
+            sampler,
+            owner="TPE",
         )
-        self._check_fingerprint(space)
+        self._study = self._opened.study
         self._load_choices(space, rng)
-        self._requeue_stale()
+        self._store.requeue_stale(self._whole, self.stale_after)
         self.restored = self._restore()
         self._running, self._full, self._told = None, None, 0
 
@@ -242,36 +196,14 @@ class TPE(Optimizer):
         search += f"; orders {'/'.join(ORDERS)}; formats {'/'.join(PROMPT_FORMATS)}"
         return {**space.fingerprint().to_dict(), "search": search}
 
-    def _check_fingerprint(self, space: SearchSpace) -> None:
-        """Store what the study's trials mean on first use; refuse a compile they do not fit."""
-        mine = self._fingerprint(space)
-        stored = self._study.user_attrs.get("fingerprint")
-        if stored is None:  # a new study (or one stored before fingerprints: adopted as is)
-            self._study.set_user_attr("fingerprint", mine)
-            stored = self._study.user_attrs["fingerprint"]  # a concurrent first worker may have won
-        differ = [part for part in sorted({*mine, *stored}) if mine.get(part) != stored.get(part)]
-        if differ:
-            shown = "; ".join(
-                f"{part}: study {stored.get(part)!r}, this compile {mine.get(part)!r}"
-                for part in differ
-            )
-            raise ConfigurationError(
-                f"the study {self._study.study_name!r} in {self.storage} holds the trials of "
-                f"another compile, which differ in {', '.join(differ)} ({shown}); trials are "
-                "scores of one program on one data set with one metric, LM and search space, "
-                "so they cannot be shared: give this compile another study name (--study, or "
-                "TPE(study_name=...)), or a fresh storage (--storage, or TPE(storage=...))"
-            )
-
     def _load_choices(self, space: SearchSpace, rng: random.Random) -> None:
         """The study's stored choices, or new ones (stored for every later worker)."""
-        stored = self._study.user_attrs.get("choices")
-        if stored is None:
+
+        def make() -> dict[str, Any]:
             instructions, demo_sets = build_choices(self.pool, space, rng)
-            self._study.set_user_attr(
-                "choices", {"instructions": instructions, "demo_sets": demo_sets}
-            )
-            stored = self._study.user_attrs["choices"]  # a concurrent first worker may have won
+            return {"instructions": instructions, "demo_sets": demo_sets}
+
+        stored = self._store.shared("choices", make)
         self._instructions = {n: list(v) for n, v in stored["instructions"].items()}
         self._demo_sets = {n: [tuple(d) for d in sets] for n, sets in stored["demo_sets"].items()}
         if set(self._instructions) != set(space.predictors):
@@ -316,37 +248,18 @@ class TPE(Optimizer):
                 cand[name] = chosen
         return cand
 
-    def _requeue_stale(self) -> None:
-        """Hand out again the trials that dead workers were running (nothing is lost)."""
-        state = _optuna().trial.TrialState
-        now = time.time()
-        for t in self._study.get_trials(deepcopy=False, states=(state.RUNNING,)):
-            worker = t.user_attrs.get("worker", "")
-            started = t.datetime_start.timestamp() if t.datetime_start else now
-            # No tag: its worker died between asking and tagging (an orphan).
-            limit = self.stale_after if worker else _ORPHAN_AFTER
-            if (worker and not _alive(worker)) or now - started > limit:
-                self._study.tell(t.number, state=state.FAIL)
-                if self._whole(t.params):  # a trial killed before its params were set: drop it
-                    self._study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
+    @property
+    def _store(self) -> TrialStore:
+        assert self._opened is not None, "setup() opens the trial store"
+        return self._opened
+
+    def _decoded(self, params: dict[str, Any]) -> Candidate | None:
+        return self._candidate(params) if self._whole(params) else None
 
     def _restore(self) -> int:
-        """Put every finished trial's per-row scores on the board (no LM requests).
-
-        Returns how many trials were read back.
-        """
+        """Put every finished trial's per-row scores on the board; how many were read back."""
         assert self._space is not None
-        state = _optuna().trial.TrialState
-        restored = 0
-        for t in self._study.get_trials(deepcopy=False, states=(state.COMPLETE,)):
-            rows, scores = t.user_attrs.get("rows"), t.user_attrs.get("scores")
-            if rows is None or scores is None or not self._whole(t.params):
-                continue
-            self._space.board.restore(
-                self._candidate(t.params), dict(zip(rows, scores, strict=True))
-            )
-            restored += 1
-        return restored
+        return self._store.restore(self._space, self._decoded)
 
     # -- ask / tell -----------------------------------------------------------------------------
 
@@ -384,7 +297,7 @@ class TPE(Optimizer):
                 return None
         else:
             return None
-        trial.set_user_attr("worker", _WORKER)
+        self._store.tag(trial)
         start = (trial.number * self.minibatch) % space.n_val
         rows = tuple(self._order[(start + i) % space.n_val] for i in range(self.minibatch))
         rows = tuple(dict.fromkeys(rows))  # fewer rows than a minibatch: each once
@@ -425,9 +338,7 @@ class TPE(Optimizer):
         self._running = None
         base = self._space.board.scores({})
         gain = sum(s - base[r] for r, s in zip(rows, scores, strict=True)) / len(rows)
-        running.set_user_attr("rows", list(rows))
-        running.set_user_attr("scores", list(scores))
-        self._study.tell(running, gain)
+        self._store.finish(running, rows, scores, gain)
         self.evaluated += 1
         self._told += 1
         if self.full_eval_every and self._told % self.full_eval_every == 0:
@@ -435,7 +346,7 @@ class TPE(Optimizer):
             if pick and len(self._space.board.scores(pick)) < self._space.n_val:
                 self._full = Trial(pick)
 
-    def _promising(self, board: Board) -> Candidate:
+    def _promising(self, board: BoardView) -> Candidate:
         """The candidate with the largest paired gain, shrunk toward 0 on few rows."""
         best: Candidate = {}
         best_value = 0.0
@@ -446,14 +357,11 @@ class TPE(Optimizer):
                 best, best_value = key_cand, value
         return best
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The most promising candidate over every worker's finished trials."""
         if self._study is not None:
             if self._running is not None:  # the budget ran out mid-trial: hand it out again
-                running, _ = self._running
-                state = _optuna().trial.TrialState
-                self._study.tell(running, state=state.FAIL)
-                self._study.enqueue_trial(running.params)
+                self._store.release(self._running[0])
                 self._running = None
             self._restore()
         return self._promising(board)

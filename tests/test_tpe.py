@@ -24,11 +24,10 @@ from test_racing import SIGNATURE, TRAIN, VAL, world
 import promptc
 from promptc import LM, Predict
 from promptc._artifact.artifact import dump_artifact
-from promptc.compiler import CompileResult
+from promptc.compiler import CompileResult, open_storage
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import contains, exact_match
 from promptc.optimizers import TPE
-from promptc.optimizers._tpe import open_storage
 from promptc.testing import FakeBackend
 
 MakeLM = Callable[..., LM]

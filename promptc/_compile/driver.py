@@ -252,7 +252,7 @@ def _compile(
             run,
         )
         with holding_back(spend, reserve if held else 0):
-            winner = search(run, optimizer, space)
+            winner = search(run, optimizer, space, board)
             credit = leave_one_out_credit(run, board, winner)
         holdout_results = score_holdout(run, winner, held) if held else {}
     compiled = program.with_params(winner)

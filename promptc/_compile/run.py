@@ -119,7 +119,7 @@ def evaluate_trial(
     return scores
 
 
-def search(run: Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
+def search(run: Run, optimizer: Optimizer, space: SearchSpace, board: Board) -> Candidate:
     """The ask/tell loop, then a full-row check of the strategy's pick.
 
     The driver keeps back what the pick's full evaluation needs (as the strategy's
@@ -128,7 +128,6 @@ def search(run: Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
     during it: a trial whose parse retries overrun the estimate still completes, rather than
     being cut and wasted.)
     """
-    board = space.board
     try:
         optimizer.setup(space)
     except BudgetExhaustedError:  # proposing candidates spent the budget: nothing to race

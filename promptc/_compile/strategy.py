@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from promptc._compile.board import Board, Candidate
+from promptc._compile.board import Board, BoardView, Candidate
 from promptc._compile.fingerprint import Fingerprint
 from promptc._compile.plan import PlanShape
 from promptc._compile.propose import bootstrap_demos, propose_instructions, resample_instructions
@@ -73,7 +73,8 @@ class SearchSpace:
         trainset: rows demos may be drawn from (never the validation rows).
         n_val: how many validation rows trials may index.
         seed: the compile's seed; derive every random choice from it.
-        board: per-row validation scores so far (the baseline's are there from the start).
+        board: per-row validation scores so far (the baseline's are there from the start),
+            read-only.
     """
 
     predictors: dict[str, Predict]
@@ -81,8 +82,17 @@ class SearchSpace:
     trainset: list[dict[str, Any]]
     n_val: int
     seed: int
-    board: Board
+    _board: Board = field(repr=False)
     _run: Run = field(repr=False)
+
+    @property
+    def board(self) -> BoardView:
+        """Per-row validation scores so far, read-only."""
+        return self._board
+
+    def _restore(self, candidate: Candidate, scores: Mapping[int, float]) -> None:
+        """Put scores read from a trial store on the board (:class:`TrialStore`)."""
+        self._board.restore(candidate, scores)
 
     def demo_pool(self, name: str) -> list[dict[str, Any]]:
         """Training rows that carry every field of predictor ``name``, reduced to those fields."""
@@ -185,7 +195,7 @@ class Optimizer(ABC):
     def tell(self, trial: Trial, scores: list[float]) -> None:  # noqa: B027 - optional
         """Learn from a trial's per-row scores (stateless strategies ignore them)."""
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The strategy's pick; by default the board's :meth:`Board.leader`."""
         return board.leader()
 
