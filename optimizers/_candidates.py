@@ -125,7 +125,8 @@ def sample_joint(
     while len(found) < wanted and attempts < 50 * max(1, wanted):
         attempts += 1
         cand = {name: rng.choice(choices) for name, choices in options.items()}
-        changed = {n: p for n, p in cand.items() if p != space.base[n]}
+        base = space.board.key({})
+        changed = {n: p for n, p in cand.items() if space.board.key({n: p}) != base}
         if changed:
             found.setdefault(space.board.key(changed), changed)
     return list(found.values())

@@ -10,18 +10,19 @@ uncompiled program on those rows, so an easy or hard minibatch does not mislead 
 ``full_eval_every`` trials the most promising candidate is scored on every row (MIPROv2's
 periodic full evaluation).
 
-The trials live in an optuna storage. Given ``storage``, a compile that is killed (even with
-``kill -9``) and started again with the same command resumes its study: finished trials are read
-back with their per-row scores and never evaluated again, and a trial the dead process was
-running is handed out again. Several worker processes started on one storage share the study:
-each asks for the next trial, so no trial is evaluated twice, and each ends with the best
-candidate over every worker's trials. The candidate choices (instructions and demo sets) are
-stored with the study on first use, so every worker and every resume searches the same space.
-So is the compile's fingerprint (:meth:`SearchSpace.fingerprint`: program structure, prompts,
-train and validation data, metric, LM settings) and the search settings: a compile that differs
-in any of them is refused, naming the parts, instead of adopting trials that mean something else
-(two compiles given the same ``--storage`` and ``--study``). The compile's budget caps each
-process's run (restored trials cost nothing); ``num_trials`` caps the study.
+The trials live in an optuna storage, through :class:`promptc.compiler.TrialStore` (which owns the
+fingerprint check, stale trials and restoring scores). Given ``storage``, a compile that is killed
+(even with ``kill -9``) and started again with the same command resumes its study: finished trials
+are read back with their per-row scores and never evaluated again, and a trial the dead process was
+running is handed out again. Several worker processes started on one storage share the study: each
+asks for the next trial, so no trial is evaluated twice, and each ends with the best candidate over
+every worker's trials. The candidate choices (instructions and demo sets) are stored with the study
+on first use, so every worker and every resume searches the same space. So is the compile's
+fingerprint (:meth:`SearchSpace.fingerprint`: program structure, prompts, train and validation
+data, metric, LM settings) and the search settings: a compile that differs in any of them is
+refused, naming the parts, instead of adopting trials that mean something else (two compiles given
+the same ``--storage`` and ``--study``). The compile's budget caps each process's run (restored
+trials cost nothing); ``num_trials`` caps the study.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from promptc.compiler import (
     SearchSpace,
     Trial,
     TrialStore,
-    format_templates,
 )
 from promptc.exceptions import ConfigurationError
 
@@ -237,14 +237,17 @@ class TPE(Optimizer):
         for name in sorted(self._instructions):
             demos = self._demo_sets[name][params[f"{name}.demos"]]
             fmt = params[f"{name}.format"]
-            if format_templates(fmt) == self._space.predictors[name].adapter.templates:
-                fmt = None  # the predictor's own layout: no change
+            base = self._space.base[name]
             chosen = Params(
                 self._instructions[name][params[f"{name}.instruction"]],
                 _ordered(demos, params[f"{name}.order"]),
-                fmt,
+                None if fmt == base.format else fmt,  # the predictor's own format: no change
             )
-            if chosen != self._space.base[name]:
+            if (
+                chosen.instruction != base.instruction
+                or chosen.demos != base.demos
+                or chosen.format
+            ):
                 cand[name] = chosen
         return cand
 

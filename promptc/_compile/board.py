@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import NewType, Protocol
+from typing import Any, NewType, Protocol
 
 from promptc._compile.evaluate import EvalResult, ExampleResult, bootstrap_ci
+from promptc._program.adapter import PROMPT_FORMATS
 from promptc._program.module import Params
 
-__all__ = ["Board", "BoardView", "Candidate", "CandidateKey"]
+__all__ = ["Board", "BoardView", "Candidate", "CandidateKey", "prompt_identity"]
 
 Candidate = dict[str, Params]
 #: A candidate's identity on the board: equal for candidates that make the same program. Compare
 #: and hash it; what it encodes is the board's business.
 CandidateKey = NewType("CandidateKey", str)
+
+
+def prompt_identity(params: Params, base: Params | None = None) -> list[Any]:
+    """What makes a predictor's prompt: instruction, demos and format (``None`` keeps
+    ``base``'s). The default format (XML tags) is written as ``None``, as before formats had
+    names, so stored keys and fingerprints stay the same."""
+    fmt = params.format or (base.format if base is not None else None)
+    return [params.instruction, list(params.demos), None if fmt == PROMPT_FORMATS[0] else fmt]
 
 
 class BoardView(Protocol):
@@ -76,7 +85,7 @@ class Board:
         """A canonical key of the candidate's full parameters."""
         full = {**self.base, **candidate}
         text = json.dumps(
-            {n: [p.instruction, list(p.demos), p.format] for n, p in sorted(full.items())},
+            {n: prompt_identity(p, self.base.get(n)) for n, p in sorted(full.items())},
             sort_keys=True,
             default=str,
         )
