@@ -177,8 +177,9 @@ class Optimizer(ABC):
     #: searches (a trial that would not leave it ends the search before it starts):
     #: ``"none"``: nothing (the search itself scores candidates on every row, or ends when the
     #: rows run out); ``"pick"``: what the pick will lack, the pick being the strategy's current
-    #: :meth:`best` or the trial's candidate; ``"all_rows"``: a full evaluation (the pick may be
-    #: any candidate, e.g. one another worker scored).
+    #: :meth:`best` or the trial's candidate (the driver then calls :meth:`best` before each
+    #: trial: it must change nothing); ``"all_rows"``: a full evaluation (the pick may be any
+    #: candidate, e.g. one another worker scored).
     final_reserve: ClassVar[Literal["none", "pick", "all_rows"]] = "none"
     #: Whether :meth:`plan` is what a run spends (a fixed schedule: its trials do not depend
     #: on scores) rather than an upper bound.
