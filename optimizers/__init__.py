@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from promptc.compiler import Optimizer
 from promptc.exceptions import ConfigurationError
-from promptc.optimizers._labeled import LabeledFewShot
-from promptc.optimizers._racing import APE, Racing
-from promptc.optimizers._random import RandomSearch
-from promptc.optimizers._thompson import ThompsonSampling
-from promptc.optimizers._tpe import TPE
+
+from ._labeled import LabeledFewShot
+from ._racing import APE, Racing
+from ._random import RandomSearch
+from ._thompson import ThompsonSampling
+from ._tpe import TPE
 
 if TYPE_CHECKING:
-    from promptc.optimizers._ease import EASE
+    from ._ease import EASE
 
 
 def _ease_class() -> type[Optimizer]:
     try:
-        from promptc.optimizers._ease import EASE
+        from ._ease import EASE
     except ImportError as exc:
         raise ConfigurationError(
             f"the 'ease' optimizer needs {exc.name or 'numpy'}; install it with: "
@@ -47,6 +48,11 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 }
 
 
+def strategy_class(name: str) -> type[Optimizer]:
+    """The class of the strategy registered as ``name`` (importing EASE when asked for)."""
+    return _ease_class() if name == "ease" else OPTIMIZERS[name]  # type: ignore[return-value]
+
+
 def __getattr__(name: str) -> Any:
     if name == "EASE":
         return _ease_class()
@@ -62,4 +68,5 @@ __all__ = [
     "Racing",
     "RandomSearch",
     "ThompsonSampling",
+    "strategy_class",
 ]

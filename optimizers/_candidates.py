@@ -53,16 +53,7 @@ class Pool:
     def max_candidates(self, shape: PlanShape, wanted: int) -> int:
         """The most joint candidates :func:`sample_joint` can return (``wanted`` at most)."""
         options = (1 + self.num_instructions + self.num_variants) * (1 + self.num_demo_sets)
-        return max(0, min(wanted, options ** len(shape.predictors) - 1))
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "num_instructions": self.num_instructions,
-            "num_variants": self.num_variants,
-            "num_demo_sets": self.num_demo_sets,
-            "k": self.k,
-            "bootstrap": self.bootstrap,
-        }
+        return max(0, min(wanted, int(options ** len(shape.predictors)) - 1))
 
 
 def _distinct(sets: list[Demos]) -> list[Demos]:
@@ -134,7 +125,8 @@ def sample_joint(
     while len(found) < wanted and attempts < 50 * max(1, wanted):
         attempts += 1
         cand = {name: rng.choice(choices) for name, choices in options.items()}
-        changed = {n: p for n, p in cand.items() if p != space.base[n]}
+        base = space.board.key({})
+        changed = {n: p for n, p in cand.items() if space.board.key({n: p}) != base}
         if changed:
             found.setdefault(space.board.key(changed), changed)
     return list(found.values())

@@ -22,7 +22,7 @@ observation so far (embedding -> the candidate's paired gain over the uncompiled
 minibatch) and scores the open candidate with the highest upper confidence bound on its next
 ``minibatch`` rows; the first ``warmup`` steps pick at random. Every candidate walks one shared
 shuffled row order, so first looks are paired on the same rows (as in Thompson sampling). The
-search stops when ``max_trials`` is reached, every candidate is fully scored, or the budget left
+search stops when ``num_trials`` is reached, every candidate is fully scored, or the budget left
 only pays for the driver's full evaluation of the pick.
 """
 
@@ -40,12 +40,21 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from promptc import Params, Predict
-from promptc._program.types import format_value
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
-from promptc.optimizers._candidates import sample_joint
-from promptc.optimizers._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
-from promptc.optimizers._neural_ucb import NeuralUCB
-from promptc.optimizers._transport import ot_filter
+from promptc.compiler import (
+    BoardView,
+    Candidate,
+    Optimizer,
+    PlanShape,
+    SearchSpace,
+    Trial,
+    format_value,
+)
+
+from ._candidates import sample_joint
+from ._embed import DEFAULT_EMBEDDER, Embedder, resolve_embedder
+from ._flags import DEMOS
+from ._neural_ucb import NeuralUCB
+from ._transport import ot_filter
 
 __all__ = ["EASE"]
 
@@ -88,7 +97,7 @@ class EASE(Optimizer):
         num_candidates: joint candidates (all of them when the product is smaller).
         minibatch: validation rows per step.
         warmup: random steps before the surrogate picks.
-        max_trials: stop after this many steps (``None``: only the budget and the rows stop it).
+        num_trials: stop after this many steps (``None``: only the budget and the rows stop it).
         embedder: ``"minilm"`` (default), ``"litellm/<model>"``, or any object with
             ``embed(texts) -> array``.
         width: hidden units of the surrogate's two layers.
@@ -98,6 +107,8 @@ class EASE(Optimizer):
     """
 
     name = "ease"
+    cli_options = (DEMOS,)
+    final_reserve = "pick"
 
     def __init__(
         self,
@@ -110,7 +121,7 @@ class EASE(Optimizer):
         num_candidates: int = 96,
         minibatch: int = 4,
         warmup: int = 4,
-        max_trials: int | None = None,
+        num_trials: int | None = None,
         embedder: Embedder | str = DEFAULT_EMBEDDER,
         width: int = 32,
         lam: float = 0.1,
@@ -126,8 +137,12 @@ class EASE(Optimizer):
         self.num_candidates = num_candidates
         self.minibatch = minibatch
         self.warmup = warmup
-        self.max_trials = max_trials
+        self.num_trials = num_trials
         self.embedder = embedder
+        self.width = width
+        self.lam = lam
+        self.nu = nu
+        self.epochs = epochs
         self.surrogate = NeuralUCB(width=width, lam=lam, nu=nu, epochs=epochs)
         self._space: SearchSpace | None = None
         self._rng = random.Random(0)
@@ -137,29 +152,11 @@ class EASE(Optimizer):
         self.observations: list[tuple[int, float]] = []
         self._index: dict[str, int] = {}
 
-    def config(self) -> dict[str, Any]:
-        s = self.surrogate
-        embedder = self.embedder if isinstance(self.embedder, str) else type(self.embedder).__name__
-        return {
-            "k": self.k,
-            "bootstrap": self.bootstrap,
-            "num_instructions": self.num_instructions,
-            "num_sets": self.num_sets,
-            "keep_sets": self.keep_sets,
-            "num_orders": self.num_orders,
-            "num_candidates": self.num_candidates,
-            "minibatch": self.minibatch,
-            "warmup": self.warmup,
-            "max_trials": self.max_trials,
-            "embedder": embedder,
-            "surrogate": {"width": s.width, "lam": s.lam, "nu": s.nu, "epochs": s.epochs},
-        }
-
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
-        """At most every candidate on every row (or ``max_trials`` minibatches and the pick)."""
+        """At most every candidate on every row (or ``num_trials`` minibatches and the pick)."""
         search = self.num_candidates * shape.n_val
-        if self.max_trials is not None:
-            search = min(search, self.max_trials * self.minibatch + shape.n_val)
+        if self.num_trials is not None:
+            search = min(search, self.num_trials * self.minibatch + shape.n_val)
         return {
             "bootstrap": min(self.bootstrap, shape.n_train),
             "propose": self.num_instructions * len(shape.predictors),
@@ -224,7 +221,7 @@ class EASE(Optimizer):
 
     def ask(self) -> Trial | None:
         space = self._space
-        if space is None or len(self.observations) == self.max_trials:
+        if space is None or len(self.observations) == self.num_trials:
             return None
         board = space.board
         open_ = [i for i, c in enumerate(self.candidates) if len(board.scores(c)) < space.n_val]
@@ -233,14 +230,6 @@ class EASE(Optimizer):
         pick = self._pick(open_)
         cand = self.candidates[pick]
         done = len(board.scores(cand))
-        # Afterwards the driver scores the pick on every row: stop while the budget pays for it.
-        favourite = self.best(board)
-        missing = max(
-            space.n_val - done - self.minibatch,
-            space.n_val - len(board.scores(favourite)) if favourite else 0,
-        )
-        if space.remaining() < space.row_cost() * (self.minibatch + missing):
-            return None
         return Trial(cand, tuple(self._order[done : done + self.minibatch]))
 
     def _pick(self, open_: list[int]) -> int:
@@ -260,7 +249,7 @@ class EASE(Optimizer):
         gain = sum(scores) / len(scores) - sum(base[r] for r in trial.rows) / len(trial.rows)
         self.observations.append((self._index[self._space.board.key(trial.candidate)], gain))
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The candidate with the largest paired gain, shrunk towards 0 by ``minibatch`` rows."""
         best: Candidate = {}
         top = 0.0

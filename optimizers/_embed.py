@@ -53,7 +53,7 @@ def model_dir() -> Path:
     Raises:
         ModelNotAvailableError: (an ``ImportError``) it is not pulled; the message says how.
     """
-    from promptc._local.models import model_path
+    from promptc.compiler import model_path
 
     return model_path(MODEL_NAME)
 

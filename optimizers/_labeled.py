@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from promptc import Params
 from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
+
+from ._flags import DEMOS
 
 __all__ = ["LabeledFewShot"]
 
@@ -19,6 +20,7 @@ class LabeledFewShot(Optimizer):
     """
 
     name = "labeled"
+    cli_options = (DEMOS,)
     plan_exact = True
 
     def __init__(self, k: int = 4) -> None:
@@ -38,9 +40,6 @@ class LabeledFewShot(Optimizer):
     def ask(self) -> Trial | None:
         trial, self._trial = self._trial, None
         return trial
-
-    def config(self) -> dict[str, Any]:
-        return {"k": self.k}
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """One candidate on every validation row (none when no training row can be a demo)."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
 
 from promptc import Params
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
-from promptc.optimizers._candidates import Pool, build_options, sample_joint
+from promptc.compiler import BoardView, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+
+from ._candidates import Pool, build_options, sample_joint
+from ._flags import CANDIDATES, DEMOS
 
 __all__ = ["APE", "Racing"]
 
@@ -43,6 +44,7 @@ class Racing(Optimizer):
     """
 
     name = "racing"
+    cli_options = (DEMOS, CANDIDATES)
 
     def __init__(
         self,
@@ -57,7 +59,11 @@ class Racing(Optimizer):
         eta: int = 2,
         confidence: float = 1.64,
     ) -> None:
-        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
+        self.num_instructions = num_instructions
+        self.num_variants = num_variants
+        self.num_demo_sets = num_demo_sets
+        self.k = k
+        self.bootstrap = bootstrap
         self.num_candidates = num_candidates
         self.num_resample = num_resample
         self.minibatch = minibatch
@@ -72,27 +78,24 @@ class Racing(Optimizer):
         self.resampled: list[Candidate] = []
         self.eliminated: list[tuple[Candidate, str]] = []
 
-    def config(self) -> dict[str, Any]:
-        return {
-            **self.pool.config(),
-            "num_candidates": self.num_candidates,
-            "num_resample": self.num_resample,
-            "minibatch": self.minibatch,
-            "eta": self.eta,
-            "confidence": self.confidence,
-        }
+    @property
+    def _pool(self) -> Pool:
+        """The candidate pool these settings build."""
+        return Pool(
+            self.num_instructions, self.num_variants, self.num_demo_sets, self.k, self.bootstrap
+        )
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """An upper bound: the race with no candidate eliminated early (halving only)."""
         resample = self.num_resample * len(shape.predictors)
-        alive = self.pool.max_candidates(shape, self.num_candidates)
+        alive = self._pool.max_candidates(shape, self.num_candidates)
         worst = rounds = 0
         # The leader's variants join after the first round in which resampling finds any (it
         # is asked again each round until then): try every round and keep the costliest.
         for join in range(1, math.ceil(shape.n_val / self.minibatch) + 1):
             runs, ran = _race(alive, shape.n_val, self.minibatch, self.eta, resample, join)
             worst, rounds = max(worst, runs), max(rounds, ran)
-        proposals = self.pool.plan(shape)
+        proposals = self._pool.plan(shape)
         extra = resample * rounds
         return {
             "bootstrap": proposals["bootstrap"],
@@ -102,7 +105,7 @@ class Racing(Optimizer):
 
     def setup(self, space: SearchSpace) -> None:
         rng = random.Random(space.seed)
-        options = build_options(self.pool, space, rng)
+        options = build_options(self._pool, space, rng)
         self._space = space
         self._alive = sample_joint(space, options, self.num_candidates, rng)
         self._order = list(range(space.n_val))
@@ -133,7 +136,7 @@ class Racing(Optimizer):
             self._resample()
         self._next_round()
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The survivor with the largest paired gain, if it gains at all."""
         ranked = sorted(self._alive, key=board.gain, reverse=True)
         return ranked[0] if ranked and board.gain(ranked[0]) > 0 else {}

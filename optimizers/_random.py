@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from promptc import Params
 from promptc.compiler import Optimizer, PlanShape, SearchSpace, Trial
+
+from ._flags import CANDIDATES, DEMOS
 
 __all__ = ["RandomSearch"]
 
@@ -23,6 +24,7 @@ class RandomSearch(Optimizer):
     """
 
     name = "random"
+    cli_options = (DEMOS, CANDIDATES)
     plan_exact = True
 
     def __init__(self, k: int = 4, num_candidates: int = 8) -> None:
@@ -48,9 +50,6 @@ class RandomSearch(Optimizer):
             if space.demo_pool(name)
         }
         return Trial(candidate) if candidate else None
-
-    def config(self) -> dict[str, Any]:
-        return {"k": self.k, "num_candidates": self.num_candidates}
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
         """Every candidate on every validation row (a repeated candidate is not scored again)."""

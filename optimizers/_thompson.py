@@ -5,17 +5,18 @@ score has a Beta posterior (scores in [0, 1] count as fractional successes). Eve
 once from each posterior and scores the candidate with the largest draw on its next minibatch of
 validation rows; every candidate walks the same shuffled row order, so any two are paired on the
 rows both have seen. Unlike racing's fixed rounds, evaluations flow to promising candidates as
-soon as evidence arrives, and the search runs until the budget it may use is spent, keeping
-enough for the driver's full evaluation of the pick.
+soon as evidence arrives, and the search runs until the budget it may use is spent (the driver
+keeps back what its full evaluation of the pick needs: ``final_reserve = "pick"``).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
 
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
-from promptc.optimizers._candidates import Pool, build_options, sample_joint
+from promptc.compiler import BoardView, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+
+from ._candidates import Pool, build_options, sample_joint
+from ._flags import CANDIDATES, DEMOS
 
 __all__ = ["ThompsonSampling"]
 
@@ -31,10 +32,12 @@ class ThompsonSampling(Optimizer):
         bootstrap: training rows the program is run on to bootstrap demos (0: labeled only).
         num_candidates: joint candidates (sampled from all combinations).
         minibatch: validation rows per step.
-        max_trials: stop after this many steps (``None``: only the budget and the rows stop it).
+        num_trials: stop after this many steps (``None``: only the budget and the rows stop it).
     """
 
     name = "thompson"
+    cli_options = (DEMOS, CANDIDATES)
+    final_reserve = "pick"
 
     def __init__(
         self,
@@ -45,36 +48,39 @@ class ThompsonSampling(Optimizer):
         bootstrap: int = 8,
         num_candidates: int = 12,
         minibatch: int = 4,
-        max_trials: int | None = None,
+        num_trials: int | None = None,
     ) -> None:
-        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
+        self.num_instructions = num_instructions
+        self.num_variants = num_variants
+        self.num_demo_sets = num_demo_sets
+        self.k = k
+        self.bootstrap = bootstrap
         self.num_candidates = num_candidates
         self.minibatch = minibatch
-        self.max_trials = max_trials
+        self.num_trials = num_trials
         self._space: SearchSpace | None = None
         self._candidates: list[Candidate] = []
         self._order: list[int] = []
         self._rng = random.Random(0)
         self._asked = 0
 
-    def config(self) -> dict[str, Any]:
-        return {
-            **self.pool.config(),
-            "num_candidates": self.num_candidates,
-            "minibatch": self.minibatch,
-            "max_trials": self.max_trials,
-        }
+    @property
+    def _pool(self) -> Pool:
+        """The candidate pool these settings build."""
+        return Pool(
+            self.num_instructions, self.num_variants, self.num_demo_sets, self.k, self.bootstrap
+        )
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
-        """At most every candidate on every row (or ``max_trials`` minibatches and the pick)."""
-        search = self.pool.max_candidates(shape, self.num_candidates) * shape.n_val
-        if self.max_trials is not None:
-            search = min(search, self.max_trials * self.minibatch + shape.n_val)
-        return {**self.pool.plan(shape), "search": search}
+        """At most every candidate on every row (or ``num_trials`` minibatches and the pick)."""
+        search = self._pool.max_candidates(shape, self.num_candidates) * shape.n_val
+        if self.num_trials is not None:
+            search = min(search, self.num_trials * self.minibatch + shape.n_val)
+        return {**self._pool.plan(shape), "search": search}
 
     def setup(self, space: SearchSpace) -> None:
         rng = random.Random(space.seed)
-        options = build_options(self.pool, space, rng)
+        options = build_options(self._pool, space, rng)
         self._space = space
         self._candidates = sample_joint(space, options, self.num_candidates, rng)
         self._order = list(range(space.n_val))
@@ -94,7 +100,7 @@ class ThompsonSampling(Optimizer):
 
     def ask(self) -> Trial | None:
         space = self._space
-        if space is None or (self.max_trials is not None and self._asked >= self.max_trials):
+        if space is None or (self.num_trials is not None and self._asked >= self.num_trials):
             return None
         board = space.board
         open_ = [c for c in self._candidates if len(board.scores(c)) < space.n_val]
@@ -103,19 +109,10 @@ class ThompsonSampling(Optimizer):
         draws = [self._rng.betavariate(*self._posterior(c)) for c in open_]
         pick = open_[max(range(len(open_)), key=draws.__getitem__)]
         done = len(board.scores(pick))
-        # Afterwards the driver scores the favourite (this pick, or the current one) on every
-        # row: stop while the budget still pays for that.
-        favourite = self.best(board)
-        missing = max(
-            space.n_val - done - self.minibatch,
-            space.n_val - len(board.scores(favourite)) if favourite else 0,
-        )
-        if space.remaining() < space.row_cost() * (self.minibatch + missing):
-            return None
         self._asked += 1
         return Trial(pick, tuple(self._order[done : done + self.minibatch]))
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The candidate with the largest posterior mean, if it has been scored at all."""
         scored = [c for c in self._candidates if board.scores(c)]
         return max(scored, key=self._posterior_mean) if scored else {}

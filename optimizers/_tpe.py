@@ -10,46 +10,49 @@ uncompiled program on those rows, so an easy or hard minibatch does not mislead 
 ``full_eval_every`` trials the most promising candidate is scored on every row (MIPROv2's
 periodic full evaluation).
 
-The trials live in an optuna storage. Given ``storage``, a compile that is killed (even with
-``kill -9``) and started again with the same command resumes its study: finished trials are read
-back with their per-row scores and never evaluated again, and a trial the dead process was
-running is handed out again. Several worker processes started on one storage share the study:
-each asks for the next trial, so no trial is evaluated twice, and each ends with the best
-candidate over every worker's trials. The candidate choices (instructions and demo sets) are
-stored with the study on first use, so every worker and every resume searches the same space.
-So is the compile's fingerprint (:meth:`SearchSpace.fingerprint`: program structure, prompts,
-train and validation data, metric, LM settings) and the search settings: a compile that differs
-in any of them is refused, naming the parts, instead of adopting trials that mean something else
-(two compiles given the same ``--storage`` and ``--study``). The compile's budget caps each
-process's run (restored trials cost nothing); ``n_trials`` caps the study.
+The trials live in an optuna storage, through :class:`promptc.compiler.TrialStore` (which owns the
+fingerprint check, stale trials and restoring scores). Given ``storage``, a compile that is killed
+(even with ``kill -9``) and started again with the same command resumes its study: finished trials
+are read back with their per-row scores and never evaluated again, and a trial the dead process was
+running is handed out again. Several worker processes started on one storage share the study: each
+asks for the next trial, so no trial is evaluated twice, and each ends with the best candidate over
+every worker's trials. The candidate choices (instructions and demo sets) are stored with the study
+on first use, so every worker and every resume searches the same space. So is the compile's
+fingerprint (:meth:`SearchSpace.fingerprint`: program structure, prompts, train and validation
+data, metric, LM settings) and the search settings: a compile that differs in any of them is
+refused, naming the parts, instead of adopting trials that mean something else (two compiles given
+the same ``--storage`` and ``--study``). The compile's budget caps each process's run (restored
+trials cost nothing); ``num_trials`` caps the study.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from promptc import Params
-from promptc._program.adapter import PROMPT_FORMATS, format_templates
-from promptc.compiler import Board, Candidate, Optimizer, PlanShape, SearchSpace, Trial
+from promptc.compiler import (
+    PROMPT_FORMATS,
+    BoardView,
+    Candidate,
+    Optimizer,
+    PlanShape,
+    SearchSpace,
+    Trial,
+    TrialStore,
+)
 from promptc.exceptions import ConfigurationError
-from promptc.optimizers._candidates import Demos, Pool, build_choices
 
-if TYPE_CHECKING:
-    import optuna
+from ._candidates import Demos, Pool, build_choices
+from ._flags import DEMOS, STORAGE, STUDY, TRIALS
 
-__all__ = ["TPE", "open_storage"]
+__all__ = ["TPE"]
 
 ORDERS = ("drawn", "reversed", "rotated")
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"
-_LOCK_GRACE = 5  # seconds
 _PARAMS_WAIT = 2.0  # seconds: how long an earlier trial's params may take to be written
-_ORPHAN_AFTER = 30.0  # seconds: a live worker tags the trial it asked for within milliseconds
 
 
 def _ordered(demos: Demos, order: str) -> Demos:
@@ -71,48 +74,6 @@ def _optuna() -> Any:
     return optuna
 
 
-def open_storage(spec: str | None) -> optuna.storages.BaseStorage | None:
-    """An optuna storage from a URL or a file path (``None``: in memory).
-
-    ``sqlite:///compile.db`` or ``postgresql://user@host/db`` open a database; any other text
-    is a journal file (the safe choice for several processes on one machine).
-    """
-    if spec is None:
-        return None
-    optuna = _optuna()
-    if "://" not in spec:
-        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
-
-        # A worker killed while appending leaves the lock behind; journal appends take
-        # milliseconds, so a lock older than a few seconds is taken as abandoned.
-        lock = JournalFileSymlinkLock(spec, grace_period=_LOCK_GRACE)
-        return optuna.storages.JournalStorage(JournalFileBackend(spec, lock_obj=lock))  # type: ignore[no-any-return]
-    kwargs: dict[str, Any] = {}
-    if spec.startswith("sqlite"):
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(spec, **kwargs)  # type: ignore[no-any-return]
-        except Exception as exc:  # two workers creating the schema at once: one loses the race
-            if attempt == 4 or "already exists" not in str(exc):
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _alive(worker: str) -> bool:
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's worker: only its age can tell (see stale_after)
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class TPE(Optimizer):
     """Optuna TPE over (instruction, demo set, order, format) per predictor, on paired minibatches.
 
@@ -122,19 +83,25 @@ class TPE(Optimizer):
         num_demo_sets: demo sets per predictor (besides its current demos).
         k: demos per set.
         bootstrap: training rows run to bootstrap demos (0: labeled only).
-        n_trials: trials in the study, over every worker and every resume.
+        num_trials: trials in the study, over every worker and every resume.
         minibatch: validation rows per trial.
         full_eval_every: score the most promising candidate on every row after this many
             trials (0: only the driver's final evaluation).
-        storage: where the study lives (see :func:`open_storage`); ``None`` keeps it in memory.
+        storage: where the study lives (see :func:`promptc.compiler.open_storage`); ``None``
+            keeps it in memory.
         study_name: the study's name; by default derived from the program, the data, the seed
-            and these settings (all but ``n_trials``, so a study can be extended), so the same
+            and these settings (all but ``num_trials``, so a study can be extended), so the same
             compile command finds its own study again.
         stale_after: seconds after which a running trial of a worker on another machine is
             taken as dead and handed out again (a dead worker on this machine is seen at once).
     """
 
     name = "tpe"
+    cli_options = (DEMOS, TRIALS, STORAGE, STUDY)
+    # The pick may be a candidate another worker scored on a few rows only.
+    final_reserve = "all_rows"
+    # Where the study lives is not how it searched.
+    unrecorded = ("storage", "study_name", "stale_after")
 
     def __init__(
         self,
@@ -143,19 +110,23 @@ class TPE(Optimizer):
         num_demo_sets: int = 3,
         k: int = 4,
         bootstrap: int = 8,
-        n_trials: int = 20,
+        num_trials: int = 20,
         minibatch: int = 8,
         full_eval_every: int = 5,
         storage: str | None = None,
         study_name: str | None = None,
         stale_after: float = 3600.0,
     ) -> None:
-        if n_trials < 1 or minibatch < 1:
+        if num_trials < 1 or minibatch < 1:
             raise ConfigurationError(
-                f"n_trials and minibatch must be at least 1, got {n_trials} and {minibatch}"
+                f"num_trials and minibatch must be at least 1, got {num_trials} and {minibatch}"
             )
-        self.pool = Pool(num_instructions, num_variants, num_demo_sets, k, bootstrap)
-        self.n_trials = n_trials
+        self.num_instructions = num_instructions
+        self.num_variants = num_variants
+        self.num_demo_sets = num_demo_sets
+        self.k = k
+        self.bootstrap = bootstrap
+        self.num_trials = num_trials
         self.minibatch = minibatch
         self.full_eval_every = full_eval_every
         self.storage = storage
@@ -163,6 +134,7 @@ class TPE(Optimizer):
         self.stale_after = stale_after
         self._space: SearchSpace | None = None
         self._study: Any = None
+        self._opened: TrialStore | None = None
         self._instructions: dict[str, list[str]] = {}
         self._demo_sets: dict[str, list[Demos]] = {}
         self._order: list[int] = []
@@ -172,20 +144,18 @@ class TPE(Optimizer):
         self.restored = 0
         self.evaluated = 0
 
-    def config(self) -> dict[str, Any]:
-        # The storage location is where the run lived, not how it searched: not recorded.
-        return {
-            **self.pool.config(),
-            "n_trials": self.n_trials,
-            "minibatch": self.minibatch,
-            "full_eval_every": self.full_eval_every,
-        }
+    @property
+    def _pool(self) -> Pool:
+        """The candidate pool these settings build."""
+        return Pool(
+            self.num_instructions, self.num_variants, self.num_demo_sets, self.k, self.bootstrap
+        )
 
     def plan(self, shape: PlanShape) -> dict[str, int | None]:
-        """``n_trials`` minibatches, the periodic full evaluations and the pick's (at most)."""
-        fulls = (self.n_trials // self.full_eval_every if self.full_eval_every else 0) + 1
-        search = self.n_trials * min(self.minibatch, shape.n_val) + fulls * shape.n_val
-        return {**self.pool.plan(shape), "search": search}
+        """``num_trials`` minibatches, the periodic full evaluations and the pick's (at most)."""
+        fulls = (self.num_trials // self.full_eval_every if self.full_eval_every else 0) + 1
+        search = self.num_trials * min(self.minibatch, shape.n_val) + fulls * shape.n_val
+        return {**self._pool.plan(shape), "search": search}
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -195,7 +165,7 @@ class TPE(Optimizer):
             "train": space.trainset,
             "val": space.val_inputs(),
             "seed": space.seed,
-            "config": {k: v for k, v in self.config().items() if k != "n_trials"},
+            "config": {k: v for k, v in self.config().items() if k != "num_trials"},
         }
         text = json.dumps(identity, sort_keys=True, default=str)
         return "promptc-" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -207,55 +177,33 @@ class TPE(Optimizer):
         self._order = list(range(space.n_val))
         rng.shuffle(self._order)
         sampler = optuna.samplers.TPESampler(seed=space.seed, n_startup_trials=5)
-        self._study = optuna.create_study(
-            storage=open_storage(self.storage),
-            study_name=self.study_name or self._default_name(space),
-            sampler=sampler,
-            direction="maximize",
-            load_if_exists=True,
+        self._opened = TrialStore.open(
+            self.storage,
+            self.study_name or self._default_name(space),
+            self._fingerprint(space),
+            sampler,
+            owner="TPE",
         )
-        self._check_fingerprint(space)
+        self._study = self._opened.study
         self._load_choices(space, rng)
-        self._requeue_stale()
+        self._store.requeue_stale(self._whole, self.stale_after)
         self.restored = self._restore()
         self._running, self._full, self._told = None, None, 0
 
     def _fingerprint(self, space: SearchSpace) -> dict[str, str]:
-        config = sorted((k, v) for k, v in self.config().items() if k != "n_trials")
+        config = sorted((k, v) for k, v in self.config().items() if k != "num_trials")
         search = ", ".join(f"{k}={v}" for k, v in config)
         search += f"; orders {'/'.join(ORDERS)}; formats {'/'.join(PROMPT_FORMATS)}"
         return {**space.fingerprint().to_dict(), "search": search}
 
-    def _check_fingerprint(self, space: SearchSpace) -> None:
-        """Store what the study's trials mean on first use; refuse a compile they do not fit."""
-        mine = self._fingerprint(space)
-        stored = self._study.user_attrs.get("fingerprint")
-        if stored is None:  # a new study (or one stored before fingerprints: adopted as is)
-            self._study.set_user_attr("fingerprint", mine)
-            stored = self._study.user_attrs["fingerprint"]  # a concurrent first worker may have won
-        differ = [part for part in sorted({*mine, *stored}) if mine.get(part) != stored.get(part)]
-        if differ:
-            shown = "; ".join(
-                f"{part}: study {stored.get(part)!r}, this compile {mine.get(part)!r}"
-                for part in differ
-            )
-            raise ConfigurationError(
-                f"the study {self._study.study_name!r} in {self.storage} holds the trials of "
-                f"another compile, which differ in {', '.join(differ)} ({shown}); trials are "
-                "scores of one program on one data set with one metric, LM and search space, "
-                "so they cannot be shared: give this compile another study name (--study, or "
-                "TPE(study_name=...)), or a fresh storage (--storage, or TPE(storage=...))"
-            )
-
     def _load_choices(self, space: SearchSpace, rng: random.Random) -> None:
         """The study's stored choices, or new ones (stored for every later worker)."""
-        stored = self._study.user_attrs.get("choices")
-        if stored is None:
-            instructions, demo_sets = build_choices(self.pool, space, rng)
-            self._study.set_user_attr(
-                "choices", {"instructions": instructions, "demo_sets": demo_sets}
-            )
-            stored = self._study.user_attrs["choices"]  # a concurrent first worker may have won
+
+        def make() -> dict[str, Any]:
+            instructions, demo_sets = build_choices(self._pool, space, rng)
+            return {"instructions": instructions, "demo_sets": demo_sets}
+
+        stored = self._store.shared("choices", make)
         self._instructions = {n: list(v) for n, v in stored["instructions"].items()}
         self._demo_sets = {n: [tuple(d) for d in sets] for n, sets in stored["demo_sets"].items()}
         if set(self._instructions) != set(space.predictors):
@@ -289,48 +237,32 @@ class TPE(Optimizer):
         for name in sorted(self._instructions):
             demos = self._demo_sets[name][params[f"{name}.demos"]]
             fmt = params[f"{name}.format"]
-            if format_templates(fmt) == self._space.predictors[name].adapter.templates:
-                fmt = None  # the predictor's own layout: no change
+            base = self._space.base[name]
             chosen = Params(
                 self._instructions[name][params[f"{name}.instruction"]],
                 _ordered(demos, params[f"{name}.order"]),
-                fmt,
+                None if fmt == base.format else fmt,  # the predictor's own format: no change
             )
-            if chosen != self._space.base[name]:
+            if (
+                chosen.instruction != base.instruction
+                or chosen.demos != base.demos
+                or chosen.format
+            ):
                 cand[name] = chosen
         return cand
 
-    def _requeue_stale(self) -> None:
-        """Hand out again the trials that dead workers were running (nothing is lost)."""
-        state = _optuna().trial.TrialState
-        now = time.time()
-        for t in self._study.get_trials(deepcopy=False, states=(state.RUNNING,)):
-            worker = t.user_attrs.get("worker", "")
-            started = t.datetime_start.timestamp() if t.datetime_start else now
-            # No tag: its worker died between asking and tagging (an orphan).
-            limit = self.stale_after if worker else _ORPHAN_AFTER
-            if (worker and not _alive(worker)) or now - started > limit:
-                self._study.tell(t.number, state=state.FAIL)
-                if self._whole(t.params):  # a trial killed before its params were set: drop it
-                    self._study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
+    @property
+    def _store(self) -> TrialStore:
+        assert self._opened is not None, "setup() opens the trial store"
+        return self._opened
+
+    def _decoded(self, params: dict[str, Any]) -> Candidate | None:
+        return self._candidate(params) if self._whole(params) else None
 
     def _restore(self) -> int:
-        """Put every finished trial's per-row scores on the board (no LM requests).
-
-        Returns how many trials were read back.
-        """
+        """Put every finished trial's per-row scores on the board; how many were read back."""
         assert self._space is not None
-        state = _optuna().trial.TrialState
-        restored = 0
-        for t in self._study.get_trials(deepcopy=False, states=(state.COMPLETE,)):
-            rows, scores = t.user_attrs.get("rows"), t.user_attrs.get("scores")
-            if rows is None or scores is None or not self._whole(t.params):
-                continue
-            self._space.board.restore(
-                self._candidate(t.params), dict(zip(rows, scores, strict=True))
-            )
-            restored += 1
-        return restored
+        return self._store.restore(self._space, self._decoded)
 
     # -- ask / tell -----------------------------------------------------------------------------
 
@@ -347,12 +279,10 @@ class TPE(Optimizer):
         if self._full is not None:
             trial, self._full = self._full, None
             return trial
-        if self._counted() >= self.n_trials:
+        if self._counted() >= self.num_trials:
             return None
-        if space.remaining() < space.row_cost() * (self.minibatch + space.n_val):
-            return None  # keep what the driver needs to score the pick on every row
         state = _optuna().trial.TrialState
-        for _ in range(self.n_trials):
+        for _ in range(self.num_trials):
             trial = self._study.ask(self._distributions())
             cand = self._candidate(trial.params)
             same = self._earlier_twin(trial.number, space.board.key(cand))
@@ -366,11 +296,11 @@ class TPE(Optimizer):
                 self._study.tell(trial, same.value)
             else:
                 self._study.tell(trial, state=state.PRUNED)
-            if self._counted() >= self.n_trials:
+            if self._counted() >= self.num_trials:
                 return None
         else:
             return None
-        trial.set_user_attr("worker", _WORKER)
+        self._store.tag(trial)
         start = (trial.number * self.minibatch) % space.n_val
         rows = tuple(self._order[(start + i) % space.n_val] for i in range(self.minibatch))
         rows = tuple(dict.fromkeys(rows))  # fewer rows than a minibatch: each once
@@ -411,9 +341,7 @@ class TPE(Optimizer):
         self._running = None
         base = self._space.board.scores({})
         gain = sum(s - base[r] for r, s in zip(rows, scores, strict=True)) / len(rows)
-        running.set_user_attr("rows", list(rows))
-        running.set_user_attr("scores", list(scores))
-        self._study.tell(running, gain)
+        self._store.finish(running, rows, scores, gain)
         self.evaluated += 1
         self._told += 1
         if self.full_eval_every and self._told % self.full_eval_every == 0:
@@ -421,7 +349,7 @@ class TPE(Optimizer):
             if pick and len(self._space.board.scores(pick)) < self._space.n_val:
                 self._full = Trial(pick)
 
-    def _promising(self, board: Board) -> Candidate:
+    def _promising(self, board: BoardView) -> Candidate:
         """The candidate with the largest paired gain, shrunk toward 0 on few rows."""
         best: Candidate = {}
         best_value = 0.0
@@ -432,14 +360,11 @@ class TPE(Optimizer):
                 best, best_value = key_cand, value
         return best
 
-    def best(self, board: Board) -> Candidate:
+    def best(self, board: BoardView) -> Candidate:
         """The most promising candidate over every worker's finished trials."""
         if self._study is not None:
             if self._running is not None:  # the budget ran out mid-trial: hand it out again
-                running, _ = self._running
-                state = _optuna().trial.TrialState
-                self._study.tell(running, state=state.FAIL)
-                self._study.enqueue_trial(running.params)
+                self._store.release(self._running[0])
                 self._running = None
             self._restore()
         return self._promising(board)

@@ -10,10 +10,10 @@ Each is an ordinary promptc module: run it inside ``promptc.context(lm=...)``, c
 * :class:`KthLetterConcat` and :func:`kth_letter_decompose`: Decomposed Prompting.
 """
 
-from promptc.programs._basic import QA, Classify
-from promptc.programs._letters import KthLetterConcat, kth_letter_decompose, kth_letters
-from promptc.programs._math import MathCoT
-from promptc.programs._multihop import BM25Retriever, MultiHopQA, hotpotqa_passages
+from ._basic import QA, Classify
+from ._letters import KthLetterConcat, kth_letter_decompose, kth_letters
+from ._math import MathCoT
+from ._multihop import BM25Retriever, MultiHopQA, hotpotqa_passages
 
 __all__ = [
     "QA",

@@ -32,7 +32,7 @@ class MathCoT(promptc.ChainOfThought):
     """
 
     def __init__(self, *, instruction: str | None = None, **kwargs: Any) -> None:
-        signature = WordProblem
+        signature: type[promptc.Signature] = WordProblem
         if instruction is not None:
             signature = signature.with_instruction(instruction)
         super().__init__(signature, **kwargs)

@@ -1,9 +1,14 @@
 """The compiler's public surface: the driver, the strategy base class, evaluation.
 
-Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`;
-:class:`Field` is how they read a predictor's signature (``signature.fields()``).
+Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`, and
+import only from here (and ``promptc``, ``promptc.exceptions``): the read-only board
+(:class:`BoardView`, :class:`CandidateKey`), the prompt formats (:data:`PROMPT_FORMATS`,
+:func:`format_templates`, :func:`format_value`), a predictor's fields (:class:`Field`, what
+``signature.fields()`` returns), trial storage (:class:`TrialStore`, :func:`open_storage`) and
+pulled local models (:func:`model_path`).
 """
 
+from promptc._compile.board import BoardView, CandidateKey
 from promptc._compile.driver import (
     Board,
     Candidate,
@@ -23,11 +28,19 @@ from promptc._compile.evaluate import (
     paired_bootstrap_ci,
 )
 from promptc._compile.fingerprint import Fingerprint
+from promptc._compile.storage import TrialStore, open_storage
+from promptc._compile.strategy import StrategyOption
+from promptc._local.models import model_path
+from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc._program.signature import Field
+from promptc._program.types import format_value
 
 __all__ = [
+    "PROMPT_FORMATS",
     "Board",
+    "BoardView",
     "Candidate",
+    "CandidateKey",
     "CompileResult",
     "EvalResult",
     "ExampleResult",
@@ -36,10 +49,16 @@ __all__ = [
     "Optimizer",
     "PlanShape",
     "SearchSpace",
+    "StrategyOption",
     "Trial",
+    "TrialStore",
     "bootstrap_ci",
     "compile_program",
     "evaluate",
+    "format_templates",
+    "format_value",
+    "model_path",
+    "open_storage",
     "paired_bootstrap_ci",
     "resolve_optimizer",
 ]

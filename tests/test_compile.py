@@ -306,8 +306,15 @@ def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: M
     assert space.board.scores({}) == dict.fromkeys(range(len(VAL)), 0.0)  # baseline came first
     # The pick was scored on 3 rows only; the driver completes it on every row before keeping it.
     assert len(space.board.scores(one)) == len(VAL)
-    assert result.program.get_params() == one
-    assert result.artifact.provenance["optimizer"] == {"name": "recording", "config": {}}
+    kept = one["self"]  # get_params names the format the candidate kept (XML tags)
+    assert result.program.get_params() == {
+        "self": promptc.Params(kept.instruction, kept.demos, "xml")
+    }
+    # config() reads the constructor's parameters back; a non-scalar is recorded by its type.
+    assert result.artifact.provenance["optimizer"] == {
+        "name": "recording",
+        "config": {"candidates": "list"},
+    }
 
 
 def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:
@@ -346,7 +353,7 @@ def test_credit_goes_to_the_predictor_whose_change_moved_the_score(fake_lm: Make
     result = promptc.compile(
         TwoSteps(), TRAIN, exact_match, optimizer=Recording([changed]), lm=lm, valset=VAL
     )
-    assert result.program.get_params()["label"] == changed["label"]
+    assert result.program.get_params()["label"].instruction == changed["label"].instruction
     gain = result.best.mean - result.baseline.mean
     assert gain > 0
     # Undoing the labeler's change loses the whole gain; undoing the copier's loses nothing.
@@ -374,7 +381,7 @@ def test_credit_that_the_budget_cannot_pay_for_is_left_out(fake_lm: MakeLM) -> N
         valset=VAL,
         budget=budget,
     )
-    assert result.program.get_params()["label"] == changed["label"]
+    assert result.program.get_params()["label"].instruction == changed["label"].instruction
     assert "credit" not in result.report
     assert calls(lm) <= budget
 

@@ -247,8 +247,8 @@ def test_the_search_stops_before_the_budget_cuts_a_trial(fake_lm: MakeLM) -> Non
 
 
 @needs_minilm
-def test_max_trials_stops_the_search(fake_lm: MakeLM) -> None:
-    _, ease = run(fake_lm(world), seed=4, ease={"max_trials": 3})
+def test_num_trials_stops_the_search(fake_lm: MakeLM) -> None:
+    _, ease = run(fake_lm(world), seed=4, ease={"num_trials": 3})
     assert len(ease.asked) == 3
 
 

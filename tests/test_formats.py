@@ -102,7 +102,7 @@ def test_tpe_finds_the_format_that_works(fake_lm: MakeLM) -> None:
         rows[:16],
         exact_match,
         valset=rows[16:],
-        optimizer=TPE(n_trials=16, minibatch=8, bootstrap=0, num_instructions=0),
+        optimizer=TPE(num_trials=16, minibatch=8, bootstrap=0, num_instructions=0),
         lm=fake_lm(only_plain_works),
         seed=0,
     )

@@ -141,7 +141,7 @@ def test_params_read_set_clone_never_mutate(fake_lm: MakeLM) -> None:
     demo = {"text": "t", "summary": "s"}
     tuned = program.with_params({"summarize": Params("Summarize in 5 words.", (demo,))})
     assert program.get_params() == before
-    assert tuned.get_params()["summarize"] == Params("Summarize in 5 words.", (demo,))
+    assert tuned.get_params()["summarize"] == Params("Summarize in 5 words.", (demo,), "xml")
     assert tuned.get_params()["steps[0]"] == before["steps[0]"]
     with pytest.raises(ConfigurationError, match="no predictor named"):
         program.with_params({"nope": Params("x")})

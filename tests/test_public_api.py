@@ -137,12 +137,13 @@ def test_internals_are_not_exported(name: str) -> None:
 def _deferred_imports(module_name: str) -> dict[str, Any]:
     """The names a module imports under ``if TYPE_CHECKING:`` (its annotations use them)."""
     module = sys.modules[module_name]
-    names: dict[str, Any] = {}
+    # The package context, so relative imports (optimizers/, programs/) resolve.
+    names: dict[str, Any] = {"__name__": module_name, "__package__": module.__package__}
     for node in ast.parse(Path(str(module.__file__)).read_text("utf-8")).body:
         if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
             block = ast.Module(body=node.body, type_ignores=[])
             exec(compile(block, str(module.__file__), "exec"), names)
-    return names
+    return {k: v for k, v in names.items() if k not in ("__name__", "__package__")}
 
 
 def _public_callables() -> Iterator[tuple[str, Callable[..., Any]]]:

@@ -71,6 +71,6 @@ def test_without_a_budget_it_stops_when_every_candidate_is_scored(fake_lm: MakeL
     assert all(len(board.scores(c)) == len(VAL) for c in ts._candidates)
 
 
-def test_max_trials_stops_the_search(fake_lm: MakeLM) -> None:
-    _, ts = run(fake_lm(world), seed=4, thompson={"max_trials": 3})
+def test_num_trials_stops_the_search(fake_lm: MakeLM) -> None:
+    _, ts = run(fake_lm(world), seed=4, thompson={"num_trials": 3})
     assert len(ts.asked) == 3

@@ -22,11 +22,10 @@ from conftest import reply
 
 import promptc
 from promptc import LM, Predict
-from promptc.compiler import CompileResult
+from promptc.compiler import CompileResult, open_storage
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import contains, exact_match
 from promptc.optimizers import TPE
-from promptc.optimizers._tpe import open_storage
 from promptc.testing import FakeBackend, WordTask
 
 MakeLM = Callable[..., LM]
@@ -39,7 +38,7 @@ STATE = optuna.trial.TrialState
 
 
 def run(lm: LM, **kwargs: Any) -> tuple[CompileResult, TPE]:
-    options = {"n_trials": 12, "minibatch": 4, "bootstrap": 4, **kwargs.pop("tpe", {})}
+    options = {"num_trials": 12, "minibatch": 4, "bootstrap": 4, **kwargs.pop("tpe", {})}
     tpe = TPE(**options)
     result = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=tpe, lm=lm, **kwargs
@@ -66,7 +65,7 @@ def calls(lm: LM) -> int:
 
 def test_finds_the_good_instruction_within_budget(fake_lm: MakeLM) -> None:
     lm = fake_lm(world)
-    result, tpe = run(lm, seed=1, budget=200, tpe={"n_trials": 16})
+    result, tpe = run(lm, seed=1, budget=200, tpe={"num_trials": 16})
     assert "vowel" in result.program.get_params()["self"].instruction
     assert result.best.mean == 1.0 > result.baseline.mean
     assert calls(lm) <= 200
@@ -93,13 +92,13 @@ def test_rerun_restores_finished_trials_and_repeats_none(
     fake_lm: MakeLM, tmp_path: Path, kind: str
 ) -> None:
     storage = str(tmp_path / "trials.log") if kind == "journal" else f"sqlite:///{tmp_path}/t.db"
-    first, tpe1 = run(fake_lm(world), seed=4, tpe={"n_trials": 6, "storage": storage})
+    first, tpe1 = run(fake_lm(world), seed=4, tpe={"num_trials": 6, "storage": storage})
     scored = [t for t in study_trials(storage) if "duplicate_of" not in t.user_attrs]
     assert tpe1.evaluated == len(scored) >= 3 and tpe1.restored == 0
-    again, tpe2 = run(fake_lm(world), seed=4, tpe={"n_trials": 6, "storage": storage})
+    again, tpe2 = run(fake_lm(world), seed=4, tpe={"num_trials": 6, "storage": storage})
     assert tpe2.evaluated == 0 and tpe2.restored == len(scored)
     assert again.program.get_params() == first.program.get_params()
-    _, tpe3 = run(fake_lm(world), seed=4, tpe={"n_trials": 9, "storage": storage})
+    _, tpe3 = run(fake_lm(world), seed=4, tpe={"num_trials": 9, "storage": storage})
     finished = [t for t in study_trials(storage) if t.state == STATE.COMPLETE]
     assert len(finished) == 9  # extending the study adds trials only
     reused = sum("duplicate_of" in t.user_attrs for t in finished[6:])
@@ -108,8 +107,8 @@ def test_rerun_restores_finished_trials_and_repeats_none(
 
 def test_a_study_for_another_program_is_refused(fake_lm: MakeLM, tmp_path: Path) -> None:
     storage = str(tmp_path / "trials.log")
-    run(fake_lm(world), seed=4, tpe={"n_trials": 2, "storage": storage, "study_name": "s"})
-    tpe = TPE(n_trials=2, storage=storage, study_name="s", bootstrap=0)
+    run(fake_lm(world), seed=4, tpe={"num_trials": 2, "storage": storage, "study_name": "s"})
+    tpe = TPE(num_trials=2, storage=storage, study_name="s", bootstrap=0)
     with pytest.raises(ConfigurationError, match="another compile, which differ in program"):
         promptc.compile(
             _Two(),
@@ -129,11 +128,11 @@ def test_two_programs_sharing_a_study_are_refused_naming_what_differs(
     fake_lm: MakeLM, tmp_path: Path
 ) -> None:
     storage = str(tmp_path / "shared.log")
-    shared = {"n_trials": 3, "storage": storage, "study_name": "shared"}
+    shared = {"num_trials": 3, "storage": storage, "study_name": "shared"}
     run(fake_lm(world), seed=4, tpe=shared)
     before = study_trials(storage)
     other = Predict("text -> label: Literal['a', 'b']")  # also named "self", another input
-    tpe = TPE(n_trials=3, minibatch=4, bootstrap=4, storage=storage, study_name="shared")
+    tpe = TPE(num_trials=3, minibatch=4, bootstrap=4, storage=storage, study_name="shared")
     lm = fake_lm(lambda request: reply(label="a"))
     with pytest.raises(ConfigurationError) as info:
         promptc.compile(other, texts(TRAIN), exact_match, valset=texts(VAL), optimizer=tpe, lm=lm)
@@ -162,7 +161,7 @@ def test_two_programs_sharing_a_study_are_refused_naming_what_differs(
 def test_a_study_refuses_another_metric_lm_or_search_space(
     fake_lm: MakeLM, tmp_path: Path, change: dict[str, Any], differs: str
 ) -> None:
-    shared = {"n_trials": 2, "storage": str(tmp_path / "s.log"), "study_name": "s"}
+    shared = {"num_trials": 2, "storage": str(tmp_path / "s.log"), "study_name": "s"}
     run(fake_lm(world), seed=4, tpe=shared)
     metric = change.get("metric", exact_match)
     lm = fake_lm(world, temperature=change.get("temperature", 0.0))
@@ -183,12 +182,12 @@ class _Two(promptc.Module):
 
 
 def worker(
-    storage: Path | str, n_trials: int, latency: float, out: Path
+    storage: Path | str, num_trials: int, latency: float, out: Path
 ) -> subprocess.Popen[bytes]:
     """Start a worker; its stderr goes to ``out`` with the suffix ``.err``."""
     with out.with_suffix(".err").open("w") as err:
         return subprocess.Popen(
-            [sys.executable, str(WORKER), str(storage), str(n_trials), str(latency), str(out)],
+            [sys.executable, str(WORKER), str(storage), str(num_trials), str(latency), str(out)],
             cwd=WORKER.parent,
             stderr=err,
         )

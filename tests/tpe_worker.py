@@ -21,10 +21,15 @@ TRAIN, VAL = ROWS[:16], ROWS[16:]
 
 
 def main() -> None:
-    storage, n_trials, latency, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    storage, num_trials, latency, out = (
+        sys.argv[1],
+        int(sys.argv[2]),
+        float(sys.argv[3]),
+        sys.argv[4],
+    )
     backend = FakeBackend(WordTask(needs="instruction"), latency=latency)
     lm = LM("fake/world", backend=backend, cache=False)
-    tpe = TPE(n_trials=n_trials, minibatch=4, storage=storage, bootstrap=4, full_eval_every=0)
+    tpe = TPE(num_trials=num_trials, minibatch=4, storage=storage, bootstrap=4, full_eval_every=0)
     result = promptc.compile(
         Predict(WordTask.SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer=tpe, lm=lm, seed=7
     )

@@ -5,13 +5,67 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any, NewType, Protocol
 
 from promptc._compile.evaluate import EvalResult, ExampleResult, bootstrap_ci
+from promptc._program.adapter import PROMPT_FORMATS
 from promptc._program.module import Params
 
-__all__ = ["Board", "Candidate"]
+__all__ = ["Board", "BoardView", "Candidate", "CandidateKey", "prompt_identity"]
 
 Candidate = dict[str, Params]
+#: A candidate's identity on the board: equal for candidates that make the same program. Compare
+#: and hash it; what it encodes is the board's business.
+CandidateKey = NewType("CandidateKey", str)
+
+
+def prompt_identity(params: Params, base: Params | None = None) -> list[Any]:
+    """What makes a predictor's prompt: instruction, demos and format (``None`` keeps
+    ``base``'s). The default format (XML tags) is written as ``None``, as before formats had
+    names, so stored keys and fingerprints stay the same."""
+    fmt = params.format or (base.format if base is not None else None)
+    return [params.instruction, list(params.demos), None if fmt == PROMPT_FORMATS[0] else fmt]
+
+
+class BoardView(Protocol):
+    """What a strategy may read of the board (:class:`Board` without its writers)."""
+
+    @property
+    def n_rows(self) -> int:
+        """How many validation rows there are."""
+        ...
+
+    def key(self, candidate: Candidate) -> CandidateKey:
+        """The candidate's identity (see :class:`CandidateKey`)."""
+        ...
+
+    def scores(self, candidate: Candidate) -> dict[int, float]:
+        """Row index -> score for ``candidate`` (empty if never evaluated)."""
+        ...
+
+    def mean(self, candidate: Candidate, rows: Sequence[int] | None = None) -> float:
+        """Mean score over ``rows`` (default: all rows it was evaluated on)."""
+        ...
+
+    def gain(self, candidate: Candidate) -> float:
+        """Mean score minus the uncompiled program's, paired on the rows ``candidate`` has."""
+        ...
+
+    def candidates(self) -> list[Candidate]:
+        """Every candidate on the board, in the order first seen (the baseline first)."""
+        ...
+
+    def complete(self) -> list[Candidate]:
+        """Candidates scored on every validation row, in the order first seen."""
+        ...
+
+    def leader(self) -> Candidate:
+        """The candidate with the largest paired gain (more rows scored wins ties)."""
+        ...
+
+    def incumbent(self) -> Candidate:
+        """The best candidate among those scored on every row (the earliest wins ties)."""
+        ...
 
 
 class Board:
@@ -24,17 +78,18 @@ class Board:
     def __init__(self, base: Mapping[str, Params], n_rows: int) -> None:
         self.base = dict(base)
         self.n_rows = n_rows
-        self._results: dict[str, dict[int, ExampleResult]] = {}
-        self._candidates: dict[str, Candidate] = {}
+        self._results: dict[CandidateKey, dict[int, ExampleResult]] = {}
+        self._candidates: dict[CandidateKey, Candidate] = {}
 
-    def key(self, candidate: Candidate) -> str:
+    def key(self, candidate: Candidate) -> CandidateKey:
         """A canonical key of the candidate's full parameters."""
         full = {**self.base, **candidate}
-        return json.dumps(
-            {n: [p.instruction, list(p.demos), p.format] for n, p in sorted(full.items())},
+        text = json.dumps(
+            {n: prompt_identity(p, self.base.get(n)) for n, p in sorted(full.items())},
             sort_keys=True,
             default=str,
         )
+        return CandidateKey(text)
 
     def record(self, candidate: Candidate, rows: Sequence[int], result: EvalResult) -> None:
         """Store the per-example results of ``candidate`` on validation ``rows``."""

@@ -23,6 +23,7 @@ from promptc._compile.records import finish
 from promptc._compile.result import CompileResult
 from promptc._compile.run import (
     Run,
+    holding_back,
     leave_one_out_credit,
     partial_gains,
     score_baseline,
@@ -250,15 +251,10 @@ def _compile(
             board,
             run,
         )
-        if held:
-            spend.limit = max(spend.used, spend.limit - reserve)
-        winner = search(run, optimizer, space)
-        credit = leave_one_out_credit(run, board, winner)
-        if held:
-            spend.limit += reserve
-            holdout_results = score_holdout(run, winner, held)
-        else:
-            holdout_results = {}
+        with holding_back(spend, reserve if held else 0):
+            winner = search(run, optimizer, space, board)
+            credit = leave_one_out_credit(run, board, winner)
+        holdout_results = score_holdout(run, winner, held) if held else {}
     compiled = program.with_params(winner)
     baseline, best = board.result({}), board.result(winner)
     return finish(

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from promptc._compile.board import prompt_identity
 from promptc._compile.data import data_hash
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Fingerprint:
         lm_settings: Mapping[str, Any],
     ) -> Fingerprint:
         """The fingerprint of a compile of ``predictors`` (currently set to ``base``)."""
-        prompts = {n: [p.instruction, list(p.demos), p.format] for n, p in sorted(base.items())}
+        prompts = {n: prompt_identity(p) for n, p in sorted(base.items())}
         return cls(
             program="; ".join(_signature(n, p) for n, p in sorted(predictors.items())),
             prompts=_short(json.dumps(prompts, sort_keys=True, default=str)),

@@ -24,7 +24,9 @@ from promptc.metrics import Metric
 __all__ = [
     "Run",
     "evaluate_trial",
+    "holding_back",
     "leave_one_out_credit",
+    "leaves_reserve",
     "optional_caps",
     "partial_gains",
     "score_baseline",
@@ -117,15 +119,23 @@ def evaluate_trial(
     return scores
 
 
-def search(run: Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
-    """The ask/tell loop, then a full-row check of the strategy's pick."""
-    board = space.board
+def search(run: Run, optimizer: Optimizer, space: SearchSpace, board: Board) -> Candidate:
+    """The ask/tell loop, then a full-row check of the strategy's pick.
+
+    The driver keeps back what the pick's full evaluation needs (as the strategy's
+    :attr:`~Optimizer.final_reserve` says): a trial that does not fit next to it ends the search
+    before it starts. (The reserve is checked when a trial is admitted, not enforced as a cap
+    during it: a trial whose parse retries overrun the estimate still completes, rather than
+    being cut and wasted.)
+    """
     try:
         optimizer.setup(space)
     except BudgetExhaustedError:  # proposing candidates spent the budget: nothing to race
         run.add_trial({"id": len(run.trials), "candidate": "setup", "stopped": "budget"})
         return board.incumbent()
     while (trial := optimizer.ask()) is not None:
+        if not leaves_reserve(run, optimizer, board, trial):
+            break
         scores = evaluate_trial(run, board, trial)
         if scores is None:
             break
@@ -138,6 +148,39 @@ def search(run: Run, optimizer: Optimizer, space: SearchSpace) -> Candidate:
     if pick and len(board.scores(pick)) < board.n_rows:
         evaluate_trial(run, board, Trial(pick))  # the full evaluation of the winner
     return board.incumbent()
+
+
+def leaves_reserve(run: Run, optimizer: Optimizer, board: Board, trial: Trial) -> bool:
+    """Whether the budget left pays for ``trial``'s rows and then for the full evaluation of the
+    pick, as the strategy's :attr:`~Optimizer.final_reserve` says.
+
+    A row is taken to cost what the uncompiled program took per row (at least 1 request). A
+    trial on every row (``rows=None``) is itself a full evaluation and always goes ahead.
+    """
+    if optimizer.final_reserve == "none" or trial.rows is None:
+        return True
+    n_val, rows = board.n_rows, len(trial.rows)
+    if optimizer.final_reserve == "all_rows":
+        missing = n_val
+    else:  # the pick is the strategy's current one, or this trial's candidate
+        pick = optimizer.best(board)
+        missing = max(
+            n_val - len(board.scores(trial.candidate)) - rows,
+            n_val - len(board.scores(pick)) if pick else 0,
+        )
+    row_cost = max(1.0, run.baseline_requests / max(1, n_val))
+    return run.budget.remaining >= row_cost * (rows + missing)
+
+
+@contextmanager
+def holding_back(budget: Budget, requests: int) -> Iterator[None]:
+    """Lower ``budget``'s limit by ``requests`` (never below what is spent) for the block."""
+    lowered = max(0, min(requests, budget.limit - budget.used))
+    budget.limit -= lowered
+    try:
+        yield
+    finally:
+        budget.limit += lowered
 
 
 def score_baseline(run: Run, board: Board, budget: int | None) -> None:

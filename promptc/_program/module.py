@@ -18,7 +18,7 @@ from promptc._context import TraceEntry, current_lm, current_trace, naming, pred
 from promptc._lm.backend import LMResponse, Message
 from promptc._lm.lm import LM
 from promptc._lm.usage import Usage
-from promptc._program.adapter import ChatAdapter, ParseFailure, format_templates
+from promptc._program.adapter import PROMPT_FORMATS, ChatAdapter, ParseFailure, format_templates
 from promptc._program.signature import Signature, make_signature
 from promptc.exceptions import ConfigurationError, OutputParseError, SignatureError
 
@@ -63,9 +63,12 @@ class Params:
     Attributes:
         instruction: the instruction.
         demos: the ordered demos.
-        format: a named prompt format to switch the predictor's adapter to (``"xml"``,
-            ``"markdown"``, ``"plain"``: see ``promptc._program.adapter.PROMPT_FORMATS``); ``None``
-            keeps the adapter it has. The templates themselves are what an artifact stores.
+        format: the named prompt format of the predictor's adapter (``"xml"``, ``"markdown"``,
+            ``"plain"``: see ``promptc.compiler.PROMPT_FORMATS``). ``get_params`` reports it
+            (``None`` for templates that are no named format); in ``with_params`` a name switches
+            the adapter to that format and ``None`` keeps the adapter it has. So
+            ``with_params(p).get_params() == p`` for every ``p`` that names its format. The
+            templates themselves are what an artifact stores.
     """
 
     instruction: str
@@ -76,7 +79,9 @@ class Params:
 class Module:
     """Base class of every program. Subclasses define ``forward(**inputs)``."""
 
-    def forward(self, /, **inputs: Any) -> Any:
+    # ``*args: Any, **inputs: Any``: a subclass's ``forward`` declares its own named inputs
+    # (type checkers accept any override of this signature).
+    def forward(self, /, *args: Any, **inputs: Any) -> Any:
         """Run the program; composes other modules in plain Python."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(**inputs)")
 
@@ -209,14 +214,20 @@ class Predict(Module):
     @property
     def params(self) -> Params:
         """This predictor's tunable parameters."""
-        return Params(self.signature.instruction, tuple(dict(d) for d in self.demos))
+        demos = tuple(dict(d) for d in self.demos)
+        return Params(self.signature.instruction, demos, self._format())
+
+    def _format(self) -> str | None:
+        """The named prompt format whose templates the adapter has, if any."""
+        templates = getattr(self.adapter, "templates", None)
+        return next((f for f in PROMPT_FORMATS if format_templates(f) == templates), None)
 
     def _set_params(self, params: Params) -> None:
         # Only called on a fresh clone by Module.with_params.
         if params.instruction != self.signature.instruction:
             self.signature = self.signature.with_instruction(params.instruction)
         self.demos = [dict(d) for d in params.demos]
-        if params.format is not None:
+        if params.format is not None and params.format != self._format():
             self.adapter = ChatAdapter(format_templates(params.format))
 
     def _lm(self) -> LM:

@@ -28,6 +28,7 @@ _TABLE_ROWS = 10  # candidates printed after a compile (the report has them all)
 def cmd_compile(args: argparse.Namespace) -> int:
     """Compile ``args.program``; print the candidates table, the scores and where files went."""
     from promptc._compile.driver import compile_program, resolve_optimizer
+    from promptc._compile.options import strategy_options
     from promptc.metrics import resolve_metric
 
     if not args.output and not args.dry_run:
@@ -36,7 +37,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     train = read_rows(args.train, args.limit)
     val = read_rows(args.val, args.limit) if args.val else None
     holdout = read_rows(args.holdout, args.limit) if args.holdout else None
-    options = _strategy_options(args)
+    options = strategy_options(args, args.optimizer)
     settings: dict[str, Any] = {
         "optimizer": resolve_optimizer(args.optimizer, **options),
         "lm": build_lm(args),
@@ -58,21 +59,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
     result = compile_program(program, train, metric, progress=bar, **settings)
     _print_result(result, result.save(args.output))
     return EXIT_OK
-
-
-def _strategy_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The strategy's constructor options, from the flags that strategy takes."""
-    options: dict[str, Any] = {"k": args.k}
-    if args.optimizer in ("ape", "random", "racing", "thompson"):
-        options["num_candidates"] = args.candidates
-    if args.optimizer == "tpe":
-        options.update(n_trials=args.trials, storage=args.storage, study_name=args.study)
-    elif args.storage or args.study:
-        raise CLIError(
-            f"--storage and --study need --optimizer tpe, not {args.optimizer!r}",
-            hint="other strategies resume from the LM cache: run the same command again",
-        )
-    return options
 
 
 def _print_result(result: CompileResult, out: Path) -> None:
@@ -144,11 +130,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="cap in US dollars (only for models whose price litellm's cost map knows)",
     )
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--k", type=int, default=4, help="demos per predictor")
-    c.add_argument("--candidates", type=int, default=8, help="candidates (random, racing, ...)")
-    c.add_argument("--trials", type=int, default=20, help="trials in the study (tpe)")
-    c.add_argument("--storage", help="optuna storage of the trials (tpe): FILE or DB URL")
-    c.add_argument("--study", help="study name in --storage (tpe; default: from the run)")
+    from promptc._compile.options import add_strategy_options
+
+    add_strategy_options(c)
     c.add_argument("--name", help="program name stored in the artifact")
     c.add_argument(
         "--dry-run",
