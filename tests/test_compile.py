@@ -129,7 +129,7 @@ def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -
         lm=fake_lm(hates_demos),
         valset=VAL,
     )
-    assert [t["score"] for t in result.trials] == [1.0, 0.0, 0.0, 0.0]
+    assert [t.score for t in result.trials] == [1.0, 0.0, 0.0, 0.0]
     assert result.best == result.baseline
     assert result.program.get_params() == program.get_params()
 
@@ -157,13 +157,13 @@ def test_budget_is_a_hard_cap_and_an_interrupted_candidate_never_wins(
     lm = fake_lm(needs_demos)
     result = compile_random(lm, budget)
     assert calls(lm) == budget  # never more; and the whole budget was used
-    spent = result.artifact.provenance["spent"]
-    assert (spent["budget"], spent["lm_requests"]) == (budget, budget)
+    spent = result.spent
+    assert (spent.budget, spent.lm_requests) == (budget, budget)
     completed = (budget - len(VAL)) // len(VAL)
     assert len(result.trials) == 1 + completed + 1
-    assert all("stopped" not in t for t in result.trials[:-1])
-    assert result.trials[-1]["stopped"] == "budget"
-    assert result.trials[-1]["score"] is None
+    assert all(t.stopped is None for t in result.trials[:-1])
+    assert result.trials[-1].stopped == "budget"
+    assert result.trials[-1].score is None
     # Every candidate here scores 1.0 when complete; a partial one must not be picked.
     if completed == 0:
         assert result.best == result.baseline
@@ -179,8 +179,8 @@ def test_a_sufficient_budget_runs_every_candidate(fake_lm: MakeLM, budget: int |
     result = compile_random(lm, budget)
     assert calls(lm) == FULL_RUN
     assert len(result.trials) == 11
-    assert all("stopped" not in t for t in result.trials)
-    assert result.artifact.provenance["spent"]["budget"] == budget
+    assert all(t.stopped is None for t in result.trials)
+    assert result.spent.budget == budget
 
 
 @pytest.mark.parametrize("budget", [1, len(VAL) - 1])
@@ -251,8 +251,8 @@ def test_cache_hits_count_against_the_budget(tmp_path: Path) -> None:
     assert calls(cold_lm) == budget
     assert calls(warm_lm) == 0  # free hits would have let it go on to new candidates
     assert warm.trials == cold.trials
-    assert warm.trials[-1]["stopped"] == "budget"
-    assert warm.artifact.provenance["spent"]["lm_requests"] == budget
+    assert warm.trials[-1].stopped == "budget"
+    assert warm.spent.lm_requests == budget
     assert dump_artifact(warm.artifact) == dump_artifact(cold.artifact)
 
 
@@ -302,7 +302,7 @@ def test_provenance_records_the_run(tmp_path: Path) -> None:
         return result, lm
 
     result, lm = run()
-    prov = result.artifact.provenance
+    prov = result.artifact.provenance.model_dump(mode="json")
     assert prov["optimizer"] == {"name": "random", "config": {"k": 2, "num_candidates": 3}}
     assert prov["seed"] == 5
     assert prov["data"] == {
@@ -319,7 +319,7 @@ def test_provenance_records_the_run(tmp_path: Path) -> None:
     assert prov["spent"]["prompt_tokens"] > 0 and prov["spent"]["completion_tokens"] > 0
 
     warm, warm_lm = run()
-    spent = warm.artifact.provenance["spent"]
+    spent = warm.artifact.provenance.model_dump(mode="json")["spent"]
     assert calls(warm_lm) == 0
     assert spent["lm_requests"] == warm.run_usage["cache_hits"] == 6 * 4
     assert spent == prov["spent"]
@@ -333,7 +333,7 @@ def test_provenance_ci_matches_the_evaluation(fake_lm: MakeLM) -> None:
     result = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(half_right), valset=VAL
     )
-    baseline = result.artifact.provenance["scores"]["baseline"]
+    baseline = result.artifact.provenance.model_dump(mode="json")["scores"]["baseline"]
     assert baseline["mean"] == 0.5
     assert baseline["ci95"] == [round(x, 6) for x in result.baseline.ci]
     assert baseline["ci95"][0] < 0.5 < baseline["ci95"][1]
@@ -410,7 +410,7 @@ def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: M
     # The pick was scored on 3 rows only; the driver completes it on every row before keeping it.
     assert len(space.board.scores(one)) == len(VAL)
     assert result.program.get_params() == one
-    assert result.artifact.provenance["optimizer"] == {"name": "recording", "config": {}}
+    assert result.report.optimizer.model_dump() == {"name": "recording", "config": {}}
 
 
 def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:
@@ -453,12 +453,12 @@ def test_credit_goes_to_the_predictor_whose_change_moved_the_score(fake_lm: Make
     gain = result.best.mean - result.baseline.mean
     assert gain > 0
     # Undoing the labeler's change loses the whole gain; undoing the copier's loses nothing.
-    assert result.report["credit"] == {"copy": 0.0, "label": pytest.approx(gain)}
-    ablations = [t for t in result.trials if t.get("phase") == "credit"]
-    assert len(ablations) == 2 and all(t["rows"] == len(VAL) for t in ablations)
-    phases = result.report["spent"]["by_phase"]
-    assert phases["credit"]["requests"] == 2 * 2 * len(VAL)  # two ablations, two steps a row
-    assert result.report["spent"]["total"]["requests"] == calls(lm)
+    assert result.report.credit == {"copy": 0.0, "label": pytest.approx(gain)}
+    ablations = [t for t in result.trials if t.phase == "credit"]
+    assert len(ablations) == 2 and all(t.rows == len(VAL) for t in ablations)
+    phases = result.report.spent.by_phase
+    assert phases["credit"].requests == 2 * 2 * len(VAL)  # two ablations, two steps a row
+    assert result.report.spent.total.requests == calls(lm)
 
 
 def test_credit_that_the_budget_cannot_pay_for_is_left_out(fake_lm: MakeLM) -> None:
@@ -478,7 +478,7 @@ def test_credit_that_the_budget_cannot_pay_for_is_left_out(fake_lm: MakeLM) -> N
         budget=budget,
     )
     assert result.program.get_params()["label"] == changed["label"]
-    assert "credit" not in result.report
+    assert result.report.credit == {}
     assert calls(lm) <= budget
 
 
@@ -487,20 +487,17 @@ def test_token_budget_stops_requests_once_reached(fake_lm: MakeLM) -> None:
     first = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(needs_demos), valset=VAL
     )
-    per_row = (
-        first.report["spent"]["total"]["prompt_tokens"]
-        + first.report["spent"]["total"]["completion_tokens"]
-    )
-    per_row //= first.report["spent"]["total"]["requests"]
+    total = first.report.spent.total
+    per_row = (total.prompt_tokens + total.completion_tokens) // total.requests
     cap = per_row * (len(VAL) + 1)  # the baseline, then about one more request
     result = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, lm=lm, valset=VAL, token_budget=cap
     )
     assert len(VAL) <= calls(lm) <= len(VAL) + 2
-    spent = result.artifact.provenance["spent"]
-    assert spent["token_budget"] == cap
-    assert spent["prompt_tokens"] + spent["completion_tokens"] < cap + 2 * per_row
-    assert result.trials[-1]["stopped"] == "budget"
+    spent = result.spent
+    assert spent.token_budget == cap
+    assert spent.prompt_tokens + spent.completion_tokens < cap + 2 * per_row
+    assert result.trials[-1].stopped == "budget"
 
 
 def test_token_budget_too_small_for_the_baseline_says_so(fake_lm: MakeLM) -> None:

@@ -245,8 +245,8 @@ def test_budget_is_never_exceeded_and_the_pick_is_scored_in_full(
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
     assert backend.calls <= budget
-    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
-    assert not any(t.get("stopped") == "budget" for t in result.trials)
+    assert result.spent.lm_requests <= budget
+    assert not any(t.stopped == "budget" for t in result.trials)
     assert len(result.best.results) == len(VAL)
 
 
@@ -254,7 +254,7 @@ def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
     first, _ = run(fake_lm(world), seed=5, budget=80)
     second, _ = run(fake_lm(world), seed=5, budget=80)
     assert dump_artifact(first.artifact) == dump_artifact(second.artifact)
-    assert first.artifact.provenance["optimizer"]["config"]["embedder"] == "MiniLM"
+    assert first.report.optimizer.config["embedder"] == "MiniLM"
 
 
 def test_max_trials_stops_the_search(fake_lm: MakeLM) -> None:

@@ -15,10 +15,11 @@ from conftest import reply, rule, word_of
 
 import promptc
 from promptc import LM, Predict
-from promptc._compile.report import CompileReport, OverlapRow
+from promptc._compile.report import OverlapRow
 from promptc._lm.backend import LMRequest
 from promptc._report.explain import label_coverage, overlapping_rows
 from promptc._report.html import format_table, render_html
+from promptc.compiler import CompileReport
 from promptc.metrics import exact_match
 from promptc.testing import FakeBackend
 

@@ -21,9 +21,10 @@ from promptc._artifact.artifact import (
     load_artifact,
     parse_artifact,
 )
-from promptc._artifact.provenance import MAX_ITEMS, Provenance
+from promptc._artifact.provenance import MAX_ITEMS
 from promptc._artifact.signing import rehash_artifact
 from promptc.cli.show import show_artifact
+from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

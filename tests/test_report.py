@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from promptc._compile.report import CompileReport
 from promptc._report import chart as _report_chart
 from promptc._report import html as _report
 from promptc._report.html import format_table as _format_table
 from promptc._report.html import render_html as _render_html
 from promptc._report.html import write_report as _write_report
+from promptc.compiler import CompileReport
 
 SCRIPT = "<script>alert(1)</script>"
 VOID = {"meta", "br", "hr", "img", "input", "link"}

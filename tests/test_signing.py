@@ -20,8 +20,8 @@ from promptc._artifact.artifact import (
     parse_artifact,
     save_artifact,
 )
-from promptc._artifact.provenance import Provenance
 from promptc._artifact.signing import new_keys, rehash_artifact, sign_artifact, signed_bytes
+from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, ConfigurationError
 
 SETTINGS = {"model": "openai/gpt-4o-mini", "temperature": 0.0, "max_tokens": 16}

@@ -60,9 +60,9 @@ def test_budget_is_never_exceeded_and_the_pick_is_scored_in_full(
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
     assert backend.calls <= budget
-    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
-    searched = [t for t in result.trials if t["candidate"] != "setup"]  # setup may run out
-    assert not any(t.get("stopped") == "budget" for t in searched)
+    assert result.spent.lm_requests <= budget
+    searched = [t for t in result.trials if t.candidate != "setup"]  # setup may run out
+    assert not any(t.stopped == "budget" for t in searched)
     assert len(result.best.results) == len(VAL)
 
 

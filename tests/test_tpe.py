@@ -91,7 +91,7 @@ def test_budget_is_never_exceeded(fake_lm: MakeLM, budget: int) -> None:
     lm = fake_lm(world)
     result, _ = run(lm, seed=3, budget=budget)
     assert calls(lm) <= budget
-    assert result.artifact.provenance["spent"]["lm_requests"] <= budget
+    assert result.spent.lm_requests <= budget
 
 
 def test_same_seed_same_artifact(fake_lm: MakeLM) -> None:
