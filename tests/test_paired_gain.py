@@ -6,6 +6,7 @@ every row the baseline is right on, and on six more)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from conftest import reply, rule, word_of
@@ -14,7 +15,8 @@ import promptc
 from promptc import LM, Predict
 from promptc._lm.backend import LMRequest
 from promptc._report.html import render_html
-from promptc.compiler import CompileResult, paired_bootstrap_ci
+from promptc.compiler import CompileResult, Provenance, paired_bootstrap_ci
+from promptc.exceptions import ArtifactError
 from promptc.metrics import exact_match
 from promptc.testing import FakeBackend
 
@@ -83,3 +85,11 @@ def test_the_summary_the_reason_and_the_page_show_the_paired_gain(result: Compil
     )
     page = render_html(result.report)
     assert f"+0.250 [{lo:+.3f}, {hi:+.3f}]" in page and "paired 95% CI" in page
+
+
+def test_spent_is_the_provenances_and_needs_it(result: CompileResult) -> None:
+    assert result.spent == result.artifact.provenance.spent
+    assert result.spent.lm_requests == result.report.spent.total.requests
+    bare = replace(result, artifact=result.artifact.model_copy(update={"provenance": Provenance()}))
+    with pytest.raises(ArtifactError, match="expected the compiled artifact's provenance"):
+        _ = bare.spent

@@ -10,6 +10,7 @@ from promptc._artifact.provenance import Spent, TrialRecord
 from promptc._compile.evaluate import EvalResult
 from promptc._compile.report import CompileReport
 from promptc._program.module import Module
+from promptc.exceptions import ArtifactError
 
 __all__ = ["CompileResult", "report_path"]
 
@@ -86,8 +87,9 @@ class CompileResult:
         ``provenance.spent``)."""
         spent = self.artifact.provenance.spent
         if spent is None:  # only an artifact swapped in by hand lacks it
-            raise ValueError(
-                "this result's artifact has no provenance.spent; it was not made by this compile"
+            raise ArtifactError(
+                "expected the compiled artifact's provenance.spent, got an artifact without it; "
+                "keep the artifact the compile returned (it records the spend)"
             )
         return spent
 
