@@ -15,6 +15,7 @@ import promptc
 from promptc import LM, Predict
 from promptc._lm.backend import LMRequest
 from promptc._report.html import render_html
+from promptc.cli.show import show_artifact
 from promptc.compiler import CompileResult, Provenance, paired_bootstrap_ci
 from promptc.exceptions import ArtifactError
 from promptc.metrics import exact_match
@@ -83,6 +84,9 @@ def test_the_summary_the_reason_and_the_page_show_the_paired_gain(result: Compil
         result.report.outcome.kept == "compiled"
         and f"(gain {text})" in result.report.outcome.reason
     )
+    shown = show_artifact(result.artifact).splitlines()
+    assert f"  gain      {text}" in shown
+    assert any(line.startswith("  held-out  gain +0.") for line in shown)
     page = render_html(result.report)
     assert f"+0.250 [{lo:+.3f}, {hi:+.3f}]" in page and "paired 95% CI" in page
 

@@ -24,7 +24,13 @@ from promptc._artifact.provenance import (
 from promptc._compile.board import Candidate
 from promptc._compile.data import data_hash
 from promptc._compile.evaluate import EvalResult, paired_bootstrap_ci
-from promptc._compile.report import CompileReport, ReportSpent, Results, UsageRecord
+from promptc._compile.report import (
+    CompileReport,
+    Explanation,
+    ReportSpent,
+    Results,
+    UsageRecord,
+)
 from promptc._compile.result import CompileResult
 from promptc._compile.run import Run, optional_caps
 from promptc._compile.strategy import Optimizer
@@ -98,6 +104,62 @@ def _optimizer(optimizer: Optimizer) -> OptimizerRecord:
     return OptimizerRecord(name=optimizer.name, config=config)
 
 
+def _provenance(
+    run: Run,
+    optimizer: OptimizerRecord,
+    seed: int,
+    train: list[dict[str, Any]],
+    scores: Scores,
+    spent: Spent,
+) -> Provenance:
+    return Provenance(
+        optimizer=optimizer,
+        seed=seed,
+        data=DataRecord(
+            train=DataSplit(rows=len(train), hash=data_hash(train)),
+            val=DataSplit(rows=len(run.val), hash=data_hash(run.val)),
+        ),
+        scores=scores,
+        spent=spent,
+        trials=run.trials,
+    )
+
+
+def _report(
+    run: Run,
+    optimizer: OptimizerRecord,
+    usage: Usage,
+    result: Results,
+    credit: dict[str, float],
+    why: Explanation,
+    *,
+    program: str,
+    seed: int,
+    metric: str,
+    budget: int | None,
+) -> CompileReport:
+    return CompileReport(
+        program=program,
+        optimizer=optimizer,
+        seed=seed,
+        metric=metric,
+        budget=budget,
+        spent=ReportSpent(
+            total=_usage(usage),
+            by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
+        ),
+        trials=run.trials,
+        result=result,
+        credit=credit,
+        outcome=why.outcome,
+        uncompiled=why.uncompiled,
+        failures=why.failures,
+        prompt=why.prompt,
+        coverage=why.coverage,
+        overlap=why.overlap,
+    )
+
+
 def finish(
     run: Run,
     optimizer: Optimizer,
@@ -116,28 +178,18 @@ def finish(
     winner: Candidate,
     partial: list[tuple[int, float]],
 ) -> CompileResult:
-    """The compile's artifact (with its provenance), its report, and the result holding both."""
-    metric = getattr(run.metric, "__name__", "metric")
+    """The compile's artifact (with its provenance), its report, and the result holding both.
+
+    Both records are built here from the same parts: the optimizer record, the trial records
+    and the score comparisons with their paired gains.
+    """
+    metric, opt = getattr(run.metric, "__name__", "metric"), _optimizer(optimizer)
     gain = paired_gain(best, baseline)
     search, held = comparison(baseline, best, gain), _held_out(holdout, best)
-    opt, trials = _optimizer(optimizer), list(run.trials)
-    provenance = Provenance(
-        optimizer=opt,
-        seed=seed,
-        data=DataRecord(
-            train=DataSplit(rows=len(train), hash=data_hash(train)),
-            val=DataSplit(rows=len(run.val), hash=data_hash(run.val)),
-        ),
-        scores=Scores(
-            metric=metric,
-            baseline=search.baseline,
-            compiled=search.compiled,
-            gain=gain,
-            **held,
-        ),
-        spent=_spent(run, usage, budget),
-        trials=trials,
+    scores = Scores(
+        metric=metric, baseline=search.baseline, compiled=search.compiled, gain=gain, **held
     )
+    provenance = _provenance(run, opt, seed, train, scores, _spent(run, usage, budget))
     artifact = artifact_from_program(
         compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
     )
@@ -151,30 +203,14 @@ def finish(
         train=train,
         val=run.val,
         inputs=run.inputs,
-        trials=trials,
+        trials=run.trials,
         partial=partial,
         budget=budget,
         used=run.budget.used,
     )
-    report = CompileReport(
-        program=name,
-        optimizer=opt,
-        seed=seed,
-        metric=metric,
-        budget=budget,
-        spent=ReportSpent(
-            total=_usage(usage),
-            by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
-        ),
-        trials=trials,
-        result=Results(search=search, **held),
-        credit=credit,
-        outcome=why.outcome,
-        uncompiled=why.uncompiled,
-        failures=why.failures,
-        prompt=why.prompt,
-        coverage=why.coverage,
-        overlap=why.overlap,
+    result = Results(search=search, **held)
+    report = _report(
+        run, opt, usage, result, credit, why, program=name, seed=seed, metric=metric, budget=budget
     )
     run_usage = {
         "lm_calls": usage.calls,
@@ -183,4 +219,4 @@ def finish(
         "cache_errors": usage.cache_errors,
         "parse_errors": usage.parse_errors,
     }
-    return CompileResult(compiled, artifact, baseline, best, trials, report, run_usage, holdout)
+    return CompileResult(compiled, artifact, baseline, best, run.trials, report, run_usage, holdout)
