@@ -95,7 +95,7 @@ def test_spending_is_reported_by_phase(fake_lm: MakeLM) -> None:
     result, _ = run(lm, seed=3)
     phases = result.report.spent.by_phase
     assert set(phases) == {"baseline", "bootstrap", "propose", "search"}
-    assert phases["bootstrap"]["requests"] == 6
+    assert phases["bootstrap"].requests == 6
     assert sum(p.requests for p in phases.values()) == result.report.spent.total.requests
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
