@@ -153,3 +153,13 @@ def test_provenance_stays_outside_the_content_hash() -> None:
     art = parse_artifact(_artifact_text(EARLY))
     other = parse_artifact(_artifact_text({"seed": 9}))
     assert art.content_hash == other.content_hash == art.compute_hash()
+
+
+def test_the_published_schema_accepts_the_previous_artifact_and_types_provenance() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((GOLDEN.parent.parent / "promptc/schema/artifact.schema.json").read_text())
+    data = yaml.safe_load(PREVIOUS.read_text("utf-8"))
+    jsonschema.validate(data, schema)
+    data["provenance"]["trials"][0]["payload"] = "x"
+    with pytest.raises(jsonschema.ValidationError, match="'payload' was unexpected"):
+        jsonschema.validate(data, schema)
