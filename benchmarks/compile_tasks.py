@@ -220,7 +220,7 @@ def _compile_promptc(runner: Runner, task: Task, program: promptc.Module, system
         compiled, compile_wall = runner.compile(program, task, system)
     except BudgetExhaustedError as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}, None
-    spent = compiled.artifact.provenance["spent"]
+    spent = compiled.spent.model_dump(mode="json")
     record = {
         "lm_requests": spent["lm_requests"],
         "spent": spent,
@@ -229,7 +229,7 @@ def _compile_promptc(runner: Runner, task: Task, program: promptc.Module, system
         "wall_s": round(compile_wall, 2),
         "val_uncompiled": _scores(compiled.baseline),
         "val_best": _scores(compiled.best),
-        "trials": compiled.trials,
+        "trials": [t.model_dump(mode="json") for t in compiled.trials],
         "params": _params(compiled.program),
     }
     return {"compile": record}, compiled.program

@@ -85,7 +85,7 @@ def compile_once(optimizer: Any, seed: int, budget: int) -> dict[str, Any]:
         "val": result.best.mean,
         "test": tested.mean,
         "ends_on_gold": bool(demos) and demos[-1]["word"] in GOLD,
-        "requests": result.artifact.provenance["spent"]["lm_requests"],
+        "requests": result.spent.lm_requests,
         "seconds": seconds,
     }
 

@@ -112,23 +112,23 @@ def fault_compiles(seeds: int, rate: float) -> dict[str, Any]:
             continue
         out["completed"] += 1
         out["injected"].update(backend.injected)
-        spent, usage = result.artifact.provenance["spent"], result.run_usage
-        report = result.report["spent"]["total"]
+        spent, usage = result.spent, result.run_usage
+        report = result.report.spent.total
         totals["transient"] += backend.transient
         totals["survived"] += backend.total
         totals["errors_counted"] += usage["errors"]
-        totals["errors_in_report"] += report["errors"]
+        totals["errors_in_report"] += report.errors
         totals["parse_errors"] += usage["parse_errors"]
         totals["unparsable"] += backend.injected["empty"] + backend.injected["garbage"]
         totals["truncated"] += backend.injected["truncated"]
-        totals["example_failures"] += sum(t.get("errors", 0) for t in result.trials)
+        totals["example_failures"] += sum(t.errors or 0 for t in result.trials)
         totals["trials_asked"] += optimizer.asked
         totals["trials_lost"] += optimizer.asked - optimizer.told
-        totals["trials_unscored"] += sum(t.get("score") is None for t in result.trials)
+        totals["trials_unscored"] += sum(t.score is None for t in result.trials)
         totals["backend_calls"] += backend.calls
-        totals["budget_charged"] += spent["lm_requests"]
-        totals["budget_inexact"] += spent["lm_requests"] != backend.calls != usage["lm_calls"]
-        totals["over_cap"] += spent["lm_requests"] > BUDGET
+        totals["budget_charged"] += spent.lm_requests
+        totals["budget_inexact"] += spent.lm_requests != backend.calls != usage["lm_calls"]
+        totals["over_cap"] += spent.lm_requests > BUDGET
     out.update(totals)
     return out
 

@@ -1,4 +1,4 @@
-"""The compiler's public surface: the driver, the strategy base class, evaluation.
+"""The compiler's public surface: the driver, the strategy base class, evaluation, records.
 
 Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`, and
 import only from here (and ``promptc``, ``promptc.exceptions``): the read-only board
@@ -6,8 +6,13 @@ import only from here (and ``promptc``, ``promptc.exceptions``): the read-only b
 :func:`format_templates`, :func:`format_value`), a predictor's fields (:class:`Field`, what
 ``signature.fields()`` returns), trial storage (:class:`TrialStore`, :func:`open_storage`) and
 pulled local models (:func:`model_path`).
+
+A compile's records are typed and frozen: each trial's :class:`TrialRecord`, the artifact's
+:class:`Provenance` (its :class:`Spent`, and the :class:`PairedGain` of the compiled program
+over the uncompiled one) and the :class:`CompileReport`.
 """
 
+from promptc._artifact.provenance import PairedGain, Provenance, Spent, TrialRecord
 from promptc._compile.board import BoardView, CandidateKey
 from promptc._compile.driver import (
     Board,
@@ -28,6 +33,7 @@ from promptc._compile.evaluate import (
     paired_bootstrap_ci,
 )
 from promptc._compile.fingerprint import Fingerprint
+from promptc._compile.report import CompileReport
 from promptc._compile.storage import TrialStore, open_storage
 from promptc._compile.strategy import StrategyOption
 from promptc._local.models import model_path
@@ -41,16 +47,21 @@ __all__ = [
     "BoardView",
     "Candidate",
     "CandidateKey",
+    "CompileReport",
     "CompileResult",
     "EvalResult",
     "ExampleResult",
     "Field",
     "Fingerprint",
     "Optimizer",
+    "PairedGain",
     "PlanShape",
+    "Provenance",
     "SearchSpace",
+    "Spent",
     "StrategyOption",
     "Trial",
+    "TrialRecord",
     "TrialStore",
     "bootstrap_ci",
     "compile_program",

@@ -24,6 +24,7 @@ from promptc._artifact.artifact import (
     predictor_from_spec,
     save_artifact,
 )
+from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, ConfigurationError
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "promptc" / "schema" / "artifact.schema.json"
@@ -42,12 +43,13 @@ DEMOS = [{"review": "loved it", "label": "positive"}, {"review": "dull", "label"
 LM_SETTINGS = {"model": "local/qwen2.5-coder-0.5b", "temperature": 0.0, "max_tokens": 64}
 
 
-def build(
-    demos: list[dict[str, Any]] = DEMOS, provenance: dict[str, Any] | None = None
-) -> Artifact:
+def build(demos: list[dict[str, Any]] = DEMOS, provenance: Provenance | None = None) -> Artifact:
     program = Predict(Sentiment, demos=demos)
     return artifact_from_program(
-        program, name="sentiment", lm_settings=LM_SETTINGS, provenance=provenance or {"seed": 3}
+        program,
+        name="sentiment",
+        lm_settings=LM_SETTINGS,
+        provenance=provenance or Provenance(seed=3),
     )
 
 
@@ -70,7 +72,7 @@ def test_yaml_is_readable_ordered_and_block_formatted() -> None:
 
 def test_same_program_same_bytes_and_hash_ignores_provenance() -> None:
     assert dump_artifact(build()) == dump_artifact(build())
-    a, b = build(provenance={"seed": 1}), build(provenance={"seed": 2})
+    a, b = build(provenance=Provenance(seed=1)), build(provenance=Provenance(seed=2))
     assert a.content_hash == b.content_hash
     assert build(demos=DEMOS[::-1]).content_hash != a.content_hash  # order changes behaviour
 

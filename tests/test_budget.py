@@ -56,13 +56,13 @@ def test_budget_is_a_hard_cap_and_an_interrupted_candidate_never_wins(
     lm = fake_lm(needs_demos)
     result = compile_random(lm, budget)
     assert calls(lm) == budget  # never more; and the whole budget was used
-    spent = result.artifact.provenance["spent"]
-    assert (spent["budget"], spent["lm_requests"]) == (budget, budget)
+    spent = result.spent
+    assert (spent.budget, spent.lm_requests) == (budget, budget)
     completed = (budget - len(VAL)) // len(VAL)
     assert len(result.trials) == 1 + completed + 1
     assert all("stopped" not in t for t in result.trials[:-1])
-    assert result.trials[-1]["stopped"] == "budget"
-    assert result.trials[-1]["score"] is None
+    assert result.trials[-1].stopped == "budget"
+    assert result.trials[-1].score is None
     # Every candidate here scores 1.0 when complete; a partial one must not be picked.
     if completed == 0:
         assert result.best == result.baseline
@@ -79,7 +79,7 @@ def test_a_sufficient_budget_runs_every_candidate(fake_lm: MakeLM, budget: int |
     assert calls(lm) == FULL_RUN
     assert len(result.trials) == 11
     assert all("stopped" not in t for t in result.trials)
-    assert result.artifact.provenance["spent"]["budget"] == budget
+    assert result.spent.budget == budget
 
 
 @pytest.mark.parametrize("budget", [1, len(VAL) - 1])
@@ -125,8 +125,8 @@ def test_cache_hits_count_against_the_budget(tmp_path: Path) -> None:
     assert calls(cold_lm) == budget
     assert calls(warm_lm) == 0  # free hits would have let it go on to new candidates
     assert warm.trials == cold.trials
-    assert warm.trials[-1]["stopped"] == "budget"
-    assert warm.artifact.provenance["spent"]["lm_requests"] == budget
+    assert warm.trials[-1].stopped == "budget"
+    assert warm.spent.lm_requests == budget
     cold_file, warm_file = cold.save(tmp_path / "cold.yaml"), warm.save(tmp_path / "warm.yaml")
     assert warm_file.read_bytes() == cold_file.read_bytes()
 
@@ -136,20 +136,17 @@ def test_token_budget_stops_requests_once_reached(fake_lm: MakeLM) -> None:
     first = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(needs_demos), valset=VAL
     )
-    per_row = (
-        first.report["spent"]["total"]["prompt_tokens"]
-        + first.report["spent"]["total"]["completion_tokens"]
-    )
-    per_row //= first.report["spent"]["total"]["requests"]
+    per_row = first.report.spent.total.prompt_tokens + first.report.spent.total.completion_tokens
+    per_row //= first.report.spent.total.requests
     cap = per_row * (len(VAL) + 1)  # the baseline, then about one more request
     result = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, lm=lm, valset=VAL, token_budget=cap
     )
     assert len(VAL) <= calls(lm) <= len(VAL) + 2
-    spent = result.artifact.provenance["spent"]
-    assert spent["token_budget"] == cap
-    assert spent["prompt_tokens"] + spent["completion_tokens"] < cap + 2 * per_row
-    assert result.trials[-1]["stopped"] == "budget"
+    spent = result.spent
+    assert spent.token_budget == cap
+    assert spent.prompt_tokens + spent.completion_tokens < cap + 2 * per_row
+    assert result.trials[-1].stopped == "budget"
 
 
 def test_token_budget_too_small_for_the_baseline_says_so(fake_lm: MakeLM) -> None:

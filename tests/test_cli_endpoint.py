@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,9 @@ def test_compile_eval_and_run_reach_the_given_endpoint(
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert re.search(
+        r"^gain      [+-]\d\.\d{3} \[95% paired CI .*\] on the validation rows$", done.stdout, re.M
+    )
     compiled_requests = len(server.requests)
     assert compiled_requests > 0
     text = out.read_text("utf-8")

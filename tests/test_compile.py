@@ -112,7 +112,7 @@ def test_no_candidate_that_scores_worse_replaces_the_baseline(fake_lm: MakeLM) -
         lm=fake_lm(hates_demos),
         valset=VAL,
     )
-    assert [t["score"] for t in result.trials] == [1.0, 0.0, 0.0, 0.0]
+    assert [t.score for t in result.trials] == [1.0, 0.0, 0.0, 0.0]
     assert result.best == result.baseline
     assert result.program.get_params() == program.get_params()
 
@@ -199,7 +199,7 @@ def test_provenance_records_the_run(tmp_path: Path) -> None:
         return result, lm
 
     result, lm = run()
-    prov = result.artifact.provenance
+    prov = result.artifact.provenance.model_dump(mode="json")
     assert prov["optimizer"] == {"name": "random", "config": {"k": 2, "num_candidates": 3}}
     assert prov["seed"] == 5
     assert prov["data"] == {
@@ -216,7 +216,7 @@ def test_provenance_records_the_run(tmp_path: Path) -> None:
     assert prov["spent"]["prompt_tokens"] > 0 and prov["spent"]["completion_tokens"] > 0
 
     warm, warm_lm = run()
-    spent = warm.artifact.provenance["spent"]
+    spent = warm.artifact.provenance.model_dump(mode="json")["spent"]
     assert calls(warm_lm) == 0
     assert spent["lm_requests"] == warm.run_usage["cache_hits"] == 6 * 4
     assert spent == prov["spent"]
@@ -230,7 +230,7 @@ def test_provenance_ci_matches_the_evaluation(fake_lm: MakeLM) -> None:
     result = promptc.compile(
         Predict(SIGNATURE), TRAIN, exact_match, lm=fake_lm(half_right), valset=VAL
     )
-    baseline = result.artifact.provenance["scores"]["baseline"]
+    baseline = result.artifact.provenance.model_dump(mode="json")["scores"]["baseline"]
     assert baseline["mean"] == 0.5
     assert baseline["ci95"] == [round(x, 6) for x in result.baseline.ci]
     assert baseline["ci95"][0] < 0.5 < baseline["ci95"][1]
@@ -311,10 +311,9 @@ def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: M
         "self": promptc.Params(kept.instruction, kept.demos, "xml")
     }
     # config() reads the constructor's parameters back; a non-scalar is recorded by its type.
-    assert result.artifact.provenance["optimizer"] == {
-        "name": "recording",
-        "config": {"candidates": "list"},
-    }
+    optimizer_record = result.artifact.provenance.optimizer
+    assert optimizer_record is not None
+    assert optimizer_record.model_dump() == {"name": "recording", "config": {"candidates": "list"}}
 
 
 def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:
@@ -357,12 +356,12 @@ def test_credit_goes_to_the_predictor_whose_change_moved_the_score(fake_lm: Make
     gain = result.best.mean - result.baseline.mean
     assert gain > 0
     # Undoing the labeler's change loses the whole gain; undoing the copier's loses nothing.
-    assert result.report["credit"] == {"copy": 0.0, "label": pytest.approx(gain)}
-    ablations = [t for t in result.trials if t.get("phase") == "credit"]
-    assert len(ablations) == 2 and all(t["rows"] == len(VAL) for t in ablations)
-    phases = result.report["spent"]["by_phase"]
-    assert phases["credit"]["requests"] == 2 * 2 * len(VAL)  # two ablations, two steps a row
-    assert result.report["spent"]["total"]["requests"] == calls(lm)
+    assert result.report.credit == {"copy": 0.0, "label": pytest.approx(gain)}
+    ablations = [t for t in result.trials if t.phase == "credit"]
+    assert len(ablations) == 2 and all(t.rows == len(VAL) for t in ablations)
+    phases = result.report.spent.by_phase
+    assert phases["credit"].requests == 2 * 2 * len(VAL)  # two ablations, two steps a row
+    assert result.report.spent.total.requests == calls(lm)
 
 
 def test_credit_that_the_budget_cannot_pay_for_is_left_out(fake_lm: MakeLM) -> None:

@@ -226,7 +226,7 @@ def test_ease_finds_an_order_that_ends_on_a_gold_demo(fake_lm: MakeLM) -> None:
     assert any(good(c["self"].demos) for c in ease.candidates)
     assert not all(good(c["self"].demos) for c in ease.candidates)
     assert isinstance(OPTIMIZERS["ease"](), EASE)
-    assert result.artifact.provenance["optimizer"]["config"]["embedder"] == "MiniLM"
+    assert result.report.optimizer.config["embedder"] == "MiniLM"
 
 
 @needs_minilm
@@ -243,7 +243,7 @@ def test_steps_walk_one_shared_row_order(fake_lm: MakeLM) -> None:
 @needs_minilm
 def test_the_search_stops_before_the_budget_cuts_a_trial(fake_lm: MakeLM) -> None:
     result, _ = run(fake_lm(world), seed=3, budget=50)
-    assert not any(t.get("stopped") == "budget" for t in result.trials)
+    assert not any(t.stopped == "budget" for t in result.trials)
 
 
 @needs_minilm

@@ -13,6 +13,32 @@ from promptc import Predict
 from promptc._artifact.artifact import artifact_from_program, save_artifact
 from promptc._files import open_atomic, write_atomic
 from promptc._report.html import write_report
+from promptc.compiler import CompileReport
+
+USAGE = dict.fromkeys(
+    ("requests", "calls", "cache_hits", "errors", "cache_errors", "parse_errors"), 0
+) | {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+SCORE = {"mean": 0.0, "ci95": [0.0, 0.0], "n": 1, "errors": 0}
+#: A compile report with no trials and nothing to explain.
+EMPTY_REPORT = CompileReport.model_validate(
+    {
+        "program": "p",
+        "optimizer": {"name": "labeled"},
+        "seed": 0,
+        "metric": "exact_match",
+        "budget": None,
+        "spent": {"total": USAGE, "by_phase": {}},
+        "trials": [],
+        "result": {"search": {"baseline": SCORE, "compiled": SCORE}},
+        "credit": {},
+        "outcome": {"kept": "baseline", "reason": "nothing to try"},
+        "uncompiled": {},
+        "failures": [],
+        "prompt": [],
+        "coverage": [],
+        "overlap": [],
+    }
+)
 
 
 @pytest.fixture(params=[(0o022, 0o644), (0o077, 0o600), (0o027, 0o640)], ids=["022", "077", "027"])
@@ -33,7 +59,7 @@ def mode_of(path: Path) -> int:
 def test_artifacts_and_reports_get_the_umask_mode(tmp_path: Path, umask: int) -> None:
     art = artifact_from_program(Predict("q -> a"), name="p")
     saved = save_artifact(art, tmp_path / "new" / "p.yaml")
-    json_path, html_path = write_report({"trials": []}, tmp_path / "p.report")
+    json_path, html_path = write_report(EMPTY_REPORT, tmp_path / "p.report")
     assert [mode_of(p) for p in (saved, json_path, html_path)] == [umask] * 3
     assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
 

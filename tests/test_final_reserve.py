@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import pytest
-from conftest import last_field, reply, rule
+from conftest import last_field, reply
 
 import promptc
 from promptc import LM, Params, Predict
@@ -14,8 +14,9 @@ from promptc._lm.backend import LMRequest
 from promptc.compiler import Board, Candidate, Optimizer, SearchSpace, Trial
 from promptc.metrics import exact_match
 from promptc.optimizers import LabeledFewShot
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
+rule = WordTask.label
 SIGNATURE = "word -> label: Literal['a', 'b']"
 ROWS = [{"word": f"{c}{i}x", "label": rule(f"{c}{i}x")} for i in range(4) for c in "aebc"]
 TRAIN, VAL, HELD = ROWS[:4], ROWS[4:10], ROWS[10:14]

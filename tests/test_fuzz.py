@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from promptc import LM, ChatAdapter, CompiledProgram, Predict, make_signature
 from promptc._artifact.artifact import artifact_from_program, dump_artifact, parse_artifact
 from promptc._program.adapter import ParseFailure
+from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, OutputParseError, PromptcError, SignatureError
 from promptc.testing import FakeBackend
 
@@ -62,7 +63,7 @@ BASE = dump_artifact(
         Predict("review, topic -> label: Literal['positive', 'negative'], score: float"),
         name="fuzz",
         lm_settings={"model": "fake/m", "temperature": 0.0, "max_tokens": 16},
-        provenance={"seed": 1},
+        provenance=Provenance(seed=1),
     )
 )
 json_values = st.recursive(

@@ -51,7 +51,7 @@ def plan_and_run(optimizer: str, **kwargs: Any) -> tuple[CompilePlan, dict[str, 
     plan = promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, dry_run=True, **common)
     assert backend.calls == 0
     result = promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, **common)
-    spent = {p: u["requests"] for p, u in result.report["spent"]["by_phase"].items()}
+    spent = {p: u.requests for p, u in result.report.spent.by_phase.items()}
     return plan, spent, backend.calls
 
 

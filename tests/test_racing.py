@@ -40,7 +40,7 @@ def test_racing_finds_the_good_instruction_and_improves(fake_lm: MakeLM) -> None
     result, _ = run(fake_lm(world), seed=1)
     assert result.best.mean == 1.0 > result.baseline.mean
     assert "vowel" in result.program.get_params()["self"].instruction
-    assert result.artifact.provenance["scores"]["compiled"]["mean"] == 1.0
+    assert result.report.result.search.compiled.mean == 1.0
 
 
 def test_rounds_are_paired_and_clearly_worse_candidates_stop_early(fake_lm: MakeLM) -> None:
@@ -61,25 +61,26 @@ def test_rounds_are_paired_and_clearly_worse_candidates_stop_early(fake_lm: Make
 def test_spending_is_reported_by_phase(fake_lm: MakeLM) -> None:
     lm = fake_lm(world)
     result, _ = run(lm, seed=3)
-    phases = result.report["spent"]["by_phase"]
+    phases = result.report.spent.by_phase
     assert set(phases) == {"baseline", "bootstrap", "propose", "search"}
-    assert phases["bootstrap"]["requests"] == 6
-    assert (
-        sum(p["requests"] for p in phases.values()) == result.report["spent"]["total"]["requests"]
-    )
+    assert phases["bootstrap"].requests == 6
+    assert sum(p.requests for p in phases.values()) == result.report.spent.total.requests
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
-    assert result.report["spent"]["total"]["requests"] == backend.calls
+    assert result.report.spent.total.requests == backend.calls
 
 
 def test_holdout_rescore_and_gap(fake_lm: MakeLM) -> None:
     result, _ = run(fake_lm(world), seed=1, holdout=HELD, budget=400)
     assert set(result.holdout) == {"baseline", "compiled"}
     assert result.holdout["compiled"].mean == 1.0
-    scores = result.artifact.provenance["scores"]
-    assert scores["gap"] == pytest.approx(result.best.mean - result.holdout["compiled"].mean)
-    assert result.report["result"]["holdout"]["compiled"]["n"] == len(HELD)
-    assert result.report["spent"]["by_phase"]["holdout"]["requests"] == 2 * len(HELD)
+    scores = result.artifact.provenance.scores
+    assert scores is not None and scores.gap == pytest.approx(
+        result.best.mean - result.holdout["compiled"].mean
+    )
+    held = result.report.result.holdout
+    assert held is not None and held.compiled.n == len(HELD) and held == scores.holdout
+    assert result.report.spent.by_phase["holdout"].requests == 2 * len(HELD)
 
 
 def test_demos_come_from_training_rows_only(fake_lm: MakeLM) -> None:
@@ -118,7 +119,7 @@ def test_holdout_that_outruns_its_reserve_is_skipped_not_fatal(fake_lm: MakeLM) 
     reserve = 2 * len(HELD)
     lm = fake_lm(unparsable_on_holdout)
     result, _ = run(lm, holdout=HELD, budget=60 + reserve, seed=1)
-    assert result.holdout == {} and "holdout" not in result.report["result"]
+    assert result.holdout == {} and result.report.result.holdout is None
     backend = lm.backend
     assert isinstance(backend, FakeBackend)
     assert backend.calls <= 60 + reserve
@@ -164,4 +165,4 @@ def test_ape_searches_instructions_only(fake_lm: MakeLM) -> None:
     )
     params = result.program.get_params()["self"]
     assert "vowel" in params.instruction and params.demos == ()
-    assert "bootstrap" not in result.report["spent"]["by_phase"]
+    assert "bootstrap" not in result.report.spent.by_phase

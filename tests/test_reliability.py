@@ -154,29 +154,29 @@ def test_compile_at_20_percent_faults_completes_counts_every_fault_and_loses_no_
     seed: int,
 ) -> None:
     result, backend, optimizer = compile_under_faults(seed)
-    spent, usage = result.artifact.provenance["spent"], result.run_usage
-    total = result.report["spent"]["total"]
+    spent, usage = result.spent, result.run_usage
+    total = result.report.spent.total
     # Faults were injected, of several kinds.
     assert backend.total >= 10 and len(backend.injected) >= 4
     # Every transient fault is one failed call, counted in the run and in the report.
-    assert usage["errors"] == total["errors"] == backend.transient
+    assert usage["errors"] == total.errors == backend.transient
     # Budget accounting is exact: every request the backend saw, and nothing else, was charged.
-    assert usage["lm_calls"] == total["calls"] == spent["lm_requests"] == backend.calls <= 600
-    assert total["requests"] == backend.calls
-    assert sum(p["requests"] for p in spent["by_phase"].values()) == backend.calls
+    assert usage["lm_calls"] == total.calls == spent.lm_requests == backend.calls <= 600
+    assert total.requests == backend.calls
+    assert sum(p.requests for p in (spent.by_phase or {}).values()) == backend.calls
     # Empty and garbage replies never parse; truncated ones may, if the cut spared the label.
     unparsable = backend.injected["empty"] + backend.injected["garbage"]
     assert unparsable <= usage["parse_errors"] <= unparsable + backend.injected["truncated"]
-    assert usage["parse_errors"] == total["parse_errors"]
+    assert usage["parse_errors"] == total.parse_errors
     # No trial is lost: every trial asked for was scored, told back and recorded with a score.
     assert len(optimizer.asked) == optimizer.told == 6
-    searched = [t for t in result.trials if t["candidate"] != "baseline"]
-    assert len(searched) >= 6 and all(t["score"] is not None for t in result.trials)
-    assert not any("stopped" in t for t in result.trials)
-    assert result.report["trials"] == result.trials
+    searched = [t for t in result.trials if t.candidate != "baseline"]
+    assert len(searched) >= 6 and all(t.score is not None for t in result.trials)
+    assert not any(t.stopped for t in result.trials)
+    assert result.report.trials == result.trials
     # Examples that failed past every retry are counted once each, in trials and in scores.
-    assert result.trials[0]["errors"] == result.baseline.errors
-    assert all(t["errors"] <= t["rows"] for t in result.trials)
+    assert result.trials[0].errors == result.baseline.errors
+    assert all((t.errors or 0) <= (t.rows or 0) for t in result.trials)
     assert result.best.mean >= result.baseline.mean
 
 
@@ -190,8 +190,8 @@ def test_compile_under_faults_is_reproducible() -> None:
 def test_budget_is_never_exceeded_under_faults() -> None:
     for budget in (20, 45, 80):
         result, backend, _ = compile_under_faults(7, budget=budget)
-        assert backend.calls == result.artifact.provenance["spent"]["lm_requests"] <= budget
-        assert result.trials[-1].get("stopped") == "budget"
+        assert backend.calls == result.spent.lm_requests <= budget
+        assert result.trials[-1].stopped == "budget"
 
 
 def test_every_fault_kind_alone_is_survived() -> None:

@@ -12,7 +12,10 @@ import pytest
 
 from promptc._report import chart as _report_chart
 from promptc._report import html as _report
-from promptc._report.html import format_table, render_html, write_report
+from promptc._report.html import format_table as _format_table
+from promptc._report.html import render_html as _render_html
+from promptc._report.html import write_report as _write_report
+from promptc.compiler import CompileReport
 
 SCRIPT = "<script>alert(1)</script>"
 VOID = {"meta", "br", "hr", "img", "input", "link"}
@@ -24,6 +27,8 @@ def usage(requests: int) -> dict[str, Any]:
         "calls": requests - 2,
         "cache_hits": 2,
         "errors": 0,
+        "cache_errors": 0,
+        "parse_errors": 0,
         "prompt_tokens": 100 * requests,
         "completion_tokens": 10 * requests,
         "cost": 0.0001 * requests,
@@ -68,16 +73,24 @@ def make_report(scores: list[float | None] | None = None, **changes: Any) -> dic
         "trials": trials,
         "result": {
             "search": {
-                "baseline": {"mean": 0.5, "ci95": [0.3, 0.7], "n": 24},
-                "compiled": {"mean": 0.75, "ci95": [0.55, 0.9], "n": 24},
+                "baseline": {"mean": 0.5, "ci95": [0.3, 0.7], "n": 24, "errors": 0},
+                "compiled": {"mean": 0.75, "ci95": [0.55, 0.9], "n": 24, "errors": 0},
+                "gain": {"mean": 0.25, "ci95": [0.125, 0.375], "n": 24},
             },
             "holdout": {
-                "baseline": {"mean": 0.45, "ci95": [0.3, 0.6], "n": 40},
-                "compiled": {"mean": 0.7, "ci95": [0.55, 0.85], "n": 40},
+                "baseline": {"mean": 0.45, "ci95": [0.3, 0.6], "n": 40, "errors": 0},
+                "compiled": {"mean": 0.7, "ci95": [0.55, 0.85], "n": 40, "errors": 1},
+                "gain": {"mean": 0.25, "ci95": [0.1, 0.4], "n": 40},
             },
             "gap": 0.05,
         },
         "credit": {"classify": 0.25},
+        "outcome": {"kept": "compiled", "reason": "the compiled program scored higher"},
+        "uncompiled": {"classify": {"instruction": "Label the review.", "demos": 0}},
+        "failures": [],
+        "prompt": [],
+        "coverage": [],
+        "overlap": [],
     }
     report.update(changes)
     return report
@@ -143,10 +156,21 @@ EDGE_CASES = {
     "scores above 1": make_report([1.25, 2.5, 1.75]),
     "negative scores": make_report([-0.5, 0.25]),
     "1000 trials": make_report([(i * 37 % 101) / 100 for i in range(1000)]),
-    "no optional keys": {k: v for k, v in make_report().items() if k not in ("credit", "result")}
-    | {"result": {"search": make_report()["result"]["search"]}, "budget": None},
-    "empty report": {},
+    "no optional keys": make_report()
+    | {"credit": {}, "result": {"search": make_report()["result"]["search"]}, "budget": None},
 }
+
+
+def render_html(report: dict[str, Any]) -> str:
+    return _render_html(CompileReport.model_validate(report))
+
+
+def format_table(report: dict[str, Any], top: int | None = None) -> str:
+    return _format_table(CompileReport.model_validate(report), top)
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
+    return _write_report(CompileReport.model_validate(report), path)
 
 
 # -- escaping -----------------------------------------------------------------------------------
@@ -267,7 +291,8 @@ def test_page_shows_the_header_scores_and_spend() -> None:
         "300 LM requests",
         "120 LM requests",
         "[0.300, 0.700]",
-        "+0.250",  # search: compiled minus baseline
+        "+0.250 [+0.125, +0.375]",  # search: compiled minus baseline, paired interval
+        "+0.250 [+0.100, +0.400]",  # held-out
         "+0.050",  # the gap
         "bootstrap",
         "holdout",
@@ -378,14 +403,12 @@ def test_all_is_sorted_and_complete() -> None:
     assert _report.__all__ == sorted(_report.__all__)
     public = {n for n, v in vars(_report).items() if callable(v) and not n.startswith("_")}
     imported = {
-        "Any",
-        "Mapping",
+        "CompileReport",
         "Path",
         "Sequence",
+        "TrialRecord",
         "candidate_text",
-        "number",
         "page_view",
-        "trials_of",
         "write_atomic",
     }
     assert public - imported == set(_report.__all__)

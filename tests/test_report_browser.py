@@ -91,8 +91,8 @@ def test_the_report_loads_shows_its_plot_and_logs_nothing(tmp_path: Path) -> Non
     seen, console = probed(page, tmp_path)
     assert console == []
     assert seen["display"] != "none" and seen["width"] >= 700 and seen["height"] >= 300
-    assert seen["line"] > 0 and seen["lineBox"] > 0, (seen, [t.get("best") for t in result.trials])
-    assert seen["dots"] == sum(t.get("score") is not None for t in result.trials)
+    assert seen["line"] > 0 and seen["lineBox"] > 0, (seen, [t.best for t in result.trials])
+    assert seen["dots"] == sum(t.score is not None for t in result.trials)
     assert seen["sections"] >= 6
 
 

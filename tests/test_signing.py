@@ -21,6 +21,7 @@ from promptc._artifact.artifact import (
     save_artifact,
 )
 from promptc._artifact.signing import new_keys, rehash_artifact, sign_artifact, signed_bytes
+from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, ConfigurationError
 
 SETTINGS = {"model": "openai/gpt-4o-mini", "temperature": 0.0, "max_tokens": 16}
@@ -38,7 +39,9 @@ def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def artifact(tmp_path: Path) -> Path:
     program = Predict("review -> label: Literal['positive', 'negative']")
-    art = artifact_from_program(program, name="s", lm_settings=SETTINGS, provenance={"seed": 1})
+    art = artifact_from_program(
+        program, name="s", lm_settings=SETTINGS, provenance=Provenance(seed=1)
+    )
     return save_artifact(art, tmp_path / "a.yaml")
 
 
@@ -94,7 +97,7 @@ def test_signature_covers_everything_but_itself_provenance_included(
     _edit(artifact, "seed: 1", "seed: 2")  # provenance: outside the content hash
     with pytest.raises(ArtifactError, match="changed after it was signed"):
         load_artifact(artifact, verify=keys[1])
-    assert load_artifact(artifact).provenance == {"seed": 2}  # the hash alone cannot tell
+    assert load_artifact(artifact).provenance == Provenance(seed=2)  # the hash cannot tell
 
 
 def test_missing_wrong_and_invalid_signatures_are_refused(
@@ -152,11 +155,15 @@ def test_rehash_accepts_a_reviewed_edit_and_records_it(
     assert "signature was dropped" in message and "sign it again" in message
     assert art.signature is None and art.content_hash == art.compute_hash() != old_hash
     assert load_artifact(artifact) == art
-    (edit,) = art.provenance["edited"]
-    assert edit["previous_hash"] == old_hash and edit["at"].endswith("+00:00")
-    assert art.provenance["seed"] == 1
+    (edit,) = art.provenance.edited or []
+    assert edit.previous_hash == old_hash and edit.at.endswith("+00:00")
+    assert art.provenance.seed == 1
     _, again = rehash_artifact(artifact)
     assert "nothing to do" in again
+    _edit(artifact, "briefly.", "in one word.")  # a second edit is appended to the first
+    second, _ = rehash_artifact(artifact)
+    hashes = [e.previous_hash for e in second.provenance.edited or []]
+    assert hashes == [old_hash, art.content_hash]
 
 
 def test_rehash_refuses_an_edit_that_does_not_validate(artifact: Path) -> None:

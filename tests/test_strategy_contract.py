@@ -76,7 +76,9 @@ def run(
 
 def recorded_compiled_mean(result: CompileResult) -> float:
     """The compiled program's validation mean as the artifact records it."""
-    return float(result.artifact.provenance["scores"]["compiled"]["mean"])
+    scores = result.artifact.provenance.scores
+    assert scores is not None and scores.compiled is not None
+    return scores.compiled.mean
 
 
 @pytest.mark.parametrize("budget", BUDGETS)

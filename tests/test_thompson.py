@@ -61,8 +61,8 @@ def test_candidates_walk_one_row_order_so_any_two_are_paired(fake_lm: MakeLM) ->
 @pytest.mark.parametrize("budget", [40, 90])
 def test_the_search_stops_before_the_budget_cuts_a_trial(fake_lm: MakeLM, budget: int) -> None:
     result, _ = run(fake_lm(world), budget=budget, seed=3)
-    searched = [t for t in result.trials if t["candidate"] != "setup"]  # setup may run out
-    assert not any(t.get("stopped") == "budget" for t in searched)
+    searched = [t for t in result.trials if t.candidate != "setup"]  # setup may run out
+    assert not any(t.stopped == "budget" for t in searched)
 
 
 def test_without_a_budget_it_stops_when_every_candidate_is_scored(fake_lm: MakeLM) -> None:

@@ -23,6 +23,7 @@ import yaml
 from pydantic import JsonValue
 
 from promptc._artifact.loader import Dumper, Loader
+from promptc._artifact.provenance import Provenance
 from promptc._files import write_atomic
 from promptc._lm.backend import SAMPLING_PARAMS
 from promptc._lm.sampling import MAX_MODEL_CHARS, MODEL_PATTERN, check_model, check_params
@@ -157,7 +158,13 @@ class Artifact(_Strict):
     promptc_version: str
     program: ProgramSpec
     predictors: list[PredictorSpec] = pydantic.Field(min_length=1)
-    provenance: dict[str, Any] = {}
+    provenance: Provenance = pydantic.Field(
+        default=Provenance(),
+        description=(
+            "How the artifact was compiled (optimizer, seed, data hashes, scores with the paired "
+            "gain, spend, trials, hand edits); outside the content hash, covered by a signature."
+        ),
+    )
     content_hash: str = pydantic.Field(
         default="",
         description=(
@@ -244,7 +251,7 @@ def artifact_from_program(
     name: str,
     entry: str | None = None,
     lm_settings: dict[str, Any] | None = None,
-    provenance: dict[str, Any] | None = None,
+    provenance: Provenance | None = None,
 ) -> Artifact:
     """Freeze ``program``'s prompts into an artifact (the program itself is not changed)."""
     modules = [
@@ -257,7 +264,7 @@ def artifact_from_program(
         promptc_version=_version(),
         program=ProgramSpec(name=name, entry=entry, modules=modules),
         predictors=predictors,
-        provenance=json.loads(json.dumps(provenance or {}, sort_keys=True, default=str)),
+        provenance=provenance or Provenance(),
     )
     return art.model_copy(update={"content_hash": art.compute_hash()})
 

@@ -28,6 +28,7 @@ from promptc._artifact.artifact import (
     load_artifact,
     save_artifact,
 )
+from promptc._artifact.provenance import Edit
 from promptc.exceptions import ArtifactError, ConfigurationError
 
 __all__ = [
@@ -210,15 +211,13 @@ def rehash_artifact(path: str | Path) -> tuple[Artifact, str]:
     fresh = art.compute_hash()
     if art.content_hash == fresh:
         return art, f"{path}: the content hash already matches; nothing to do"
-    prior = art.provenance.get("edited")
-    edited = list(prior) if isinstance(prior, list) else ([] if prior is None else [prior])
-    edited.append(
-        {
-            "previous_hash": art.content_hash,
-            "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        }
+    edit = Edit(
+        previous_hash=art.content_hash,
+        at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
-    provenance = {**art.provenance, "edited": edited}
+    provenance = art.provenance.model_copy(
+        update={"edited": [*(art.provenance.edited or []), edit]}
+    )
     new = art.model_copy(update={"provenance": provenance, "content_hash": fresh})
     message = f"{path}: content hash {fresh[:19]}... written; the edit is recorded in provenance"
     if art.signature is not None:

@@ -286,7 +286,7 @@ def _warn_overlap(
 ) -> None:
     shared = overlapping_rows(train, val, inputs)
     if shared:
-        pairs = ", ".join(f"val {p['val']} = train {p['train']}" for p in shared[:5])
+        pairs = ", ".join(f"val {p.val} = train {p.train}" for p in shared[:5])
         logger.warning(
             "%d of %d validation rows also occur in the training rows (%s%s): demos may copy "
             "them, so scores on them overstate how the program does on new inputs",

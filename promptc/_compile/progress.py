@@ -13,9 +13,9 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
+from promptc._artifact.provenance import TrialRecord
 from promptc._lm.usage import Budget
 
 __all__ = ["CompileProgress", "tqdm_available"]
@@ -36,6 +36,10 @@ def tqdm_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _id(record: TrialRecord) -> str:
+    return "?" if record.id is None else str(record.id)
 
 
 def _clock(seconds: float) -> str:
@@ -88,32 +92,30 @@ class CompileProgress:
             if used > self._bar.n:
                 self._bar.update(used - self._bar.n)
 
-    def trial(self, record: Mapping[str, Any]) -> None:
+    def trial(self, record: TrialRecord) -> None:
         """Report one finished (or stopped) trial: a log line, and the bar's postfix."""
         with self._lock:
             self.trials += 1
-            best = record.get("best")
-            if isinstance(best, int | float):
-                self.best = float(best)
+            if record.best is not None:
+                self.best = record.best
             line = self._line(record)
             if self._bar is not None:
                 shown = "-" if self.best is None else f"{self.best:.3f}"
-                self._bar.set_postfix_str(f"trial {record.get('id', '?')}, best {shown}")
+                self._bar.set_postfix_str(f"trial {_id(record)}, best {shown}")
         self.tick()
         logger.info("%s", line)
 
-    def _line(self, record: Mapping[str, Any]) -> str:
+    def _line(self, record: TrialRecord) -> str:
         used = self.budget.used
         elapsed = time.monotonic() - self.started
         spend = f"{used}/{self.total}" if self.total else f"{used}"
-        parts = [f"{self.label}: trial {record.get('id', '?')}"]
-        if record.get("phase"):
-            parts[0] += f" ({record['phase']})"
-        score = record.get("score")
-        if isinstance(score, int | float):
-            parts.append(f"score {score:.3f} on {record.get('rows', '?')} rows")
-        if record.get("stopped"):
-            parts.append(f"stopped: {record['stopped']}")
+        parts = [f"{self.label}: trial {_id(record)}"]
+        if record.phase:
+            parts[0] += f" ({record.phase})"
+        if record.score is not None:
+            parts.append(f"score {record.score:.3f} on {record.rows} rows")
+        if record.stopped:
+            parts.append(f"stopped: {record.stopped}")
         parts.append("best " + ("-" if self.best is None else f"{self.best:.3f}"))
         parts.append(f"{spend} LM requests")
         timing = f"{_clock(elapsed)} elapsed"

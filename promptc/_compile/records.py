@@ -1,13 +1,36 @@
-"""The run's records: the artifact's provenance, the compile report, the compile result."""
+"""The run's records, built in one place: the artifact's provenance, the compile report and the
+compile result. Both records share their parts (the trials, the optimizer, the score
+comparisons with their paired gains); their types live in :mod:`promptc._artifact.provenance`
+and :mod:`promptc._compile.report`."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from promptc._artifact.artifact import artifact_from_program
+from promptc._artifact.provenance import (
+    Comparison,
+    DataRecord,
+    DataSplit,
+    OptimizerRecord,
+    PairedGain,
+    PhaseSpend,
+    Provenance,
+    ScoreRecord,
+    Scores,
+    Spent,
+)
 from promptc._compile.board import Candidate
 from promptc._compile.data import data_hash
-from promptc._compile.evaluate import EvalResult
+from promptc._compile.evaluate import EvalResult, paired_bootstrap_ci
+from promptc._compile.report import (
+    CompileReport,
+    Explanation,
+    ReportSpent,
+    Results,
+    UsageRecord,
+)
 from promptc._compile.result import CompileResult
 from promptc._compile.run import Run, optional_caps
 from promptc._compile.strategy import Optimizer
@@ -15,16 +38,126 @@ from promptc._lm.usage import Usage
 from promptc._program.module import Module
 from promptc._report.explain import explain
 
-__all__ = ["finish", "score_record"]
+__all__ = ["comparison", "finish", "paired_gain", "score_record"]
 
 
-def score_record(result: EvalResult) -> dict[str, Any]:
+def score_record(result: EvalResult) -> ScoreRecord:
+    """A program's mean score with its (unpaired) bootstrap 95% interval."""
+    return ScoreRecord(
+        mean=round(result.mean, 6),
+        ci95=(round(result.ci[0], 6), round(result.ci[1], 6)),
+        n=len(result.results),
+        errors=result.errors,
+    )
+
+
+def paired_gain(compiled: EvalResult, baseline: EvalResult) -> PairedGain:
+    """``compiled`` minus ``baseline``, scored on the same rows, with its paired 95% interval.
+
+    Raises:
+        ValueError: the two results cover different numbers of rows.
+    """
+    a = [r.score for r in compiled.results]
+    b = [r.score for r in baseline.results]
+    lo, hi = paired_bootstrap_ci(a, b)
+    mean = sum(x - y for x, y in zip(a, b, strict=True)) / len(a) if a else 0.0
+    return PairedGain(mean=round(mean, 6), ci95=(round(lo, 6), round(hi, 6)), n=len(a))
+
+
+def comparison(baseline: EvalResult, compiled: EvalResult, gain: PairedGain) -> Comparison:
+    """Both programs' scores on the same rows, and the paired gain between them."""
+    return Comparison(baseline=score_record(baseline), compiled=score_record(compiled), gain=gain)
+
+
+def _held_out(holdout: dict[str, EvalResult], best: EvalResult) -> dict[str, Any]:
+    """The held-out comparison and the gap, as record fields; none without held-out rows."""
+    if not holdout:
+        return {}
+    base, compiled = holdout["baseline"], holdout["compiled"]
     return {
-        "mean": round(result.mean, 6),
-        "ci95": [round(result.ci[0], 6), round(result.ci[1], 6)],
-        "n": len(result.results),
-        "errors": result.errors,
+        "holdout": comparison(base, compiled, paired_gain(compiled, base)),
+        "gap": round(best.mean - compiled.mean, 6),
     }
+
+
+def _spent(run: Run, usage: Usage, budget: int | None) -> Spent:
+    return Spent(
+        budget=budget,
+        **optional_caps(run.budget),
+        lm_requests=run.budget.used,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=round(usage.cost, 6),
+        by_phase={
+            p: PhaseSpend(requests=t.total().requests) for p, t in sorted(run.phases.items())
+        },
+    )
+
+
+def _usage(usage: Usage) -> UsageRecord:
+    return UsageRecord(requests=usage.requests, **usage.to_dict())
+
+
+def _optimizer(optimizer: Optimizer) -> OptimizerRecord:
+    # A strategy's settings may hold anything; the record keeps their JSON (text otherwise).
+    config = json.loads(json.dumps(optimizer.config(), sort_keys=True, default=str))
+    return OptimizerRecord(name=optimizer.name, config=config)
+
+
+def _provenance(
+    run: Run,
+    optimizer: OptimizerRecord,
+    seed: int,
+    train: list[dict[str, Any]],
+    scores: Scores,
+    spent: Spent,
+) -> Provenance:
+    return Provenance(
+        optimizer=optimizer,
+        seed=seed,
+        data=DataRecord(
+            train=DataSplit(rows=len(train), hash=data_hash(train)),
+            val=DataSplit(rows=len(run.val), hash=data_hash(run.val)),
+        ),
+        scores=scores,
+        spent=spent,
+        trials=run.trials,
+    )
+
+
+def _report(
+    run: Run,
+    optimizer: OptimizerRecord,
+    usage: Usage,
+    result: Results,
+    credit: dict[str, float],
+    why: Explanation,
+    *,
+    program: str,
+    seed: int,
+    metric: str,
+    budget: int | None,
+) -> CompileReport:
+    return CompileReport(
+        program=program,
+        optimizer=optimizer,
+        seed=seed,
+        metric=metric,
+        budget=budget,
+        spent=ReportSpent(
+            total=_usage(usage),
+            by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
+        ),
+        trials=run.trials,
+        result=result,
+        credit=credit,
+        outcome=why.outcome,
+        uncompiled=why.uncompiled,
+        failures=why.failures,
+        prompt=why.prompt,
+        coverage=why.coverage,
+        overlap=why.overlap,
+    )
 
 
 def finish(
@@ -45,36 +178,39 @@ def finish(
     winner: Candidate,
     partial: list[tuple[int, float]],
 ) -> CompileResult:
-    scores: dict[str, Any] = {
-        "metric": getattr(run.metric, "__name__", "metric"),
-        "baseline": score_record(baseline),
-        "compiled": score_record(best),
-    }
-    if holdout:
-        scores["holdout"] = {k: score_record(v) for k, v in holdout.items()}
-        scores["gap"] = round(best.mean - holdout["compiled"].mean, 6)
-    spent = {
-        "budget": budget,
-        **optional_caps(run.budget),
-        "lm_requests": run.budget.used,
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "cost_usd": round(usage.cost, 6),
-        "by_phase": {p: {"requests": t.total().requests} for p, t in sorted(run.phases.items())},
-    }
-    provenance = {
-        "optimizer": {"name": optimizer.name, "config": optimizer.config()},
-        "seed": seed,
-        "data": {
-            "train": {"rows": len(train), "hash": data_hash(train)},
-            "val": {"rows": len(run.val), "hash": data_hash(run.val)},
-        },
-        "scores": scores,
-        "spent": spent,
-        "trials": run.trials,
-    }
+    """The compile's artifact (with its provenance), its report, and the result holding both.
+
+    Both records are built here from the same parts: the optimizer record, the trial records
+    and the score comparisons with their paired gains.
+    """
+    metric, opt = getattr(run.metric, "__name__", "metric"), _optimizer(optimizer)
+    gain = paired_gain(best, baseline)
+    search, held = comparison(baseline, best, gain), _held_out(holdout, best)
+    scores = Scores(
+        metric=metric, baseline=search.baseline, compiled=search.compiled, gain=gain, **held
+    )
+    provenance = _provenance(run, opt, seed, train, scores, _spent(run, usage, budget))
     artifact = artifact_from_program(
         compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
+    )
+    why = explain(
+        program=run.program,
+        compiled=compiled,
+        winner=winner,
+        baseline=baseline,
+        best=best,
+        gain=gain,
+        train=train,
+        val=run.val,
+        inputs=run.inputs,
+        trials=run.trials,
+        partial=partial,
+        budget=budget,
+        used=run.budget.used,
+    )
+    result = Results(search=search, **held)
+    report = _report(
+        run, opt, usage, result, credit, why, program=name, seed=seed, metric=metric, budget=budget
     )
     run_usage = {
         "lm_calls": usage.calls,
@@ -83,57 +219,4 @@ def finish(
         "cache_errors": usage.cache_errors,
         "parse_errors": usage.parse_errors,
     }
-    report = _report(run, optimizer, name, seed, budget, usage, scores)
-    if credit:
-        report["credit"] = credit
-    report.update(
-        explain(
-            program=run.program,
-            compiled=compiled,
-            winner=winner,
-            baseline=baseline,
-            best=best,
-            train=train,
-            val=run.val,
-            inputs=run.inputs,
-            trials=run.trials,
-            partial=partial,
-            budget=budget,
-            used=run.budget.used,
-        )
-    )
     return CompileResult(compiled, artifact, baseline, best, run.trials, report, run_usage, holdout)
-
-
-def _usage_dict(usage: Usage) -> dict[str, Any]:
-    return {"requests": usage.requests, **usage.to_dict()}
-
-
-def _report(
-    run: Run,
-    optimizer: Optimizer,
-    name: str,
-    seed: int,
-    budget: int | None,
-    usage: Usage,
-    scores: dict[str, Any],
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "search": {"baseline": scores["baseline"], "compiled": scores["compiled"]}
-    }
-    if "holdout" in scores:
-        result["holdout"] = scores["holdout"]
-        result["gap"] = scores["gap"]
-    return {
-        "program": name,
-        "optimizer": {"name": optimizer.name, "config": optimizer.config()},
-        "seed": seed,
-        "metric": scores["metric"],
-        "budget": budget,
-        "spent": {
-            "total": _usage_dict(usage),
-            "by_phase": {p: _usage_dict(t.total()) for p, t in sorted(run.phases.items())},
-        },
-        "trials": run.trials,
-        "result": result,
-    }

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from promptc._artifact.artifact import Artifact, save_artifact
+from promptc._artifact.provenance import Spent, TrialRecord
 from promptc._compile.evaluate import EvalResult
+from promptc._compile.report import CompileReport
 from promptc._program.module import Module
+from promptc.exceptions import ArtifactError
 
 __all__ = ["CompileResult", "report_path"]
 
@@ -31,16 +33,18 @@ def _ci(result: EvalResult) -> str:
 class CompileResult:
     """What a compile returns: the better program, its artifact, and the run's record.
 
-    ``print(result)`` gives a short summary (strategy, baseline -> best with 95% CIs, spend,
-    artifact hash); ``result.report`` holds everything else.
+    ``print(result)`` gives a short summary (strategy, baseline -> best with 95% CIs, the
+    paired gain, spend, artifact hash); ``result.report`` holds everything else.
 
     Attributes:
         program: the compiled program (a new object; the input is never changed).
-        artifact: the frozen artifact of ``program``.
+        artifact: the frozen artifact of ``program``; its ``provenance`` records how it was
+            compiled.
         baseline: the uncompiled program's validation result.
         best: the compiled program's validation result (the same rows).
-        trials: one record per trial, in order.
-        report: the full compile report (see :func:`promptc._report.html.write_report`).
+        trials: one frozen record per trial, in evaluation order.
+        report: the full compile report (written by :meth:`save` as ``.report.json``, its
+            ``model_dump``, and ``.report.html``).
         run_usage: what this run itself called (fresh calls vs. cache hits); the artifact's
             provenance records only what does not depend on the cache's state.
         holdout: baseline and compiled results on the held-out rows, when given.
@@ -50,8 +54,8 @@ class CompileResult:
     artifact: Artifact
     baseline: EvalResult
     best: EvalResult
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
+    trials: list[TrialRecord]
+    report: CompileReport
     run_usage: dict[str, int] = field(default_factory=dict)
     holdout: dict[str, EvalResult] = field(default_factory=dict)
 
@@ -77,27 +81,42 @@ class CompileResult:
 
         return write_report(self.report, path)
 
+    @property
+    def spent(self) -> Spent:
+        """What the compile spent: LM requests, tokens, dollars, the caps (the artifact's
+        ``provenance.spent``)."""
+        spent = self.artifact.provenance.spent
+        if spent is None:  # only an artifact swapped in by hand lacks it
+            raise ArtifactError(
+                "expected the compiled artifact's provenance.spent, got an artifact without it; "
+                "keep the artifact the compile returned (it records the spend)"
+            )
+        return spent
+
     def summary(self) -> str:
-        """A few lines: strategy, baseline -> best with 95% CIs, why, spend, artifact hash."""
-        optimizer = self.report.get("optimizer", {}).get("name", "?")
-        spent = self.artifact.provenance.get("spent", {})
-        budget = spent.get("budget")
+        """A few lines: strategy, baseline -> best with 95% CIs and the paired gain, why, spend,
+        artifact hash."""
+        spent = self.spent
+        budget = "" if spent.budget is None else f" of {spent.budget}"
+        result = self.report.result
         lines = [
-            f"promptc compile of {self.artifact.program.name} with {optimizer!r}: "
-            f"{len(self.trials)} trials",
+            f"promptc compile of {self.artifact.program.name} with "
+            f"{self.report.optimizer.name!r}: {len(self.trials)} trials",
             f"  validation  {_ci(self.baseline)} -> {_ci(self.best)} (n={len(self.best.results)})",
         ]
-        for label, held in self.holdout.items():
-            lines.append(f"  held-out    {label}: {_ci(held)} (n={len(held.results)})")
-        reason = self.report.get("outcome", {}).get("reason")
-        if reason:
-            lines.append(f"  outcome     {reason}")
+        if result.search.gain is not None:
+            lines.append(f"  gain        {result.search.gain.text()}")
+        if self.holdout:
+            base, held = self.holdout["baseline"], self.holdout["compiled"]
+            lines.append(f"  held-out    {_ci(base)} -> {_ci(held)} (n={len(held.results)})")
+        if result.holdout is not None and result.holdout.gain is not None:
+            lines.append(f"  gain        {result.holdout.gain.text()} (held-out)")
+        lines.append(f"  outcome     {self.report.outcome.reason}")
         lines.append(
-            f"  spent       {spent.get('lm_requests', 0)} LM requests"
-            f"{'' if budget is None else f' of {budget}'} "
+            f"  spent       {spent.lm_requests} LM requests{budget} "
             f"({self.run_usage.get('lm_calls', 0)} calls, "
             f"{self.run_usage.get('cache_hits', 0)} cache hits), "
-            f"{spent.get('prompt_tokens', 0)}+{spent.get('completion_tokens', 0)} tokens"
+            f"{spent.prompt_tokens}+{spent.completion_tokens} tokens"
         )
         lines.append(f"  artifact    {self.artifact.content_hash[:19]}")
         return "\n".join(lines)

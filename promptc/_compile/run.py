@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptc._artifact.provenance import TrialRecord
 from promptc._compile.board import Board, Candidate
 from promptc._compile.evaluate import EvalResult, evaluate
 from promptc._compile.progress import CompileProgress
@@ -54,12 +55,17 @@ class Run:
     describer: TrialDescriber
     baseline_requests: int = 0
     phases: dict[str, UsageTracker] = field(default_factory=dict)
-    trials: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[TrialRecord] = field(default_factory=list)
 
-    def add_trial(self, record: dict[str, Any]) -> None:
+    def add_trial(self, record: TrialRecord) -> None:
         """Keep a trial's record and report it (a log line, the progress bar)."""
         self.trials.append(record)
         self.progress.trial(record)
+
+    def stopped(self, step: str) -> None:
+        """Record that the budget ran out in a strategy's step that scores nothing (``setup``
+        proposing candidates, ``tell`` resampling them)."""
+        self.add_trial(TrialRecord(id=len(self.trials), candidate=step, stopped="budget"))
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -92,6 +98,7 @@ def evaluate_trial(
     record: dict[str, Any] = {
         "id": len(run.trials),
         "candidate": run.describer.describe(trial.candidate),
+        "rows": len(rows),
     }
     if phase != "search":
         record["phase"] = phase
@@ -102,19 +109,18 @@ def evaluate_trial(
             board.record(trial.candidate, todo, result)
             errors = result.errors
     except BudgetExhaustedError:
-        run.add_trial({**record, "rows": len(rows), "score": None, "stopped": "budget"})
+        run.add_trial(TrialRecord(**record, score=None, stopped="budget"))
         return None
     scores = [board.scores(trial.candidate)[r] for r in rows]
     best = board.mean(board.incumbent())
     run.add_trial(
-        {
+        TrialRecord(
             **record,
-            "rows": len(rows),
-            "score": round(sum(scores) / len(scores), 6) if scores else None,
-            "errors": errors,
-            "requests": run.budget.used,
-            "best": round(best, 6),
-        }
+            score=round(sum(scores) / len(scores), 6) if scores else None,
+            errors=errors,
+            requests=run.budget.used,
+            best=round(best, 6),
+        )
     )
     return scores
 
@@ -131,7 +137,7 @@ def search(run: Run, optimizer: Optimizer, space: SearchSpace, board: Board) -> 
     try:
         optimizer.setup(space)
     except BudgetExhaustedError:  # proposing candidates spent the budget: nothing to race
-        run.add_trial({"id": len(run.trials), "candidate": "setup", "stopped": "budget"})
+        run.stopped("setup")
         return board.incumbent()
     while (trial := optimizer.ask()) is not None:
         if not leaves_reserve(run, optimizer, board, trial):
@@ -142,7 +148,7 @@ def search(run: Run, optimizer: Optimizer, space: SearchSpace, board: Board) -> 
         try:
             optimizer.tell(trial, scores)
         except BudgetExhaustedError:  # a strategy that proposes mid-search (APE's resampling)
-            run.add_trial({"id": len(run.trials), "candidate": "tell", "stopped": "budget"})
+            run.stopped("tell")
             break
     pick = optimizer.best(board)
     if pick and len(board.scores(pick)) < board.n_rows:

@@ -1,30 +1,24 @@
 """The report's chart: best score and trial scores against LM requests, as SVG geometry.
 
-Only numbers are computed here (coordinates, ticks, labels); ``report_chart.svg.jinja2`` draws
-them. A report is JSON read back from disk, so every value is checked before it is plotted.
+Only numbers are computed here (coordinates, ticks, labels) from the report's typed trial
+records; ``report_chart.svg.jinja2`` draws them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["Chart", "chart", "nice_ticks", "number", "tick_label"]
+from promptc._artifact.provenance import TrialRecord
+
+__all__ = ["Chart", "chart", "nice_ticks", "tick_label"]
 
 WIDTH, HEIGHT = 720, 340
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 40, 52
 BEST_COLOR, SCORE_COLOR, BUDGET_COLOR = "#2563eb", "#ea580c", "#9ca3af"
 # Past this many trial points the chart drops per-point tooltips to keep the page small.
 MAX_TOOLTIPS = 500
-
-
-def number(value: Any) -> float | None:
-    """``value`` as a finite float; None for null, bools, text, NaN and infinities."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -104,30 +98,32 @@ def _xy(x: float, y: float) -> str:
     return f"{x:.1f},{y:.1f}"
 
 
-def _data(
-    trials: Sequence[Mapping[str, Any]],
-) -> tuple[list[tuple[float, float]], list[tuple[Any, float, float]]]:
-    """(requests, best) steps and (id, requests, score) dots, skipping missing values."""
-    steps, dots = [], []
+_Dot = tuple[int | None, float, float]  # (trial id, requests, score)
+
+
+def _data(trials: Sequence[TrialRecord]) -> tuple[list[tuple[float, float]], list[_Dot]]:
+    """(requests, best) steps and (id, requests, score) dots of the trials that have them."""
+    steps: list[tuple[float, float]] = []
+    dots: list[_Dot] = []
     for trial in trials:
-        requests = number(trial.get("requests"))
-        if requests is None:
+        if trial.requests is None:  # stopped by the budget: nothing to plot
             continue
-        if (best := number(trial.get("best"))) is not None:
-            steps.append((requests, best))
-        if (score := number(trial.get("score"))) is not None:
-            dots.append((trial.get("id"), requests, score))
+        requests = float(trial.requests)
+        if trial.best is not None:
+            steps.append((requests, trial.best))
+        if trial.score is not None:
+            dots.append((trial.id, requests, trial.score))
     return steps, dots
 
 
 def _frame(
-    steps: Sequence[tuple[float, float]], dots: Sequence[tuple[Any, float, float]], budget: Any
+    steps: Sequence[tuple[float, float]], dots: Sequence[_Dot], budget: int | None
 ) -> tuple[_Frame, list[float], list[float], float | None]:
     """The frame, the x and y ticks, and where to draw the budget line (if it fits the view)."""
     xs = [r for r, _ in steps] + [r for _, r, _ in dots]
     ys = [b for _, b in steps] + [s for _, _, s in dots]
     x_max = max(xs, default=0.0)
-    limit = number(budget)
+    limit = None if budget is None else float(budget)
     # A budget far beyond what was spent would squash the data into the left edge: leave it out.
     shown = limit if limit is not None and 0 < limit <= 2 * x_max else None
     x_lo, x_hi = min([0.0, *xs]), max(x_max, shown or 0.0)
@@ -151,7 +147,7 @@ def _points(frame: _Frame, steps: Sequence[tuple[float, float]]) -> str:
     return " ".join(points)
 
 
-def _dots(frame: _Frame, dots: Sequence[tuple[Any, float, float]]) -> tuple[Dot, ...]:
+def _dots(frame: _Frame, dots: Sequence[_Dot]) -> tuple[Dot, ...]:
     radius = 3.5 if len(dots) <= 100 else 2.5 if len(dots) <= MAX_TOOLTIPS else 1.5
     out = []
     for trial_id, requests, score in dots:
@@ -163,7 +159,7 @@ def _dots(frame: _Frame, dots: Sequence[tuple[Any, float, float]]) -> tuple[Dot,
     return tuple(out)
 
 
-def chart(trials: Sequence[Mapping[str, Any]], budget: Any) -> Chart:
+def chart(trials: Sequence[TrialRecord], budget: int | None) -> Chart:
     """The chart of a report's trials (and its budget line, when it fits the view)."""
     steps, dots = _data(trials)
     frame, xticks, yticks, shown = _frame(steps, dots, budget)

@@ -15,7 +15,23 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
+from promptc._artifact.provenance import (
+    CandidateDescription,
+    PairedGain,
+    PredictorChange,
+    TrialRecord,
+)
 from promptc._compile.evaluate import EvalResult
+from promptc._compile.report import (
+    Explanation,
+    FailingRow,
+    LabelCoverage,
+    Message,
+    Outcome,
+    OverlapRow,
+    RenderedPrompt,
+    UncompiledPredictor,
+)
 from promptc._program.module import Module, Params, Predict
 from promptc.exceptions import PromptcError
 
@@ -87,44 +103,43 @@ class TrialDescriber:
             self._index[name] = index
         return self._index[name]
 
-    def describe(self, candidate: Mapping[str, Params]) -> dict[str, Any] | str:
+    def describe(self, candidate: Mapping[str, Params]) -> CandidateDescription:
         """``"baseline"``, or per changed predictor: its instruction, demos and format.
 
-        Each predictor's entry has ``instruction`` (the text), ``instruction_changed``,
-        ``demos`` (how many), ``demo_rows`` (the training row each demo came from, in prompt
-        order; ``None`` for a demo not found in the training rows) and ``format`` when the
-        prompt layout changed.
+        Each predictor's :class:`~promptc._artifact.provenance.PredictorChange` has the
+        instruction, whether it changed, how many demos, the training row each demo came from
+        (in prompt order; ``None`` for a demo not found in the training rows) and the format
+        when the prompt layout changed.
         """
         if not candidate:
             return "baseline"
-        out: dict[str, Any] = {}
+        out: dict[str, PredictorChange] = {}
         for name, params in candidate.items():
             base = self.base.get(name)
             inputs = list(self.predictors[name].signature.input_fields)
             rows = self._rows(name)
-            entry: dict[str, Any] = {
-                "instruction": params.instruction,
-                "instruction_changed": base is None or params.instruction != base.instruction,
-                "demos": len(params.demos),
-                "demo_rows": [rows.get(_key(d, inputs)) for d in params.demos],
-            }
-            if params.format is not None:
-                entry["format"] = params.format
-            out[name] = entry
+            extra = {} if params.format is None else {"format": params.format}
+            out[name] = PredictorChange(
+                instruction=params.instruction,
+                instruction_changed=base is None or params.instruction != base.instruction,
+                demos=len(params.demos),
+                demo_rows=[rows.get(_key(d, inputs)) for d in params.demos],
+                **extra,
+            )
         return out
 
 
-def uncompiled(program: Module) -> dict[str, Any]:
+def uncompiled(program: Module) -> dict[str, UncompiledPredictor]:
     """The uncompiled program's parameters, as trial descriptions compare against them."""
     return {
-        name: {"instruction": p.signature.instruction, "demos": len(p.demos)}
+        name: UncompiledPredictor(instruction=p.signature.instruction, demos=len(p.demos))
         for name, p in program.named_predictors()
     }
 
 
 def failing_rows(
     result: EvalResult, val: Sequence[Mapping[str, Any]], inputs: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[FailingRow]:
     """The first few validation rows the winner did not get fully right.
 
     Each: the row index, its inputs, the expected values (the row's other columns), what the
@@ -136,22 +151,22 @@ def failing_rows(
             continue
         row = val[example.index]
         out.append(
-            {
-                "row": example.index,
-                "inputs": _clip({n: row[n] for n in inputs if n in row}),
-                "expected": _clip({k: v for k, v in row.items() if k not in inputs}),
-                "got": _clip(example.prediction),
-                "error": _clip(example.error),
-                "raw": _clip(example.raw),
-                "score": round(example.score, 6),
-            }
+            FailingRow(
+                row=example.index,
+                inputs=_clip({n: row[n] for n in inputs if n in row}),
+                expected=_clip({k: v for k, v in row.items() if k not in inputs}),
+                got=_clip(example.prediction),
+                error=_clip(example.error),
+                raw=_clip(example.raw),
+                score=round(example.score, 6),
+            )
         )
         if len(out) == MAX_FAILURES:
             break
     return out
 
 
-def rendered_prompts(program: Module, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def rendered_prompts(program: Module, row: Mapping[str, Any]) -> list[RenderedPrompt]:
     """Each predictor's messages as the compiled program renders them for ``row``.
 
     A predictor whose inputs are not columns of the row (an inner step of a pipeline) is
@@ -166,14 +181,14 @@ def rendered_prompts(program: Module, row: Mapping[str, Any]) -> list[dict[str, 
         except (PromptcError, ValueError, TypeError):
             raw = {f: str(v) for f, v in values.items()}
             messages = predictor.adapter.format(predictor.signature, predictor.demos, raw)
-        out.append({"predictor": name, "messages": _clip_messages(messages)})
+        out.append(RenderedPrompt(predictor=name, messages=_clip_messages(messages)))
     return out
 
 
-def _clip_messages(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+def _clip_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
     limit = 20 * MAX_TEXT  # a whole prompt may be long; a runaway one is still cut
     return [
-        {"role": m["role"], "content": m["content"][:limit]} for m in messages if "content" in m
+        Message(role=m["role"], content=m["content"][:limit]) for m in messages if "content" in m
     ]
 
 
@@ -197,7 +212,7 @@ def label_coverage(
     program: Module,
     train: Sequence[Mapping[str, Any]],
     val: Sequence[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
+) -> list[LabelCoverage]:
     """Label counts of each categorical output field: in the chosen demos, train and val rows.
 
     Only fields typed ``Literal[...]``, ``bool`` or an enum are counted. Each entry names the
@@ -213,29 +228,29 @@ def label_coverage(
                 continue
             demos = _counts([d[field_name] for d in predictor.demos if field_name in d], labels)
             out.append(
-                {
-                    "predictor": name,
-                    "field": field_name,
-                    "labels": [str(label) for label in labels],
-                    "demos": demos,
-                    "train": _counts([r[field_name] for r in train if field_name in r], labels),
-                    "val": _counts([r[field_name] for r in val if field_name in r], labels),
-                    "missing_in_demos": [k for k, v in demos.items() if not v],
-                }
+                LabelCoverage(
+                    predictor=name,
+                    field=field_name,
+                    labels=[str(label) for label in labels],
+                    demos=demos,
+                    train=_counts([r[field_name] for r in train if field_name in r], labels),
+                    val=_counts([r[field_name] for r in val if field_name in r], labels),
+                    missing_in_demos=[k for k, v in demos.items() if not v],
+                )
             )
     return out
 
 
 def overlapping_rows(
     train: Sequence[Mapping[str, Any]], val: Sequence[Mapping[str, Any]], inputs: Sequence[str]
-) -> list[dict[str, int]]:
+) -> list[OverlapRow]:
     """Validation rows whose inputs also occur in a training row (same text, ignoring case and
-    whitespace): each ``{"val": i, "train": j}`` (the first such training row)."""
+    whitespace), each with the first such training row."""
     seen: dict[str, int] = {}
     for j, row in enumerate(train):
         seen.setdefault(_key(row, inputs), j)
     return [
-        {"val": i, "train": seen[k]}
+        OverlapRow(val=i, train=seen[k])
         for i, row in enumerate(val)
         if (k := _key(row, inputs)) in seen
     ]
@@ -246,18 +261,20 @@ def outcome(
     winner: Mapping[str, Params],
     baseline: EvalResult,
     best: EvalResult,
-    trials: Sequence[Mapping[str, Any]],
+    gain: PairedGain,
+    trials: Sequence[TrialRecord],
     partial: Sequence[tuple[int, float]],
     budget: int | None,
     used: int,
     empty_pools: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> Outcome:
     """Which program the compile kept, and why, with numbers.
 
     Args:
         winner: the kept candidate (empty: the uncompiled program).
         baseline: the uncompiled program's validation result.
         best: the kept program's validation result.
+        gain: the kept program's paired gain over the uncompiled one on the validation rows.
         trials: the trial records.
         partial: (rows scored, paired gain) of every candidate never scored on all rows.
         budget: the request budget, if any.
@@ -268,12 +285,12 @@ def outcome(
     if winner:
         reason = (
             f"the compiled program scored {best.mean:.3f} against the uncompiled program's "
-            f"{baseline.mean:.3f} on all {n} validation rows"
+            f"{baseline.mean:.3f} on all {n} validation rows (gain {gain.text()})"
         )
-        return {"kept": "compiled", "reason": reason}
-    complete = [t for t in trials if t.get("rows") == n and t.get("candidate") != "baseline"]
-    scored = [t["score"] for t in complete if isinstance(t.get("score"), int | float)]
-    ran_out = any(t.get("stopped") == "budget" for t in trials)
+        return Outcome(kept="compiled", reason=reason)
+    complete = [t for t in trials if t.rows == n and t.candidate != "baseline"]
+    scored = [t.score for t in complete if t.score is not None]
+    ran_out = any(t.stopped == "budget" for t in trials)
     parts = []
     if ran_out:
         cap = f"{budget} LM requests" if budget is not None else "the token or cost budget"
@@ -284,10 +301,10 @@ def outcome(
             f"{max(scored):.3f}, not above the uncompiled program's {baseline.mean:.3f}"
         )
     if partial:
-        rows, gain = max(partial, key=lambda p: (p[1], p[0]))
+        rows, leader = max(partial, key=lambda p: (p[1], p[0]))
         parts.append(
             f"{len(partial)} candidate(s) were scored on only part of the rows (the leader: "
-            f"paired gain {gain:+.3f} on {rows} of {n} rows) and never confirmed on all {n}"
+            f"paired gain {leader:+.3f} on {rows} of {n} rows) and never confirmed on all {n}"
         )
     if not scored and not partial:
         parts.append("the strategy proposed no candidate to score")
@@ -300,7 +317,7 @@ def outcome(
     if ran_out:
         hint = "; raise the budget (`promptc compile --dry-run` shows what each phase needs)"
     reason = "kept the uncompiled program: " + "; ".join(parts) + hint
-    return {"kept": "baseline", "reason": reason}
+    return Outcome(kept="baseline", reason=reason)
 
 
 def explain(
@@ -310,14 +327,15 @@ def explain(
     winner: Mapping[str, Params],
     baseline: EvalResult,
     best: EvalResult,
+    gain: PairedGain,
     train: Sequence[Mapping[str, Any]],
     val: Sequence[Mapping[str, Any]],
     inputs: Sequence[str],
-    trials: Sequence[Mapping[str, Any]],
+    trials: Sequence[TrialRecord],
     partial: Sequence[tuple[int, float]],
     budget: int | None,
     used: int,
-) -> dict[str, Any]:
+) -> Explanation:
     """The report's explanation of a compile (see the module docstring); no LM request."""
     pools = {
         name: any(all(f in row for f in p.signature.fields()) for row in train)
@@ -327,18 +345,19 @@ def explain(
         winner=winner,
         baseline=baseline,
         best=best,
+        gain=gain,
         trials=trials,
         partial=partial,
         budget=budget,
         used=used,
         empty_pools=[n for n, ok in pools.items() if not ok],
     )
-    logger.info("%s", result["reason"])
-    return {
-        "outcome": result,
-        "uncompiled": uncompiled(program),
-        "failures": failing_rows(best, val, inputs),
-        "prompt": rendered_prompts(compiled, val[0]) if val else [],
-        "coverage": label_coverage(compiled, train, val),
-        "overlap": overlapping_rows(train, val, inputs),
-    }
+    logger.info("%s", result.reason)
+    return Explanation(
+        outcome=result,
+        uncompiled=uncompiled(program),
+        failures=failing_rows(best, val, inputs),
+        prompt=rendered_prompts(compiled, val[0]) if val else [],
+        coverage=label_coverage(compiled, train, val),
+        overlap=overlapping_rows(train, val, inputs),
+    )

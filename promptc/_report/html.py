@@ -1,11 +1,12 @@
 """A compile report as a self-contained HTML page, a JSON file and a terminal table.
 
-The report is the JSON-safe dict a compile produces: program, optimizer, seed, metric, budget,
-LM requests spent by phase, the trials in evaluation order (each described by what it changes
-against the uncompiled program), baseline vs. compiled scores, why the compile kept what it
-kept, the kept program's failing validation rows and rendered prompt, label coverage and
-train/validation overlap. Every view here is a pure function of that dict (same report, same
-bytes). The page is rendered from Jinja2 templates shipped with promptc
+The report is the typed record a compile produces (:class:`~promptc._compile.report.
+CompileReport`): program, optimizer, seed, metric, budget, LM requests spent by phase, the
+trials in evaluation order (each described by what it changes against the uncompiled program),
+baseline vs. compiled scores with the paired gain, why the compile kept what it kept, the kept
+program's failing validation rows and rendered prompt, label coverage and train/validation
+overlap. Every view here is a pure function of it (same report, same bytes); the JSON file is
+its ``model_dump``. The page is rendered from Jinja2 templates shipped with promptc
 (``templates/report.html.jinja2`` and ``report_chart.svg.jinja2``) with autoescaping on:
 instructions, rows and replies are user- or model-written text and may well contain markup.
 """
@@ -15,15 +16,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
+from promptc._artifact.provenance import TrialRecord
+from promptc._compile.report import CompileReport
 from promptc._files import write_atomic
-from promptc._report.chart import number
-from promptc._report.view import _fmt, _short, candidate_text, page_view, trials_of
+from promptc._report.view import _fmt, _short, candidate_text, page_view
 
 __all__ = ["format_table", "render_html", "write_report"]
 
@@ -38,19 +39,19 @@ _ENV = jinja2.Environment(
 )
 
 
-def render_html(report: dict[str, Any]) -> str:
+def render_html(report: CompileReport) -> str:
     """Render a compile report as one self-contained HTML page.
 
     The page has no JavaScript and loads nothing: a header (program, optimizer and its config,
     seed, metric, budget, spent), the outcome and its reason, baseline vs. compiled scores with
-    95% CIs, an inline SVG chart of the best score against LM requests, LM requests by phase,
-    credit by predictor, the kept program's failing validation rows, label coverage and
-    train/validation overlap, the kept program's prompt as rendered, and the trials with what
-    each changes. All text from the report is HTML-escaped (Jinja2 autoescaping).
+    95% CIs and the change with its paired 95% CI, an inline SVG chart of the best score
+    against LM requests, LM requests by phase, credit by predictor, the kept program's failing
+    validation rows, label coverage and train/validation overlap, the kept program's prompt as
+    rendered, and the trials with what each changes. All text from the report is HTML-escaped
+    (Jinja2 autoescaping).
 
     Args:
-        report: the compile report (a JSON-safe dict). Missing or malformed entries render as
-            blanks rather than failing.
+        report: the compile report.
 
     Returns:
         The page; the same report always gives the same string.
@@ -59,11 +60,11 @@ def render_html(report: dict[str, Any]) -> str:
     return _ENV.get_template("report.html.jinja2").render(v=view, chart=view["chart"])
 
 
-def format_table(report: dict[str, Any], top: int | None = None) -> str:
+def format_table(report: CompileReport, top: int | None = None) -> str:
     """Format a compile report's trials as a fixed-width plain-text table for a terminal.
 
     Args:
-        report: the compile report (a JSON-safe dict).
+        report: the compile report.
         top: show only the ``top`` best-scoring trials (more rows scored wins ties), still in
             trial order; ``None`` shows every trial.
 
@@ -74,15 +75,15 @@ def format_table(report: dict[str, Any], top: int | None = None) -> str:
     head = ("id", "rows", "score", "requests", "best", "stopped", "candidate")
     rows = [
         (
-            _fmt(t.get("id"), "-"),
-            _fmt(t.get("rows"), "-"),
-            _fmt(t.get("score"), "-"),
-            _fmt(t.get("requests"), "-"),
-            _fmt(t.get("best"), "-"),
-            _fmt(t.get("stopped"), ""),
-            _short(candidate_text(t.get("candidate")), _TEXT_CANDIDATE_WIDTH),
+            _fmt(t.id, "-"),
+            _fmt(t.rows, "-"),
+            _fmt(t.score, "-"),
+            _fmt(t.requests, "-"),
+            _fmt(t.best, "-"),
+            _fmt(t.stopped, ""),
+            _short(candidate_text(t.candidate), _TEXT_CANDIDATE_WIDTH),
         )
-        for t in _top(trials_of(report), top)
+        for t in _top(report.trials, top)
     ]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(head)]
 
@@ -98,13 +99,12 @@ def format_table(report: dict[str, Any], top: int | None = None) -> str:
     return "\n".join(lines if rows else [*lines, "(no trials)"])
 
 
-def _top(trials: list[Mapping[str, Any]], top: int | None) -> list[Mapping[str, Any]]:
+def _top(trials: list[TrialRecord], top: int | None) -> list[TrialRecord]:
     if top is None or len(trials) <= top:
         return trials
 
-    def rank(t: Mapping[str, Any]) -> tuple[float, float]:
-        score, rows = number(t.get("score")), number(t.get("rows"))
-        return (-math.inf if score is None else score, 0.0 if rows is None else rows)
+    def rank(t: TrialRecord) -> tuple[float, float]:
+        return (-math.inf if t.score is None else t.score, 0.0 if t.rows is None else t.rows)
 
     kept = {id(t) for t in sorted(trials, key=rank, reverse=True)[: max(0, top)]}
     return [t for t in trials if id(t) in kept]
@@ -114,11 +114,12 @@ def _write_atomic(target: Path, text: str) -> None:
     write_atomic(target, text.encode("utf-8"))
 
 
-def write_report(report: dict[str, Any], path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write a compile report as ``<path>.json`` and ``<path>.html``, each atomically.
+def write_report(report: CompileReport, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write a compile report as ``<path>.json`` (its ``model_dump``) and ``<path>.html``, each
+    atomically.
 
     Args:
-        report: the compile report (a JSON-safe dict).
+        report: the compile report.
         path: where to write, without suffix; a trailing ``.json`` or ``.html`` is dropped, so
             ``out/run.json`` and ``out/run`` both give ``out/run.json`` and ``out/run.html``.
             Missing parent directories are created.
@@ -132,7 +133,8 @@ def write_report(report: dict[str, Any], path: str | os.PathLike[str]) -> tuple[
     json_path = base.with_name(base.name + ".json")
     html_path = base.with_name(base.name + ".html")
     # Render both first: a report that cannot be rendered leaves no half-written pair behind.
-    json_text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    data = report.model_dump(mode="json")
+    json_text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     html_text = render_html(report)
     base.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(json_path, json_text)

@@ -1,13 +1,13 @@
 """The view of a compile report: the values its HTML template and terminal table show.
 
-The report is the JSON-safe dict a compile produces: program, optimizer, seed, metric, budget,
-LM requests spent by phase, the trials in evaluation order (each described by what it changes
-against the uncompiled program), baseline vs. compiled scores, why the compile kept what it
-kept, the kept program's failing validation rows and rendered prompt, label coverage and
-train/validation overlap. Every view here is a pure function of that dict (same report, same
-bytes). The page is rendered from Jinja2 templates shipped with promptc
-(``templates/report.html.jinja2``) with autoescaping on: instructions, rows and replies are
-user- or model-written text and may well contain markup.
+The report (:class:`~promptc._compile.report.CompileReport`) holds program, optimizer, seed,
+metric, budget, LM requests spent by phase, the trials in evaluation order (each described by
+what it changes against the uncompiled program), baseline vs. compiled scores with the paired
+gain, why the compile kept what it kept, the kept program's failing validation rows and
+rendered prompt, label coverage and train/validation overlap. Every view here is a pure
+function of the report (same report, same bytes). The page is rendered from Jinja2 templates
+shipped with promptc (``templates/report.html.jinja2``) with autoescaping on: instructions,
+rows and replies are user- or model-written text and may well contain markup.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from promptc._artifact.provenance import (
+    CandidateDescription,
+    Comparison,
+    PairedGain,
+    PredictorChange,
+    TrialRecord,
+)
+from promptc._compile.report import CompileReport, UncompiledPredictor, UsageRecord
 from promptc._report.chart import chart
-from promptc._report.chart import number as _number
 
-__all__ = ["candidate_text", "page_view", "trials_of"]
+__all__ = ["candidate_text", "page_view"]
 
 _PHASES = ("baseline", "bootstrap", "propose", "search", "credit", "holdout")
 _USAGE_KEYS = (
@@ -37,15 +44,10 @@ _USAGE_KEYS = (
 )
 _DASH = "\u2014"
 _INSTRUCTION_WIDTH = 80
-_TEXT_CANDIDATE_WIDTH = 60
 _CELL_WIDTH = 300  # characters of a row value shown in a table cell
 
 
 # -- formatting helpers -----------------------------------------------------------------------
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _text(value: Any) -> str:
@@ -70,153 +72,134 @@ def _fmt(value: Any, missing: str = _DASH) -> str:
     return _text(value)
 
 
-def _fmt_usage(key: str, value: Any) -> str:
-    if key == "cost" and _number(value) is not None:
+def _fmt_usage(key: str, value: float) -> str:
+    if key == "cost":
         return f"${value:.4f}"
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int):
         return f"{value:,}"
     return _fmt(value)
 
 
-def _fmt_ci(ci: Any) -> str:
-    if isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2:
-        return f"[{_fmt(_number(ci[0]))}, {_fmt(_number(ci[1]))}]"
-    return _DASH
+def _fmt_ci(ci: tuple[float, float]) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
-def trials_of(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    trials = report.get("trials")
-    if not isinstance(trials, Sequence) or isinstance(trials, str):
-        return []
-    return [t for t in trials if isinstance(t, Mapping)]
+def _fmt_gain(gain: PairedGain) -> str:
+    lo, hi = gain.ci95
+    return f"{gain.mean:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
-def _improvements(trials: Sequence[Mapping[str, Any]]) -> list[bool]:
+def _improvements(trials: Sequence[TrialRecord]) -> list[bool]:
     """Whether each trial raised the best-so-far score (the first scored one always does)."""
     flags, best = [], None
     for trial in trials:
-        value = _number(trial.get("best"))
+        value = trial.best
         flags.append(value is not None and (best is None or value > best))
         best = value if value is not None else best
     return flags
 
 
-def _specs(candidate: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """(predictor name, its entry) for each predictor a candidate sets."""
-    return [
-        (str(name), spec if isinstance(spec, Mapping) else {"instruction": _text(spec)})
-        for name, spec in candidate.items()
-    ]
-
-
-def _rows_text(rows: Any) -> str:
+def _rows_text(rows: Sequence[int | None] | None) -> str:
     """Where the demos came from, in prompt order: ``train #3, #7, bootstrapped``."""
-    if not isinstance(rows, Sequence) or isinstance(rows, str) or not rows:
+    if not rows:
         return ""
-    shown = [f"#{r}" if isinstance(r, int) else "not a train row" for r in rows]
+    shown = [f"#{r}" if r is not None else "not a train row" for r in rows]
     return "train " + ", ".join(shown)
 
 
-def _demos(count: Any, template: str) -> str:
-    """``template`` filled with "1 demo" / "4 demos"; empty when the count is unknown."""
-    if count is None:
-        return ""
-    return template.format(f"{_fmt(count)} demo{'' if count == 1 else 's'}")
+def _demos(count: int) -> str:
+    return f" ({count} demo{'' if count == 1 else 's'})"
 
 
-def candidate_text(candidate: Any) -> str:
+def candidate_text(candidate: CandidateDescription) -> str:
     """A candidate in one line: per predictor, its demos and its instruction (or that the
     instruction is unchanged)."""
-    if not isinstance(candidate, Mapping):
-        return _short(_text(candidate), _INSTRUCTION_WIDTH)
+    if isinstance(candidate, str):
+        return _short(candidate, _INSTRUCTION_WIDTH)
     parts = []
-    for name, spec in _specs(candidate):
+    for name, change in candidate.items():
         said = (
             "instruction unchanged"
-            if spec.get("instruction_changed") is False
-            else f'"{_short(_text(spec.get("instruction")), _INSTRUCTION_WIDTH)}"'
+            if change.instruction_changed is False
+            else f'"{_short(change.instruction, _INSTRUCTION_WIDTH)}"'
         )
-        extra = [x for x in (_rows_text(spec.get("demo_rows")), _text(spec.get("format"))) if x]
+        extra = [x for x in (_rows_text(change.demo_rows), change.format or "") if x]
         more = f" [{'; '.join(extra)}]" if extra else ""
-        parts.append(f"{name}{_demos(spec.get('demos'), ' ({})')}: {said}{more}")
+        parts.append(f"{name}{_demos(change.demos)}: {said}{more}")
     return "; ".join(parts) or "(no predictors)"
 
 
 # -- the page's sections ------------------------------------------------------------------------
 
 
-def _spent_summary(report: Mapping[str, Any]) -> str:
-    total = _mapping(_mapping(report.get("spent")).get("total"))
-    if not total:
-        return _DASH
-    text = f"{_fmt_usage('requests', total.get('requests'))} LM requests"
-    details = [f"{_fmt_usage(k, total.get(k))} {k.replace('_', ' ')}" for k in _USAGE_KEYS[1:4]]
+def _spent_summary(total: UsageRecord) -> str:
+    text = f"{_fmt_usage('requests', total.requests)} LM requests"
+    details = [
+        f"{_fmt_usage(k, getattr(total, k))} {k.replace('_', ' ')}" for k in _USAGE_KEYS[1:4]
+    ]
     text += f" ({', '.join(details)})"
     text += (
-        f"; {_fmt_usage('prompt_tokens', total.get('prompt_tokens'))} prompt + "
-        f"{_fmt_usage('completion_tokens', total.get('completion_tokens'))} completion tokens"
+        f"; {_fmt_usage('prompt_tokens', total.prompt_tokens)} prompt + "
+        f"{_fmt_usage('completion_tokens', total.completion_tokens)} completion tokens"
     )
-    return f"{text}; {_fmt_usage('cost', total.get('cost'))}"
+    return f"{text}; {_fmt_usage('cost', total.cost)}"
 
 
-def _score_row(label: str, scores: Mapping[str, Any]) -> list[str]:
-    baseline, compiled = _mapping(scores.get("baseline")), _mapping(scores.get("compiled"))
-    before, after = _number(baseline.get("mean")), _number(compiled.get("mean"))
-    change = _DASH if before is None or after is None else f"{after - before:+.3f}"
-    n_before, n_after = baseline.get("n"), compiled.get("n")
-    n = _fmt(n_after) if n_before == n_after else f"{_fmt(n_before)} / {_fmt(n_after)}"
+def _score_row(label: str, scores: Comparison) -> list[str]:
+    baseline, compiled = scores.baseline, scores.compiled
+    # The change is read with its paired interval (both programs on the same rows), never
+    # from the two unpaired intervals beside it.
+    change = (
+        f"{compiled.mean - baseline.mean:+.3f}" if scores.gain is None else _fmt_gain(scores.gain)
+    )
+    n = _fmt(compiled.n) if baseline.n == compiled.n else f"{baseline.n} / {compiled.n}"
     return [
         label,
-        _fmt(before),
-        _fmt_ci(baseline.get("ci95")),
-        _fmt(after),
-        _fmt_ci(compiled.get("ci95")),
+        _fmt(baseline.mean),
+        _fmt_ci(baseline.ci95),
+        _fmt(compiled.mean),
+        _fmt_ci(compiled.ci95),
         change,
         n,
     ]
 
 
-def _scores(report: Mapping[str, Any]) -> tuple[list[list[str]], list[str]]:
-    result = _mapping(report.get("result"))
-    labels = (("search", "search (validation)"), ("holdout", "held-out"))
-    rows = [_score_row(label, _mapping(result[key])) for key, label in labels if key in result]
-    notes = []
-    gap = _number(result.get("gap"))
-    if gap is not None:
+def _scores(report: CompileReport) -> tuple[list[list[str]], list[str]]:
+    result = report.result
+    rows = [_score_row("search (validation)", result.search)]
+    if result.holdout is not None:
+        rows.append(_score_row("held-out", result.holdout))
+    notes = [
+        "Change: compiled minus baseline, with its paired 95% interval (both programs scored "
+        "on the same rows; two overlapping unpaired intervals say little about the change)."
+    ]
+    if result.gap is not None:
         notes.append(
-            f"Gap (compiled: search mean minus held-out mean): {gap:+.3f}. A large positive gap "
-            "means the search fitted its validation rows more than the task."
+            f"Gap (compiled: search mean minus held-out mean): {result.gap:+.3f}. A large "
+            "positive gap means the search fitted its validation rows more than the task."
         )
-    if rows and "holdout" not in result:
+    if result.holdout is None:
         notes.append("No held-out split: the compiled score is the one the search selected on.")
     return rows, notes
 
 
-def _phases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    spent = _mapping(report.get("spent"))
-    by_phase = _mapping(spent.get("by_phase"))
+def _phases(report: CompileReport) -> list[dict[str, Any]]:
+    by_phase = report.spent.by_phase
     order = [p for p in _PHASES if p in by_phase]
-    order += sorted(str(p) for p in by_phase if p not in _PHASES)
+    order += sorted(p for p in by_phase if p not in _PHASES)
     rows = []
     for phase in order:
-        usage = _mapping(by_phase[phase])
-        cells = [phase, *(_fmt_usage(k, usage.get(k)) for k in _USAGE_KEYS)]
+        cells = [phase, *(_fmt_usage(k, getattr(by_phase[phase], k)) for k in _USAGE_KEYS)]
         rows.append({"cells": cells, "total": False})
-    if "total" in spent:
-        total = _mapping(spent["total"])
-        cells = ["total", *(_fmt_usage(k, total.get(k)) for k in _USAGE_KEYS)]
-        rows.append({"cells": cells, "total": True})
+    total = report.spent.total
+    cells = ["total", *(_fmt_usage(k, getattr(total, k)) for k in _USAGE_KEYS)]
+    rows.append({"cells": cells, "total": True})
     return rows
 
 
-def _credit(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    credit = _mapping(report.get("credit"))
-    ordered = sorted(credit.items(), key=lambda kv: (-(_number(kv[1]) or 0.0), str(kv[0])))
-    out = []
-    for name, value in ordered:
-        number = _number(value)
-        out.append((str(name), _fmt(value) if number is None else f"{number:+.3f}"))
-    return out
+def _credit(report: CompileReport) -> list[tuple[str, str]]:
+    ordered = sorted(report.credit.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(name, f"{value:+.3f}") for name, value in ordered]
 
 
 def _diff(before: str, after: str) -> list[tuple[str, str]]:
@@ -234,47 +217,47 @@ def _diff(before: str, after: str) -> list[tuple[str, str]]:
     return out
 
 
-def _predictor_view(name: str, spec: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
-    instruction = _text(spec.get("instruction"))
+def _predictor_view(
+    name: str, change: PredictorChange, base: Mapping[str, UncompiledPredictor]
+) -> dict[str, Any]:
+    instruction = change.instruction
     short = _short(instruction, _INSTRUCTION_WIDTH)
-    before = _mapping(base.get(name)).get("instruction")
-    changed = spec.get("instruction_changed")
-    diff = _diff(before, instruction) if isinstance(before, str) and changed else []
+    before = base[name].instruction if name in base else None
+    changed = change.instruction_changed
+    diff = _diff(before, instruction) if before is not None and changed else []
     return {
         "name": name,
-        "demos": _demos(spec.get("demos"), " ({})"),
+        "demos": _demos(change.demos),
         "same": changed is False,
         "diff": diff if len(instruction) <= 20 * _INSTRUCTION_WIDTH else [],
         "instruction": short,
         "title": instruction if short != instruction else "",
-        "rows": _rows_text(spec.get("demo_rows")),
-        "format": _text(spec.get("format")),
+        "rows": _rows_text(change.demo_rows),
+        "format": change.format or "",
     }
 
 
-def _trial_views(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    trials = trials_of(report)
-    base = _mapping(report.get("uncompiled"))
+def _trial_views(report: CompileReport) -> list[dict[str, Any]]:
+    trials = report.trials
     out = []
     for trial, improved in zip(trials, _improvements(trials), strict=True):
-        candidate = trial.get("candidate")
-        predictors = (
-            [_predictor_view(n, s, base) for n, s in _specs(candidate)]
-            if isinstance(candidate, Mapping)
-            else []
-        )
+        candidate = trial.candidate
+        if isinstance(candidate, str):
+            predictors, text = [], _short(candidate, _INSTRUCTION_WIDTH)
+        else:
+            base = report.uncompiled
+            predictors = [_predictor_view(n, c, base) for n, c in candidate.items()]
+            text = "(no predictors)"
         out.append(
             {
-                "id": _fmt(trial.get("id")),
+                "id": _fmt(trial.id),
                 "predictors": predictors,
-                "text": _short(_text(candidate), _INSTRUCTION_WIDTH)
-                if not isinstance(candidate, Mapping)
-                else "(no predictors)",
-                "rows": _fmt(trial.get("rows")),
-                "score": _fmt(trial.get("score")),
-                "requests": _fmt(trial.get("requests")),
-                "best": _fmt(trial.get("best")),
-                "stopped": _fmt(trial.get("stopped"), missing=""),
+                "text": text,
+                "rows": _fmt(trial.rows),
+                "score": _fmt(trial.score),
+                "requests": _fmt(trial.requests),
+                "best": _fmt(trial.best),
+                "stopped": _fmt(trial.stopped, missing=""),
                 "improved": improved,
             }
         )
@@ -285,77 +268,60 @@ def _cell(value: Any) -> str:
     return _short(_text(value), _CELL_WIDTH) if value is not None else _DASH
 
 
-def _failures(report: Mapping[str, Any]) -> list[dict[str, str]] | None:
-    failures = report.get("failures")
-    if not isinstance(failures, Sequence) or isinstance(failures, str):
-        return None
+def _failures(report: CompileReport) -> list[dict[str, str]]:
     return [
         {
-            "row": _fmt(f.get("row")),
-            "inputs": _cell(f.get("inputs")),
-            "expected": _cell(f.get("expected")),
-            "got": _cell(f.get("got") if f.get("error") is None else f.get("error")),
-            "raw": _text(f.get("raw")) or _DASH,
-            "score": _fmt(f.get("score")),
+            "row": _fmt(f.row),
+            "inputs": _cell(f.inputs),
+            "expected": _cell(f.expected),
+            "got": _cell(f.got if f.error is None else f.error),
+            "raw": _text(f.raw) or _DASH,
+            "score": _fmt(f.score),
         }
-        for f in failures
-        if isinstance(f, Mapping)
+        for f in report.failures
     ]
 
 
-def _coverage(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for c in report.get("coverage") or []:
-        if not isinstance(c, Mapping):
-            continue
-        labels = [str(x) for x in c.get("labels") or []]
-        counts = [_mapping(c.get(k)) for k in ("demos", "train", "val")]
-        rows = [[label, *(counts[i].get(label, 0) for i in range(3))] for label in labels]
-        missing = ", ".join(str(m) for m in c.get("missing_in_demos") or [])
-        out.append(
-            {
-                "predictor": _text(c.get("predictor")),
-                "field": _text(c.get("field")),
-                "rows": rows,
-                "missing": missing,
-            }
-        )
-    return out
+def _coverage(report: CompileReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "predictor": c.predictor,
+            "field": c.field,
+            "rows": [
+                [label, c.demos.get(label, 0), c.train.get(label, 0), c.val.get(label, 0)]
+                for label in c.labels
+            ],
+            "missing": ", ".join(c.missing_in_demos),
+        }
+        for c in report.coverage
+    ]
 
 
-def _prompt(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in report.get("prompt") or []:
-        if isinstance(p, Mapping):
-            messages = [
-                {"role": _text(m.get("role")), "content": _text(m.get("content"))}
-                for m in p.get("messages") or []
-                if isinstance(m, Mapping)
-            ]
-            out.append({"predictor": _text(p.get("predictor")), "messages": messages})
-    return out
+def _prompt(report: CompileReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "predictor": p.predictor,
+            "messages": [{"role": m.role, "content": m.content} for m in p.messages],
+        }
+        for p in report.prompt
+    ]
 
 
-def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
+def page_view(report: CompileReport) -> dict[str, Any]:
     """Everything the page template shows, as plain text and numbers (never markup)."""
-    optimizer = _mapping(report.get("optimizer"))
-    budget = report.get("budget")
     scores, notes = _scores(report)
-    outcome = _mapping(report.get("outcome"))
-    overlap = [o for o in report.get("overlap") or [] if isinstance(o, Mapping)]
+    budget = report.budget
     return {
-        "program": _text(report.get("program")) or "program",
-        "optimizer": _fmt(optimizer.get("name")),
+        "program": report.program or "program",
+        "optimizer": report.optimizer.name,
         "config": json.dumps(
-            optimizer.get("config", {}), ensure_ascii=False, sort_keys=True, default=str
+            report.optimizer.config, ensure_ascii=False, sort_keys=True, default=str
         ),
-        "seed": _fmt(report.get("seed")),
-        "metric": _fmt(report.get("metric")),
-        "budget": "none" if budget is None else f"{_fmt_usage('', budget)} LM requests",
-        "spent": _spent_summary(report),
-        "outcome": {"kept": _text(outcome.get("kept")), "reason": _text(outcome.get("reason"))}
-        if outcome.get("reason")
-        else None,
+        "seed": _fmt(report.seed),
+        "metric": report.metric,
+        "budget": "none" if budget is None else f"{budget:,} LM requests",
+        "spent": _spent_summary(report.spent.total),
+        "outcome": {"kept": report.outcome.kept, "reason": report.outcome.reason},
         "scores": scores,
         "score_notes": notes,
         "phases": _phases(report),
@@ -363,9 +329,9 @@ def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
         "credit": _credit(report),
         "failures": _failures(report),
         "coverage": _coverage(report),
-        "overlap": overlap,
-        "overlap_text": ", ".join(f"val {o.get('val')} = train {o.get('train')}" for o in overlap),
+        "overlap": report.overlap,
+        "overlap_text": ", ".join(f"val {o.val} = train {o.train}" for o in report.overlap),
         "prompt": _prompt(report),
         "trials": _trial_views(report),
-        "chart": chart(trials_of(report), budget),
+        "chart": chart(report.trials, budget),
     }

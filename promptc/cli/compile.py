@@ -66,7 +66,7 @@ def _print_result(result: CompileResult, out: Path) -> None:
     from promptc._compile.result import report_path
     from promptc._report.html import format_table
 
-    spent, run = result.artifact.provenance["spent"], result.run_usage
+    spent, run, scores = result.spent, result.run_usage, result.report.result
     shown = min(len(result.trials), _TABLE_ROWS)
     print(f"candidates: the best {shown} of {len(result.trials)} trials (all in the report)")
     print(format_table(result.report, top=_TABLE_ROWS))
@@ -74,12 +74,14 @@ def _print_result(result: CompileResult, out: Path) -> None:
     print(f"compiled  {result.best.summary()}")
     for label, held in result.holdout.items():
         print(f"held-out  {label:<9} {held.summary()}")
-    print(f"outcome   {result.report['outcome']['reason']}")
+    for split, compared in (("validation", scores.search), ("held-out", scores.holdout)):
+        if compared is not None and compared.gain is not None:
+            print(f"gain      {compared.gain.text()} on the {split} rows")
+    print(f"outcome   {result.report.outcome.reason}")
     print(
-        f"spent     {spent['lm_requests']} LM requests (budget {spent['budget']}): "
+        f"spent     {spent.lm_requests} LM requests (budget {spent.budget}): "
         f"{run['lm_calls']} calls, {run['cache_hits']} cache hits, {run['cache_errors']} cache "
-        f"errors; {spent['prompt_tokens']}+"
-        f"{spent['completion_tokens']} tokens"
+        f"errors; {spent.prompt_tokens}+{spent.completion_tokens} tokens"
     )
     print(f"artifact  {out}  ({result.artifact.content_hash[:19]})")
     base = report_path(out)

@@ -8,6 +8,7 @@ import textwrap
 from typing import Any
 
 from promptc._artifact.artifact import Artifact, PredictorSpec
+from promptc._artifact.provenance import Provenance, ScoreRecord
 
 __all__ = ["diff_artifacts", "show_artifact"]
 
@@ -26,17 +27,22 @@ def _demo_line(spec: PredictorSpec, demo: dict[str, Any]) -> str:
     return "; ".join(ins) + " -> " + "; ".join(outs)
 
 
-def _scores(provenance: dict[str, Any]) -> list[str]:
-    scores = provenance.get("scores") or {}
-    lines = []
-    for key in ("baseline", "compiled"):
-        s = scores.get(key)
-        if s:
-            lo, hi = s["ci95"]
-            lines.append(
-                f"  {key:<9} {s['mean']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={s['n']}, "
-                f"errors={s['errors']})"
-            )
+def _score_line(key: str, s: ScoreRecord) -> str:
+    lo, hi = s.ci95
+    return f"  {key:<9} {s.mean:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={s.n}, errors={s.errors})"
+
+
+def _scores(provenance: Provenance) -> list[str]:
+    scores = provenance.scores
+    if scores is None:
+        return []
+    pairs = (("baseline", scores.baseline), ("compiled", scores.compiled))
+    lines = [_score_line(key, s) for key, s in pairs if s is not None]
+    if scores.gain is not None:
+        lines.append(f"  gain      {scores.gain.text()}")
+    if scores.holdout is not None and scores.holdout.gain is not None:
+        held = scores.holdout.gain
+        lines.append(f"  held-out  gain {held.text()} (n={held.n})")
     return lines
 
 
@@ -53,19 +59,17 @@ def show_artifact(a: Artifact) -> str:
             "(checked only with: promptc validate --verify PUBLIC_KEY)"
         )
     prov = a.provenance
-    if prov:
-        opt = prov.get("optimizer", {})
-        spent = prov.get("spent", {})
+    if prov.model_fields_set:
+        opt, spent = prov.optimizer, prov.spent
         out.append(
-            f"compiled  optimizer {opt.get('name')} {json.dumps(opt.get('config', {}))}, "
-            f"seed {prov.get('seed')}, metric {prov.get('scores', {}).get('metric')}"
+            f"compiled  optimizer {opt and opt.name} {json.dumps(opt.config if opt else {})}, "
+            f"seed {prov.seed}, metric {prov.scores and prov.scores.metric}"
         )
         out.extend(_scores(prov))
         if spent:
             out.append(
-                f"  spent     {spent.get('lm_requests')} LM requests "
-                f"(budget {spent.get('budget')}), "
-                f"{spent.get('prompt_tokens')}+{spent.get('completion_tokens')} tokens"
+                f"  spent     {spent.lm_requests} LM requests (budget {spent.budget}), "
+                f"{spent.prompt_tokens}+{spent.completion_tokens} tokens"
             )
     for spec in a.predictors:
         sig = spec.signature

