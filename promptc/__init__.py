@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from promptc import exceptions, metrics
 from promptc._artifact.artifact import Artifact
 from promptc._artifact.runtime import CompiledProgram, load
-from promptc._context import Trace, TraceEntry, context, trace
 from promptc._lm.backend import Backend, LMRequest, LMResponse
 from promptc._lm.cache import Cache, CacheStats
+from promptc._lm.context import Trace, TraceEntry, context, trace
 from promptc._lm.lm import DEFAULT_MODEL, LM, default_lm
 from promptc._lm.openai import OpenAIBackend
 from promptc._lm.usage import Usage

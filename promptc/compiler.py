@@ -33,13 +33,13 @@ from promptc._compile.evaluate import (
     paired_bootstrap_ci,
 )
 from promptc._compile.fingerprint import Fingerprint
-from promptc._compile.report import CompileReport
 from promptc._compile.storage import TrialStore, open_storage
 from promptc._compile.strategy import StrategyOption
 from promptc._local.models import model_path
 from promptc._program.adapter import PROMPT_FORMATS, format_templates
 from promptc._program.signature import Field
 from promptc._program.types import format_value
+from promptc._report.models import CompileReport
 
 __all__ = [
     "PROMPT_FORMATS",

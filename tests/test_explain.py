@@ -15,9 +15,9 @@ from conftest import reply
 
 import promptc
 from promptc import LM, LMRequest, Predict
-from promptc._compile.report import OverlapRow
-from promptc._report.explain import label_coverage, overlapping_rows
+from promptc._compile.explain import label_coverage, overlapping_rows
 from promptc._report.html import format_table, render_html
+from promptc._report.models import OverlapRow
 from promptc.compiler import CompileReport
 from promptc.metrics import exact_match
 from promptc.testing import FakeBackend, WordTask

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from promptc._artifact.artifact import Artifact, KeySource, load_artifact, predictor_from_spec
-from promptc._context import context, current_lm, naming
 from promptc._lm.backend import Message
+from promptc._lm.context import context, current_lm, naming
 from promptc._lm.lm import LM
 from promptc._program.module import Module, Params, Predict, Prediction
 from promptc.exceptions import ArtifactError, ConfigurationError

@@ -17,6 +17,7 @@ from promptc._compile.board import Board, Candidate
 from promptc._compile.data import check_labels, split_dataset
 from promptc._compile.dryrun import Models, make_plan
 from promptc._compile.evaluate import program_inputs
+from promptc._compile.explain import TrialDescriber, overlapping_rows
 from promptc._compile.plan import CompilePlan, PlanShape, check_cost_budget
 from promptc._compile.progress import CompileProgress
 from promptc._compile.records import finish
@@ -31,11 +32,10 @@ from promptc._compile.run import (
     search,
 )
 from promptc._compile.strategy import Optimizer, SearchSpace, Trial
-from promptc._context import current_lm, metering
+from promptc._lm.context import current_lm, metering
 from promptc._lm.lm import LM, default_lm
 from promptc._lm.usage import Budget
 from promptc._program.module import Module, Predict
-from promptc._report.explain import TrialDescriber, overlapping_rows
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import Metric, resolve_metric
 

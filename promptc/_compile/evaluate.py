@@ -21,7 +21,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptc._context import Trace, context, current_lm, metering, trace
+from promptc._lm.context import Trace, context, current_lm, metering, trace
 from promptc._lm.lm import LM
 from promptc._program.module import Module, Predict, Prediction
 from promptc.exceptions import (

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from promptc._context import context, trace
+from promptc._lm.context import context, trace
 from promptc._lm.lm import LM
 from promptc._program.adapter import ChatAdapter, ParseFailure
 from promptc._program.module import Module, Predict

@@ -1,7 +1,7 @@
 """The run's records, built in one place: the artifact's provenance, the compile report and the
 compile result. Both records share their parts (the trials, the optimizer, the score
 comparisons with their paired gains); their types live in :mod:`promptc._artifact.provenance`
-and :mod:`promptc._compile.report`."""
+and :mod:`promptc._report.models`."""
 
 from __future__ import annotations
 
@@ -24,19 +24,19 @@ from promptc._artifact.provenance import (
 from promptc._compile.board import Candidate
 from promptc._compile.data import data_hash
 from promptc._compile.evaluate import EvalResult, paired_bootstrap_ci
-from promptc._compile.report import (
+from promptc._compile.explain import explain
+from promptc._compile.result import CompileResult
+from promptc._compile.run import Run, optional_caps
+from promptc._compile.strategy import Optimizer
+from promptc._lm.usage import Usage
+from promptc._program.module import Module
+from promptc._report.models import (
     CompileReport,
     Explanation,
     ReportSpent,
     Results,
     UsageRecord,
 )
-from promptc._compile.result import CompileResult
-from promptc._compile.run import Run, optional_caps
-from promptc._compile.strategy import Optimizer
-from promptc._lm.usage import Usage
-from promptc._program.module import Module
-from promptc._report.explain import explain
 
 __all__ = ["comparison", "finish", "paired_gain", "score_record"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from promptc._artifact.artifact import Artifact, save_artifact
 from promptc._artifact.provenance import Spent, TrialRecord
 from promptc._compile.evaluate import EvalResult
-from promptc._compile.report import CompileReport
 from promptc._program.module import Module
+from promptc._report.models import CompileReport
 from promptc.exceptions import ArtifactError
 
 __all__ = ["CompileResult", "report_path"]

@@ -12,13 +12,13 @@ from typing import Any
 from promptc._artifact.provenance import TrialRecord
 from promptc._compile.board import Board, Candidate
 from promptc._compile.evaluate import EvalResult, evaluate
+from promptc._compile.explain import TrialDescriber
 from promptc._compile.progress import CompileProgress
 from promptc._compile.strategy import Optimizer, SearchSpace, Trial
-from promptc._context import metering
+from promptc._lm.context import metering
 from promptc._lm.lm import LM
 from promptc._lm.usage import Budget, UsageTracker
 from promptc._program.module import Module
-from promptc._report.explain import TrialDescriber
 from promptc.exceptions import BudgetExhaustedError, ConfigurationError, OutputParseError
 from promptc.metrics import Metric
 

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from promptc._context import current_meters
 from promptc._lm.backend import Backend, LMRequest, LMResponse, Message
 from promptc._lm.cache import Cache
+from promptc._lm.context import current_meters
 from promptc._lm.sampling import check_model, check_params
 from promptc._lm.usage import Usage, UsageTracker
 from promptc.exceptions import (

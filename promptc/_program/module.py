@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptc._context import TraceEntry, current_lm, current_trace, naming, predictor_name
 from promptc._lm.backend import LMResponse, Message
+from promptc._lm.context import TraceEntry, current_lm, current_trace, naming, predictor_name
 from promptc._lm.lm import LM
 from promptc._lm.usage import Usage
 from promptc._program.adapter import PROMPT_FORMATS, ChatAdapter, ParseFailure, format_templates

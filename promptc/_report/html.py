@@ -1,6 +1,6 @@
 """A compile report as a self-contained HTML page, a JSON file and a terminal table.
 
-The report is the typed record a compile produces (:class:`~promptc._compile.report.
+The report is the typed record a compile produces (:class:`~promptc._report.models.
 CompileReport`): program, optimizer, seed, metric, budget, LM requests spent by phase, the
 trials in evaluation order (each described by what it changes against the uncompiled program),
 baseline vs. compiled scores with the paired gain, why the compile kept what it kept, the kept
@@ -22,8 +22,8 @@ from pathlib import Path
 import jinja2
 
 from promptc._artifact.provenance import TrialRecord
-from promptc._compile.report import CompileReport
 from promptc._files import write_atomic
+from promptc._report.models import CompileReport
 from promptc._report.view import _fmt, _short, candidate_text, page_view
 
 __all__ = ["format_table", "render_html", "write_report"]

@@ -1,6 +1,6 @@
 """The view of a compile report: the values its HTML template and terminal table show.
 
-The report (:class:`~promptc._compile.report.CompileReport`) holds program, optimizer, seed,
+The report (:class:`~promptc._report.models.CompileReport`) holds program, optimizer, seed,
 metric, budget, LM requests spent by phase, the trials in evaluation order (each described by
 what it changes against the uncompiled program), baseline vs. compiled scores with the paired
 gain, why the compile kept what it kept, the kept program's failing validation rows and
@@ -25,8 +25,8 @@ from promptc._artifact.provenance import (
     PredictorChange,
     TrialRecord,
 )
-from promptc._compile.report import CompileReport, UncompiledPredictor, UsageRecord
 from promptc._report.chart import chart
+from promptc._report.models import CompileReport, UncompiledPredictor, UsageRecord
 
 __all__ = ["candidate_text", "page_view"]
 

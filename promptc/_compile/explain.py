@@ -22,7 +22,8 @@ from promptc._artifact.provenance import (
     TrialRecord,
 )
 from promptc._compile.evaluate import EvalResult
-from promptc._compile.report import (
+from promptc._program.module import Module, Params, Predict
+from promptc._report.models import (
     Explanation,
     FailingRow,
     LabelCoverage,
@@ -32,7 +33,6 @@ from promptc._compile.report import (
     RenderedPrompt,
     UncompiledPredictor,
 )
-from promptc._program.module import Module, Params, Predict
 from promptc.exceptions import PromptcError
 
 __all__ = [
