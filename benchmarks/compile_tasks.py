@@ -31,6 +31,7 @@ budget), the ``cached`` counts and the wall times show how much was served from 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -39,7 +40,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,15 +231,22 @@ def make_lm(args: argparse.Namespace) -> promptc.LM:
     return promptc.LM(args.model, **options)
 
 
-def _log_to_stderr() -> None:
-    """Progress lines of the benchmarks (``task: compiling with ...``) on stderr."""
+@contextlib.contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """Progress lines of the benchmarks (``task: compiling with ...``) on stderr, meanwhile."""
     root = logging.getLogger("benchmarks")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        root.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = root.level, root.propagate
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        root.propagate = propagate
 
 
 def _write_results(
@@ -287,7 +295,11 @@ def _write_results(
 def main(argv: list[str] | None = None) -> int:
     """Run the task table; exit status 1 if a system failed on a task."""
     args = parse_args(argv)
-    _log_to_stderr()
+    with _log_to_stderr():
+        return _run(args, argv)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     tasks = [load_fitted(folder, args) for folder in find_tasks(args.data_dir, args.tasks)]
     lm = make_lm(args)

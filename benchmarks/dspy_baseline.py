@@ -119,7 +119,7 @@ def _val_score(program: Any) -> float | None:
 
 
 def _optimizer(
-    system: str, metric: Any, twin: Any, budget: int, task: Any, seed: int, threads: int
+    system: str, metric: Any, twin: Any, budget: int, task: Task, seed: int, threads: int
 ) -> Any:
     dspy = import_dspy()
     n_train, n_val = len(task.train), len(task.val)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -155,6 +156,24 @@ def test_spend_is_read_from_the_compile_result(data_root: Path) -> None:
     spend = spend_of(result)
     assert spend.lm_requests == backend.calls == 12 and spend.lm_errors == 0
     assert spend.prompt_tokens > 0 and spend.record["budget"] == 12
+
+
+def test_main_logs_progress_on_stderr_and_exits_1_on_a_failed_system(
+    data_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
+    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+    argv = ["--tasks", "instruction_induction/fake_antonyms", "--quick", "--budget", "2"]
+    argv += ["--data-dir", str(data_root), "--out", str(tmp_path), "--optimizer", "labeled"]
+    assert compile_tasks.main(argv) == 1  # labeled cannot compile on 2 requests
+    out, err = capsys.readouterr()
+    assert "instruction_induction/fake_antonyms: compiling with 'labeled' (budget 2)" in err
+    assert "instruction_induction/fake_antonyms: labeled failed: BudgetExhaustedError" in err
+    assert "| labeled | failed: BudgetExhaustedError" in out
+    assert logging.getLogger("benchmarks").handlers == []  # the stderr handler is gone again
 
 
 def test_parse_args_refuses_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
