@@ -7,9 +7,9 @@ shared by both, does not widen the interval of the difference.
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Sequence
+
+from promptc.compiler import bootstrap_ci
 
 __all__ = ["paired_bootstrap_ci"]
 
@@ -24,8 +24,8 @@ def paired_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``mean(a - b)``, resampling row indices in pairs.
 
-    A local stand-in for ``promptc.compiler.paired_bootstrap_ci`` (same signature); seeded,
-    so a report is reproducible.
+    A local stand-in for ``promptc.compiler.paired_bootstrap_ci`` (same signature and result:
+    the bootstrap of the per-row differences); seeded, so a report is reproducible.
 
     Args:
         a: one system's scores, in row order.
@@ -39,15 +39,12 @@ def paired_bootstrap_ci(
     """
     if len(a) != len(b):
         raise ValueError(
-            f"paired scores must cover the same rows: got {len(a)} and {len(b)} scores; "
-            "pass both systems' scores on the same rows, in row order"
+            f"paired scores must cover the same rows, got {len(a)} and {len(b)} scores; "
+            "pass both candidates' scores on the same rows, in the same order"
         )
-    n = len(a)
-    if n == 0:
-        return (0.0, 0.0)
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    rng = random.Random(seed)
-    means = sorted(sum(diffs[i] for i in rng.choices(range(n), k=n)) / n for _ in range(resamples))
-    lo = means[math.floor((1 - confidence) / 2 * (resamples - 1))]
-    hi = means[math.ceil((1 + confidence) / 2 * (resamples - 1))]
-    return (lo, hi)
+    return bootstrap_ci(
+        [x - y for x, y in zip(a, b, strict=True)],
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )

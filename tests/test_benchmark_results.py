@@ -51,7 +51,7 @@ def test_paired_bootstrap_ci_of_identical_and_shifted_scores() -> None:
     assert paired_bootstrap_ci(a, a) == (0.0, 0.0)
     assert paired_bootstrap_ci([x + 0.25 for x in a], a) == (0.25, 0.25)
     assert paired_bootstrap_ci([], []) == (0.0, 0.0)
-    with pytest.raises(ValueError, match="same rows: got 2 and 1 scores"):
+    with pytest.raises(ValueError, match="same rows, got 2 and 1 scores"):
         paired_bootstrap_ci([1.0, 0.0], [1.0])
 
 
