@@ -227,7 +227,7 @@ def make_lm(args: argparse.Namespace) -> promptc.LM:
         if not args.model.startswith("local/"):
             raise SystemExit("--lm-threads applies to local/ models only")
         name = args.model.removeprefix("local/")
-        options["backend"] = promptc.LocalBackend(name, n_threads=args.lm_threads)
+        options["backend"] = promptc.LocalBackend(name, num_threads=args.lm_threads)
     return promptc.LM(args.model, **options)
 
 

@@ -26,9 +26,8 @@ from typing import Any
 
 import promptc
 from benchmarks.spend import spend_of
-from benchmarks.stats import paired_bootstrap_ci
 from promptc import LM, LMRequest, Predict
-from promptc.compiler import Optimizer
+from promptc.compiler import Optimizer, paired_bootstrap_ci
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, RandomSearch  # type: ignore[import-not-found,unused-ignore]
 from promptc.testing import FakeBackend

@@ -58,7 +58,7 @@ def measure(name: str, threads: int, repeats: int) -> dict[str, Any]:
     # cache_prompt=False makes every run evaluate the whole prompt again; ignore_eos makes every
     # generation run its full GEN_TOKENS.
     options = {"cache_prompt": False, "ignore_eos": True}
-    backend = LocalBackend(name, n_ctx=2048, n_threads=threads, request_options=options)
+    backend = LocalBackend(name, n_ctx=2048, num_threads=threads, request_options=options)
     started = time.perf_counter()
     backend.load()
     loaded = time.perf_counter() - started

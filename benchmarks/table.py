@@ -17,8 +17,8 @@ from benchmarks.records import (
     Scores,
     TestRecord,
 )
-from benchmarks.stats import paired_bootstrap_ci
 from benchmarks.systems import UNCOMPILED
+from promptc.compiler import paired_bootstrap_ci
 
 __all__ = ["DIFF_HEADER", "HEADER", "differences", "format_differences", "format_table"]
 

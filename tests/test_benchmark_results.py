@@ -11,9 +11,17 @@ from pathlib import Path
 import pytest
 
 from benchmarks import plot, table
-from benchmarks.records import load_rows, rows_to_json
-from benchmarks.stats import paired_bootstrap_ci
-from promptc.compiler import bootstrap_ci
+from benchmarks.records import (
+    ExampleOutcome,
+    PromptcCompile,
+    ResultRow,
+    Scores,
+    SystemResult,
+    TestRecord,
+    load_rows,
+    rows_to_json,
+)
+from promptc.compiler import bootstrap_ci, paired_bootstrap_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = sorted((ROOT / "benchmarks" / "results").glob("compile_tasks-*.json"))
@@ -46,24 +54,33 @@ def test_the_oldest_results_file_plots_too() -> None:
     assert svg.startswith("<svg") and svg.count('<g transform="translate') >= 1
 
 
-def test_paired_bootstrap_ci_of_identical_and_shifted_scores() -> None:
-    a = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
-    assert paired_bootstrap_ci(a, a) == (0.0, 0.0)
-    assert paired_bootstrap_ci([x + 0.25 for x in a], a) == (0.25, 0.25)
-    assert paired_bootstrap_ci([], []) == (0.0, 0.0)
-    with pytest.raises(ValueError, match="same rows, got 2 and 1 scores"):
-        paired_bootstrap_ci([1.0, 0.0], [1.0])
+def _row(system: str, scores: list[float], ids: str = "r") -> ResultRow:
+    """A row scored on test rows ``<ids>0``, ``<ids>1``, ..."""
+    examples = tuple(ExampleOutcome(f"{ids}{i}", s, None, None) for i, s in enumerate(scores))
+    mean = sum(scores) / len(scores)
+    test = TestRecord(Scores(mean, (0.0, 1.0), len(scores), 0), 0, {}, 0.0, examples)
+    if system == "uncompiled":
+        return ResultRow("t", "g", "exact_match", system, SystemResult(test=test))
+    val = Scores(0.5, (0.0, 1.0), 4, 0)
+    compiled = PromptcCompile(8, {"budget": 8}, {}, 0.1, val, val, (), {})
+    return ResultRow("t", "g", "exact_match", system, SystemResult(compiled, test))
 
 
-def test_pairing_removes_the_rows_shared_difficulty() -> None:
-    """Two systems that agree on hard and easy rows, and differ on a few: the paired interval
-    of the difference is much narrower than one from two unpaired intervals."""
+def test_differences_are_paired_by_row() -> None:
+    """Two systems that agree on hard and easy rows and differ on a few: the paired interval
+    of the difference is much narrower than two unpaired intervals together."""
     b = [float(i % 2) for i in range(60)]
     a = [1.0 if i in range(0, 20, 2) else x for i, x in enumerate(b)]  # right on 10 more rows
-    lo, hi = paired_bootstrap_ci(a, b)
-    diff = sum(a) / 60 - sum(b) / 60
-    assert 0.0 < lo <= diff <= hi
+    (diff,) = table.differences([_row("uncompiled", b), _row("random", a)])
+    assert (diff.a, diff.b, diff.n) == ("random", "uncompiled", 60)
+    assert diff.mean == pytest.approx(10 / 60)
+    lo, hi = diff.ci95
+    assert (lo, hi) == paired_bootstrap_ci(a, b) and 0.0 < lo <= diff.mean <= hi
     (alo, ahi), (blo, bhi) = bootstrap_ci(a), bootstrap_ci(b)
     assert hi - lo < 0.5 * ((ahi - alo) + (bhi - blo))
-    assert paired_bootstrap_ci(a, b, seed=0) == (lo, hi)  # seeded: reproducible
-    assert paired_bootstrap_ci(b, a) == (-hi, -lo)
+
+
+def test_rows_scored_on_other_rows_are_not_paired() -> None:
+    rows = [_row("uncompiled", [0.0, 0.0]), _row("random", [1.0, 1.0], ids="x")]
+    assert table.differences(rows) == []
+    assert len(table.differences([rows[0], _row("random", [1.0, 1.0])])) == 1
