@@ -1,46 +1,46 @@
-"""DSPy baselines for benchmarks/compile_tasks.py: the same program, model, splits and metric.
+"""DSPy baselines for the task table: the same program, model, splits and metric.
 
-``--system dspy-bfrs`` compiles the DSPy twin of the task's promptc program with
-``BootstrapFewShotWithRandomSearch``, ``--system dspy-mipro`` with ``MIPROv2``; the compiled
-DSPy program is then scored on the task's test rows with the task's promptc metric.
-
-Same model, same backend, exact counts: DSPy calls ``dspy.LM("promptc/<n>")``, which goes
-through litellm, as every DSPy program does, to a litellm custom provider registered here
-(``promptc``) that hands each request to the run's :class:`promptc.LM`. So both systems reach the
-same backend object (the embedded model, a hosted model through litellm, or a fake in tests),
-with the same sampling settings and the same on-disk cache, and every DSPy request, cache hits
-included, is counted in the LM's usage exactly as promptc's are. DSPy's own response cache is
-off. DSPy does not enforce a budget: its settings are sized from ``--budget`` (see
-:func:`bfrs_settings` and :func:`mipro_settings`) and the requests it really made are reported.
+``--system dspy-bfrs`` compiles the DSPy twin of the task's promptc program
+(:mod:`benchmarks.dspy_twin`) with ``BootstrapFewShotWithRandomSearch``, ``--system
+dspy-mipro`` with ``MIPROv2``; the compiled DSPy program is then scored on the task's test rows
+with the task's promptc metric, through the same ``promptc.LM`` (so the same model, settings and
+cache, every request counted). DSPy does not enforce a budget: its settings are sized from
+``--budget`` (see :func:`bfrs_settings` and :func:`mipro_settings`) and the requests it really
+made are reported. :class:`DSPySystem` is the :class:`~benchmarks.systems.System` of both.
 
 Needs ``pip install -e '.[dspy,compile]'`` (MIPROv2 uses optuna).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import promptc
-from promptc._compile.evaluate import bootstrap_ci, program_inputs
-from promptc._lm.usage import Usage
-from promptc._local.backend import fill_model_response, plain_messages
+from benchmarks.dspy_twin import (
+    dspy_examples,
+    dspy_lm,
+    dspy_metric,
+    dspy_program,
+    import_dspy,
+    outputs,
+    program_inputs,
+)
+from benchmarks.metrics import metric_for
+from benchmarks.records import DSPyCompile, ExampleOutcome, Scores, SystemResult, TestRecord
+from benchmarks.systems import RunOptions, announce, announce_test, requests
+from benchmarks.tasks import Task, program_for
+from promptc.compiler import bootstrap_ci
 from promptc.metrics import Metric
-from promptc.programs import MultiHopQA
 
 __all__ = [
     "DSPY_SYSTEMS",
-    "DSPyCompiled",
-    "DSPyEvaluation",
+    "DSPySystem",
     "bfrs_settings",
     "compile_dspy",
-    "dspy_lm",
-    "dspy_program",
     "evaluate_dspy",
     "mipro_settings",
 ]
@@ -50,159 +50,7 @@ DSPY_SYSTEMS = {
     "dspy-bfrs": "BootstrapFewShotWithRandomSearch",
     "dspy-mipro": "MIPROv2",
 }
-PROVIDER = "promptc"
 K_DEMOS = 4  # as promptc's labeled / random strategies
-_LMS: dict[str, promptc.LM] = {}
-_LOCK = threading.Lock()
-
-
-def _dspy() -> Any:
-    try:
-        import dspy
-    except ImportError as exc:
-        raise SystemExit("the dspy-* systems need DSPy: pip install -e '.[dspy,compile]'") from exc
-    return dspy
-
-
-# -- the bridge: dspy.LM -> litellm -> promptc.LM ------------------------------------------------
-
-
-def _register_provider() -> None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-    from litellm.llms.custom_llm import CustomLLM
-
-    class _PromptcProvider(CustomLLM):
-        def completion(self, *, model: str, messages: list[Any], **kwargs: Any) -> Any:  # type: ignore[override]
-            lm = _LMS[model.removeprefix(f"{PROVIDER}/")]
-            opts = kwargs.get("optional_params") or {}
-            overrides = {
-                k: opts[k] for k in ("temperature", "max_tokens") if opts.get(k) is not None
-            }
-            response = lm(plain_messages(messages), tag="dspy", **overrides)
-            return fill_model_response(kwargs["model_response"], response)
-
-    with _LOCK:
-        if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            entry = {"provider": PROVIDER, "custom_handler": _PromptcProvider()}
-            litellm.custom_provider_map = [*litellm.custom_provider_map, entry]
-
-
-def dspy_lm(lm: promptc.LM) -> Any:
-    """A ``dspy.LM`` whose every request is answered by ``lm`` (through litellm)."""
-    dspy = _dspy()
-    _register_provider()
-    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-    with _LOCK:
-        key = str(len(_LMS))
-        _LMS[key] = lm
-    return dspy.LM(
-        f"{PROVIDER}/{key}",
-        cache=False,
-        temperature=lm.temperature,
-        max_tokens=lm.max_tokens,
-        num_retries=0,  # promptc.LM retries transient errors itself
-    )
-
-
-# -- programs and metrics ------------------------------------------------------------------------
-
-
-def _twin_signature(predictor: promptc.Predict, *, drop_reasoning: bool = False) -> Any:
-    """The DSPy signature with the fields, types and instruction of a promptc predictor."""
-    dspy = _dspy()
-    sig = predictor.signature
-    fields: dict[str, Any] = {
-        n: (f.annotation, dspy.InputField(desc=f.desc or None)) for n, f in sig.input_fields.items()
-    }
-    for n, f in sig.output_fields.items():
-        if not (drop_reasoning and n == "reasoning"):
-            fields[n] = (f.annotation, dspy.OutputField(desc=f.desc or None))
-    return dspy.Signature(fields, sig.instruction)
-
-
-def _twin_predictor(predictor: promptc.Predict) -> Any:
-    dspy = _dspy()
-    cot = isinstance(predictor, promptc.ChainOfThought)
-    module = (dspy.ChainOfThought if cot else dspy.Predict)(
-        _twin_signature(predictor, drop_reasoning=cot)
-    )
-    if predictor.demos:
-        inputs = list(predictor.signature.input_fields)
-        demos = [dspy.Example(**d).with_inputs(*inputs) for d in predictor.demos]
-        for inner in module.predictors():
-            inner.demos = demos
-    return module
-
-
-def _multihop_twin(program: MultiHopQA) -> Any:
-    """DSPy's version of the benchmark's multi-hop program: same prompts, same retriever."""
-    dspy = _dspy()
-    retriever, per_hop = program.retriever, program.passages_per_hop
-    queries = [_twin_predictor(p) for p in program.generate_query]
-    answer = _twin_predictor(program.answer)
-
-    class MultiHop(dspy.Module):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.generate_query = queries
-            self.answer = answer
-
-        def forward(self, input: str) -> Any:
-            found: list[str] = []
-            for hop, generate in enumerate(self.generate_query):
-                context = {"context": _passages(found)} if hop else {}
-                query = generate(question=input, **context).query
-                found += [p for p in retriever(query, per_hop) if p not in found]
-            reply = self.answer(question=input, context=_passages(found))
-            return dspy.Prediction(target=reply.answer)
-
-    return MultiHop()
-
-
-def _passages(found: Sequence[str]) -> str:
-    return "\n".join(f"[{i}] {p}" for i, p in enumerate(found, start=1)) or "(nothing found)"
-
-
-def dspy_program(program: promptc.Module) -> Any:
-    """The DSPy twin of a benchmark program: same prompts (fields, types, instruction, demos).
-
-    ``promptc.Predict`` -> ``dspy.Predict``; ``promptc.ChainOfThought`` -> ``dspy.ChainOfThought``
-    (which adds its own ``reasoning`` field, so promptc's is left out); the multi-hop program
-    (``MultiHopQA`` on ``input`` / ``target`` rows) -> a ``dspy.Module`` with the same three
-    prompts and the same retriever object.
-
-    Raises:
-        NotImplementedError: another multi-predictor program (its ``forward`` is code to port).
-    """
-    if isinstance(program, MultiHopQA):
-        return _multihop_twin(program)
-    if not isinstance(program, promptc.Predict):
-        raise NotImplementedError(
-            f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the "
-            "multi-hop program are converted"
-        )
-    return _twin_predictor(program)
-
-
-def _outputs(prediction: Any) -> dict[str, Any]:
-    values = prediction.toDict() if hasattr(prediction, "toDict") else dict(prediction)
-    return {k: v for k, v in values.items() if k != "reasoning"}
-
-
-def dspy_metric(metric: Metric) -> Callable[..., float]:
-    """A DSPy metric ``(example, prediction, trace=None)`` that scores with a promptc metric."""
-
-    def score(example: Any, prediction: Any, trace: Any = None) -> float:
-        return float(metric(example.toDict(), _outputs(prediction)))
-
-    score.__name__ = getattr(metric, "__name__", "metric")
-    return score
-
-
-def _examples(rows: Sequence[Mapping[str, Any]], inputs: Sequence[str]) -> list[Any]:
-    dspy = _dspy()
-    return [dspy.Example(**dict(row)).with_inputs(*inputs) for row in rows]
 
 
 # -- sizing to the budget ------------------------------------------------------------------------
@@ -255,28 +103,11 @@ def mipro_settings(budget: int, n_train: int, n_val: int) -> dict[str, Any]:
 # -- compile and evaluate ------------------------------------------------------------------------
 
 
-def _usage_since(lm: promptc.LM, before: Usage) -> dict[str, Any]:
+def _usage_since(lm: promptc.LM, before: promptc.Usage) -> dict[str, Any]:
     now = lm.usage.total()
     diff = {k: v - getattr(before, k) for k, v in asdict(now).items()}
     diff["cost"] = round(diff["cost"], 6)
     return diff
-
-
-def requests(usage: Mapping[str, Any]) -> int:
-    """Requests answered: fresh calls plus cache hits."""
-    return int(usage.get("calls", 0)) + int(usage.get("cache_hits", 0))
-
-
-@dataclass
-class DSPyCompiled:
-    """A compiled DSPy program and what compiling it cost."""
-
-    program: Any
-    settings: dict[str, Any]
-    usage: dict[str, Any]
-    wall_s: float
-    val_score: float | None
-    demos: dict[str, int] = field(default_factory=dict)
 
 
 def _val_score(program: Any) -> float | None:
@@ -288,9 +119,9 @@ def _val_score(program: Any) -> float | None:
 
 
 def _optimizer(
-    system: str, metric: Any, twin: Any, budget: int, task: Any, seed: int, threads: int
+    system: str, metric: Any, twin: Any, budget: int, task: Task, seed: int, threads: int
 ) -> Any:
-    dspy = _dspy()
+    dspy = import_dspy()
     n_train, n_val = len(task.train), len(task.val)
     if system == "dspy-bfrs":
         settings = bfrs_settings(budget, n_train, n_val)
@@ -319,76 +150,56 @@ def _optimizer(
 
 
 def compile_dspy(
-    system: str,
-    program: promptc.Module,
-    task: Any,
-    metric: Metric,
-    lm: promptc.LM,
-    *,
-    budget: int,
-    seed: int,
-    threads: int,
-) -> DSPyCompiled:
-    """Compile the DSPy twin of ``program`` on ``task``'s train and val rows.
+    system: str, task: Task, lm: promptc.LM, *, budget: int, seed: int, threads: int
+) -> tuple[Any, DSPyCompile]:
+    """Compile the DSPy twin of ``task``'s program on its train and val rows.
 
     Every DSPy request goes to ``lm``; the usage reported is ``lm``'s usage during the compile.
+
+    Returns:
+        The compiled DSPy program, and its compile record.
     """
-    dspy = _dspy()
-    inputs = list(program_inputs(program)[0])
-    student = dspy_program(program)
+    dspy = import_dspy()
+    program = program_for(task)
+    inputs = program_inputs(program)
     twin = dspy_lm(lm)
     optimizer, settings, extra = _optimizer(
-        system, dspy_metric(metric), twin, budget, task, seed, threads
+        system, dspy_metric(metric_for(task.metric)), twin, budget, task, seed, threads
     )
     before, started = lm.usage.total(), time.perf_counter()
     with dspy.context(lm=twin):
         compiled = optimizer.compile(
-            student,
-            trainset=_examples(task.train, inputs),
-            valset=_examples(task.val, inputs),
+            dspy_program(program),
+            trainset=dspy_examples(task.train, inputs),
+            valset=dspy_examples(task.val, inputs),
             **extra,
         )
     wall = time.perf_counter() - started
-    demos = {name: len(p.demos) for name, p in compiled.named_predictors()}
-    return DSPyCompiled(
-        compiled, settings, _usage_since(lm, before), wall, _val_score(compiled), demos
+    usage = _usage_since(lm, before)
+    record = DSPyCompile(
+        lm_requests=requests(usage),
+        run_usage=usage,
+        wall_s=round(wall, 2),
+        val_best=_val_score(compiled),
+        settings=settings,
+        demos={name: len(p.demos) for name, p in compiled.named_predictors()},
     )
-
-
-@dataclass
-class DSPyEvaluation:
-    """Per-row outcomes of a DSPy program on a split, shaped like ``promptc.evaluate``'s."""
-
-    scores: list[float]
-    predictions: list[Any]
-    errors: list[str | None]
-    usage: dict[str, Any]
-    wall_s: float
-
-    @property
-    def mean(self) -> float:
-        return sum(self.scores) / len(self.scores) if self.scores else 0.0
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return bootstrap_ci(self.scores)
+    return compiled, record
 
 
 def evaluate_dspy(
     program: Any,
-    rows: Sequence[Mapping[str, Any]],
+    task: Task,
     inputs: Sequence[str],
-    metric: Metric,
     lm: promptc.LM,
     *,
     threads: int,
-) -> DSPyEvaluation:
-    """Run a DSPy program on every row (``threads`` at once) and score it with ``metric``.
-
-    A row whose run raises scores 0 and keeps its error, as in ``promptc.evaluate``.
-    """
-    dspy = _dspy()
+) -> TestRecord:
+    """Run a DSPy program on every test row (``threads`` at once) and score it with the task's
+    metric. A row whose run raises scores 0 and keeps its error, as in ``promptc.evaluate``."""
+    dspy = import_dspy()
     twin = dspy_lm(lm)
+    metric: Metric = metric_for(task.metric)
 
     def run(row: Mapping[str, Any]) -> tuple[float, Any, str | None]:
         try:
@@ -396,16 +207,48 @@ def evaluate_dspy(
                 prediction = program(**{n: row[n] for n in inputs})
         except Exception as exc:  # a failing row scores 0; the run goes on
             return 0.0, None, f"{type(exc).__name__}: {exc}"
-        outputs = _outputs(prediction)
-        return float(metric(dict(row), outputs)), outputs, None
+        found = outputs(prediction)
+        return float(metric(dict(row), found)), found, None
 
     before, started = lm.usage.total(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        outcomes = list(pool.map(run, rows))
-    return DSPyEvaluation(
-        scores=[o[0] for o in outcomes],
-        predictions=[o[1] for o in outcomes],
-        errors=[o[2] for o in outcomes],
-        usage=_usage_since(lm, before),
-        wall_s=time.perf_counter() - started,
+        outcomes = list(pool.map(run, task.test))
+    wall = time.perf_counter() - started
+    usage = _usage_since(lm, before)
+    row_scores = [o[0] for o in outcomes]
+    mean = sum(row_scores) / len(row_scores) if row_scores else 0.0
+    errors = sum(o[2] is not None for o in outcomes)
+    examples = tuple(
+        ExampleOutcome(row["id"], score, prediction, error)
+        for row, (score, prediction, error) in zip(task.test, outcomes, strict=True)
     )
+    return TestRecord(
+        Scores(mean, bootstrap_ci(row_scores), len(row_scores), errors),
+        requests(usage),
+        usage,
+        round(wall, 2),
+        examples,
+    )
+
+
+@dataclass(frozen=True)
+class DSPySystem:
+    """A DSPy optimizer (``dspy-bfrs`` or ``dspy-mipro``) as a task-table system."""
+
+    name: str
+    options: RunOptions
+
+    def compile(self, task: Task, lm: promptc.LM, budget: int, seed: int) -> SystemResult:
+        """Compile the DSPy twin, score it on test; any failure is an error row."""
+        announce(task, self.name, budget)
+        threads = self.options.threads
+        try:
+            program, record = compile_dspy(
+                self.name, task, lm, budget=budget, seed=seed, threads=threads
+            )
+            announce_test(task, f"{self.name}-compiled")
+            inputs = program_inputs(program_for(task))
+            test = evaluate_dspy(program, task, inputs, lm, threads=threads)
+        except Exception as exc:  # a baseline that breaks is reported, not fatal
+            return SystemResult(error=f"{type(exc).__name__}: {exc}")
+        return SystemResult(compile=record, test=test)

@@ -7,25 +7,29 @@ gold demo: the choice of demos and their order both matter. For each seed, both 
 compile the same program on the same rows under the same LM-request budget, and the compiled
 program is scored on held-out test rows. Run from the repository root::
 
-    python benchmarks/ease_order.py --seeds 10 --budget 120
+    python -m benchmarks.ease_order --seeds 10 --budget 120
 
-The comparison with the real local model uses ``benchmarks/compile_tasks.py`` with
-``--optimizer ease --optimizer random`` (see that script).
+The comparison with the real local model uses :mod:`benchmarks.compile_tasks` with
+``--optimizer ease --optimizer random`` (see that script). Each seed's test rows are the same for
+both strategies, so the difference is also reported paired: EASE minus random over every
+(seed, test row), with a paired bootstrap interval.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import promptc
-from promptc import LM, Predict
-from promptc._lm.backend import LMRequest
+from benchmarks.spend import spend_of
+from promptc import LM, LMRequest, Predict
+from promptc.compiler import Optimizer, paired_bootstrap_ci
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, RandomSearch  # type: ignore[import-not-found,unused-ignore]
-from promptc.optimizers._embed import MiniLM  # type: ignore[import-not-found,unused-ignore]
 from promptc.testing import FakeBackend
 
 WORDS = (
@@ -54,8 +58,6 @@ def world(request: LMRequest) -> str:
 
 
 def splits(seed: int) -> tuple[list[dict[str, Any]], ...]:
-    import random
-
     rows = [{"word": w, "label": rule(w)} for w in WORDS]
     random.Random(seed).shuffle(rows)
     train = [r for r in rows if r["word"] in GOLD] + [r for r in rows if r["word"] not in GOLD]
@@ -84,10 +86,20 @@ def compile_once(optimizer: Any, seed: int, budget: int) -> dict[str, Any]:
     return {
         "val": result.best.mean,
         "test": tested.mean,
+        "test_scores": tested.scores,
         "ends_on_gold": bool(demos) and demos[-1]["word"] in GOLD,
-        "requests": result.spent.lm_requests,
+        "requests": spend_of(result).lm_requests,
         "seconds": seconds,
     }
+
+
+def paired_line(ease: list[dict[str, Any]], rand: list[dict[str, Any]]) -> str:
+    """EASE minus random over every (seed, test row), with its paired bootstrap interval."""
+    a = [s for run in ease for s in run["test_scores"]]
+    b = [s for run in rand for s in run["test_scores"]]
+    lo, hi = paired_bootstrap_ci(a, b)
+    mean = statistics.mean(x - y for x, y in zip(a, b, strict=True))
+    return f"ease - random, test rows paired: {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (n={len(a)})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,15 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-sets", type=int, default=16, help="EASE: sets kept by the filter")
     parser.add_argument("--num-orders", type=int, default=6, help="EASE: orders per kept set")
     args = parser.parse_args(argv)
-    embedder = MiniLM()
-    systems = {
+    systems: dict[str, Callable[[], Optimizer]] = {
         "random": lambda: RandomSearch(k=4, num_candidates=100),
         "ease": lambda: EASE(
             k=4,
             bootstrap=0,
             keep_sets=args.keep_sets,
             num_orders=args.num_orders,
-            embedder=embedder,
         ),
     }
     rows = {
@@ -125,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {statistics.mean(r['requests'] for r in runs):.0f} "
             f"| {statistics.mean(r['seconds'] for r in runs):.1f} |"
         )
+    print(f"\n{paired_line(rows['ease'], rows['random'])}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Run from the repository root with promptc importable (``pip install -e '.[local]'``)::
 
-    python benchmarks/local_lm_speed.py --model qwen2.5-coder-0.5b --model smollm2-135m
+    python -m benchmarks.local_lm_speed --model qwen2.5-coder-0.5b --model smollm2-135m
 
 Each model is measured in a fresh subprocess, so its peak RSS is its own. Throughputs are the
 median over ``--repeats`` runs; "llama.cpp" figures come from the ``timings`` the runtime
@@ -19,10 +19,17 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from promptc._lm.backend import LMRequest
-from promptc._local.backend import DEFAULT_LOCAL_MODEL, LocalBackend, resolve_model_path
+import promptc
+from promptc import LMRequest, LocalBackend
+
+# TODO(public): the verified GGUF path of a pulled model (timed apart from the load).
+from promptc._local.models import resolve_model_path
+
+DEFAULT_LOCAL_MODEL = promptc.DEFAULT_MODEL.removeprefix("local/")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PROMPT_TOKENS = 512
 GEN_TOKENS = 128
@@ -51,7 +58,7 @@ def measure(name: str, threads: int, repeats: int) -> dict[str, Any]:
     # cache_prompt=False makes every run evaluate the whole prompt again; ignore_eos makes every
     # generation run its full GEN_TOKENS.
     options = {"cache_prompt": False, "ignore_eos": True}
-    backend = LocalBackend(name, n_ctx=2048, n_threads=threads, request_options=options)
+    backend = LocalBackend(name, n_ctx=2048, num_threads=threads, request_options=options)
     started = time.perf_counter()
     backend.load()
     loaded = time.perf_counter() - started
@@ -116,9 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     rows = []
     for name in models:
-        command = [sys.executable, __file__, "--child", "--model", name]
+        command = [sys.executable, "-m", "benchmarks.local_lm_speed", "--child", "--model", name]
         command += ["--threads", str(args.threads), "--repeats", str(args.repeats)]
-        done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+        done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(table(rows))
 

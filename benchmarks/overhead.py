@@ -30,7 +30,7 @@ Three measurements, in one run, on this machine (figures vary with load; medians
    ``max_concurrency`` raised to N), and ``dspy.Evaluate(num_threads=N)`` with a DSPy engine
    that sleeps as long (``dspy.LM(engine=SlowDSPyEngine(...))``): neither goes through litellm.
 4. The core install: ``pip install`` of this checkout without extras into a fresh venv, its MiB
-   and distributions (``benchmarks/production.py``; once per run, skipped by ``--quick`` and
+   and distributions (:mod:`benchmarks.production`; once per run, skipped by ``--quick`` and
    ``--no-install-size``).
 
 The targets of issue #11 are printed side by side as ratios: promptc's zero-latency call at most
@@ -40,8 +40,8 @@ install at most 60 MiB, ``import promptc`` at most 0.2 s.
 Prints a table and writes ``benchmarks/results/overhead-<UTC timestamp>.json``. DSPy rows need
 the ``[dspy]`` extra; without it they are left out. Run from the repository root:
 
-    python benchmarks/overhead.py            # a few minutes (the install needs the index)
-    python benchmarks/overhead.py --quick    # seconds
+    python -m benchmarks.overhead            # a few minutes (the install needs the index)
+    python -m benchmarks.overhead --quick    # seconds
 """
 
 from __future__ import annotations
@@ -62,11 +62,10 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no network on import
 
-from production import core_install, http_per_call
-
 import promptc
-from promptc._artifact.artifact import artifact_from_program, save_artifact
-from promptc._lm.backend import Backend, LMRequest, LMResponse
+from benchmarks.production import core_install, http_per_call
+from promptc import Backend, LMRequest, LMResponse
+from promptc.artifact import artifact_from_program, save_artifact
 from promptc.testing import FakeBackend
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +74,7 @@ DEMOS = ({"input": "hot", "target": "cold"}, {"input": "up", "target": "down"})
 PROMPTC_REPLY = "<target>x</target>"
 DSPY_REPLY = "[[ ## target ## ]]\nx\n\n[[ ## completed ## ]]"
 MOCK_MODEL = "openai/mock"  # never contacted: every litellm call here has mock_response
-HTTP_MODEL = "openai/stub"  # served by the loopback stub server (benchmarks/production.py)
+HTTP_MODEL = "openai/stub"  # served by the loopback stub server (benchmarks.production)
 
 
 class ZeroLatencyBackend(Backend):
@@ -103,8 +102,8 @@ def _per_call_us(call: Callable[[], Any], calls: int, repeats: int) -> float:
 
 
 def _artifact(tmp: Path) -> Path:
-    program = promptc.Predict(promptc.make_signature("input -> target", INSTRUCTION))
-    program = program.with_params({"self": promptc.Params(INSTRUCTION, DEMOS)})
+    seed = promptc.Predict(promptc.make_signature("input -> target", INSTRUCTION))
+    program = seed.with_params({"self": promptc.Params(INSTRUCTION, DEMOS)})
     settings = {"model": HTTP_MODEL, "temperature": 0.0, "max_tokens": 512}
     artifact = artifact_from_program(program, name="overhead", lm_settings=settings)
     return save_artifact(artifact, tmp / "a.yaml")

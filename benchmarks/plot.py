@@ -1,42 +1,68 @@
-"""An SVG of held-out score vs. LM requests, one panel per task, from compile_tasks records.
+"""An SVG of held-out score vs. LM requests, one panel per task, from a task-table run.
 
 Each system is a dot at (compile LM requests, test score) with its 95% CI as a vertical bar;
-the uncompiled program sits at 0 requests. No plotting library: the SVG is written by hand, with
-the tick helpers of promptc's compile report.
+the uncompiled program sits at 0 requests. No plotting library: the SVG is written by hand.
+Plot any results file (older ones too) from the repository root::
+
+    python -m benchmarks.plot benchmarks/results/compile_tasks-2026-11-27T075959Z.json
 """
 
 from __future__ import annotations
 
+import argparse
 import html
+import math
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from promptc._report.chart import nice_ticks as _nice_ticks
-from promptc._report.chart import tick_label as _tick_label
+from benchmarks.records import ResultRow, load_rows
 
-
-def _esc(value: Any) -> str:
-    return html.escape(value if isinstance(value, str) else str(value), quote=True)
-
-
-__all__ = ["COLORS", "accuracy_vs_calls_svg"]
+__all__ = ["COLORS", "accuracy_vs_calls_svg", "main"]
 
 COLORS = ["#6b7280", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#ea580c", "#0891b2"]
 _W, _H = 420, 260  # one panel
 _L, _R, _T, _B = 52, 16, 34, 42  # its margins
 
 
-def _points(records: Sequence[dict[str, Any]], task: str) -> list[tuple[str, float, float, Any]]:
+Point = tuple[str, float, float, tuple[float, float]]
+
+
+def _esc(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+def _nice_ticks(lo: float, hi: float) -> list[float]:
+    """About five round tick values (steps of 1, 2 or 5 times a power of ten) covering lo..hi."""
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / 5
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    first = math.floor(lo / step + 1e-9) * step
+    count = math.ceil((hi - first) / step - 1e-9)
+    return [round(first + i * step, 9) for i in range(count + 1)]
+
+
+def _tick_label(value: float, ticks: Sequence[float]) -> str:
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{0.0 if abs(value) < step / 1e6 else value:,.{decimals}f}"
+
+
+def _points(rows: Sequence[ResultRow], task: str) -> list[Point]:
     out = []
-    for r in records:
-        if r["task"] != task or "test" not in r:
+    for r in rows:
+        test, compiled = r.result.test, r.result.compile
+        if r.task != task or test is None:
             continue
-        requests = float(r["compile"]["lm_requests"]) if r.get("compile") else 0.0
-        out.append((r["system"], requests, float(r["test"]["mean"]), r["test"]["ci95"]))
+        requests = float(compiled.lm_requests) if compiled is not None else 0.0
+        out.append((r.system, requests, test.scores.mean, test.scores.ci95))
     return out
 
 
-def _panel(task: str, points: list[tuple[str, float, float, Any]], colors: dict[str, str]) -> str:
+def _panel(task: str, points: list[Point], colors: dict[str, str]) -> str:
     xticks = _nice_ticks(0.0, max([p[1] for p in points] + [1.0]))
     yticks = [0.0, 0.25, 0.5, 0.75, 1.0]
     x1 = xticks[-1] or 1.0
@@ -65,7 +91,7 @@ def _panel(task: str, points: list[tuple[str, float, float, Any]], colors: dict[
     )
     for system, requests, score, ci in points:
         color = colors[system]
-        lo, hi = (float(ci[0]), float(ci[1])) if ci else (score, score)
+        lo, hi = ci
         tip = f"{system}: {score:.3f} [{lo:.3f}, {hi:.3f}] after {requests:,.0f} LM requests"
         out.append(
             f'<line x1="{x(requests):.1f}" y1="{y(lo):.1f}" x2="{x(requests):.1f}" '
@@ -76,14 +102,14 @@ def _panel(task: str, points: list[tuple[str, float, float, Any]], colors: dict[
     return "\n".join(out)
 
 
-def accuracy_vs_calls_svg(records: Sequence[dict[str, Any]], title: str = "") -> str:
+def accuracy_vs_calls_svg(rows: Sequence[ResultRow], title: str = "") -> str:
     """The plot as a standalone SVG document (two panels per row, a legend at the top)."""
-    tasks = list(dict.fromkeys(r["task"] for r in records))
-    systems = list(dict.fromkeys(r["system"] for r in records))
+    tasks = list(dict.fromkeys(r.task for r in rows))
+    systems = list(dict.fromkeys(r.system for r in rows))
     colors = {s: COLORS[i % len(COLORS)] for i, s in enumerate(systems)}
     columns = min(2, max(1, len(tasks)))
-    rows = (len(tasks) + columns - 1) // columns
-    width, height = columns * _W, 56 + rows * _H
+    lines = (len(tasks) + columns - 1) // columns
+    width, height = columns * _W, 56 + lines * _H
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" fill="#111827">',
@@ -99,7 +125,23 @@ def accuracy_vs_calls_svg(records: Sequence[dict[str, Any]], title: str = "") ->
     for i, task in enumerate(tasks):
         dx, dy = (i % columns) * _W, 56 + (i // columns) * _H
         out.append(f'<g transform="translate({dx},{dy})">')
-        out.append(_panel(task, _points(records, task), colors))
+        out.append(_panel(task, _points(rows, task), colors))
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the plot of a ``compile_tasks-*.json`` results file (default: beside it)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path, help="a compile_tasks-*.json results file")
+    parser.add_argument("--out", type=Path, help="the SVG to write (default: <results>.svg)")
+    args = parser.parse_args(argv)
+    out = args.out or args.results.with_suffix(".svg")
+    out.write_text(accuracy_vs_calls_svg(load_rows(args.results)), encoding="utf-8")
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

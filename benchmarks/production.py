@@ -11,9 +11,9 @@ setuptools), installs promptc from this checkout without extras, and reports the
 files, distributions added, promptc included) and ``import promptc`` in that venv (median of 7
 fresh interpreters). Needs the package index (or a pip cache); takes a minute or so.
 
-``benchmarks/overhead.py`` calls both once per run; alone, the install:
+:mod:`benchmarks.overhead` calls both once per run; alone, the install:
 
-    python benchmarks/production.py
+    python -m benchmarks.production
 """
 
 from __future__ import annotations
@@ -99,8 +99,11 @@ def http_per_call(artifact: Path, calls: int, repeats: int) -> list[dict[str, An
     process would: not in one that also holds DSPy and litellm (their background threads and
     large heaps slow every Python call down).
     """
-    command = [sys.executable, __file__, "http", str(artifact), str(calls), str(repeats)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800)
+    command = [sys.executable, "-m", "benchmarks.production", "http", str(artifact)]
+    command += [str(calls), str(repeats)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=1800, cwd=REPO_ROOT
+    )
     rows: list[dict[str, Any]] = json.loads(done.stdout)
     for row in rows:
         print(f"  {row['system']} / {row['lm']}: {row['us_per_call']:,.0f} µs", file=sys.stderr)
@@ -128,7 +131,7 @@ def _http_rows(artifact: Path, calls: int, repeats: int) -> list[dict[str, Any]]
             assert raw() == REPLY and compiled(input="warm").target == "x"
             raw_us, via_us = _paired_us(raw, lambda: compiled(input="warm"), calls, repeats)
         lm.backend.close()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"system": "httpx.Client.post", "lm": "loopback HTTP stub", "us_per_call": raw_us},
         {"system": "promptc load()", "lm": "loopback HTTP stub", "us_per_call": via_us},
     ]

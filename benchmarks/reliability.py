@@ -2,7 +2,7 @@
 
 Run from the repository root (fakes only: no model, no network; under a minute on 2 cores)::
 
-    python benchmarks/reliability.py [--seeds 5] [--rate 0.2] [--fuzz-examples 500]
+    python -m benchmarks.reliability [--seeds 5] [--rate 0.2] [--fuzz-examples 500]
 
 It prints the faults injected (per kind) and how promptc counted them, the faults survived, the
 trials lost, whether every compile completed within an exactly accounted budget, the result of
@@ -13,7 +13,6 @@ that escaped (anything but promptc's documented errors). Exit status 1 if any ch
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import random
 import re
@@ -21,22 +20,18 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from promptc import LM, Predict
-from promptc._lm.backend import LMRequest
+from benchmarks.fuzz import TARGETS, FuzzTarget
+from benchmarks.spend import spend_of, trials_of
+from promptc import LM, LMRequest, Predict
 from promptc.compiler import Optimizer, SearchSpace, Trial, compile_program, evaluate
 from promptc.metrics import exact_match
-from promptc.optimizers import RandomSearch
+from promptc.optimizers import RandomSearch  # type: ignore[import-not-found,unused-ignore]
 from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend
 
-ROOT = Path(__file__).resolve().parents[1]
 SIGNATURE = "word -> label: Literal['a', 'b']"
 BUDGET = 600
 
@@ -71,7 +66,7 @@ class Counting(Optimizer):
     name = "counting"
 
     def __init__(self) -> None:
-        self.inner = RandomSearch(k=3, num_candidates=8)
+        self.inner: Optimizer = RandomSearch(k=3, num_candidates=8)
         self.asked = 0
         self.told = 0
 
@@ -90,7 +85,7 @@ class Counting(Optimizer):
 def fault_compiles(seeds: int, rate: float) -> dict[str, Any]:
     """Compile under faults once per seed; reconcile what was injected with what was reported."""
     out: dict[str, Any] = {"injected": Counter(), "completed": 0, "runs": seeds}
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for seed in range(seeds):
         backend = FaultyBackend(FakeBackend(needs_demos), rate=rate, seed=seed)
         lm = LM("fake/faulty", backend=backend, cache=False, backoff=0.0)
@@ -112,23 +107,22 @@ def fault_compiles(seeds: int, rate: float) -> dict[str, Any]:
             continue
         out["completed"] += 1
         out["injected"].update(backend.injected)
-        spent, usage = result.spent, result.run_usage
-        report = result.report.spent.total
+        spend, usage, trials = spend_of(result), result.run_usage, trials_of(result)
         totals["transient"] += backend.transient
         totals["survived"] += backend.total
         totals["errors_counted"] += usage["errors"]
-        totals["errors_in_report"] += report.errors
+        totals["errors_in_report"] += spend.lm_errors
         totals["parse_errors"] += usage["parse_errors"]
         totals["unparsable"] += backend.injected["empty"] + backend.injected["garbage"]
         totals["truncated"] += backend.injected["truncated"]
-        totals["example_failures"] += sum(t.errors or 0 for t in result.trials)
+        totals["example_failures"] += sum(t.get("errors", 0) for t in trials)
         totals["trials_asked"] += optimizer.asked
         totals["trials_lost"] += optimizer.asked - optimizer.told
-        totals["trials_unscored"] += sum(t.score is None for t in result.trials)
+        totals["trials_unscored"] += sum(t.get("score") is None for t in trials)
         totals["backend_calls"] += backend.calls
-        totals["budget_charged"] += spent.lm_requests
-        totals["budget_inexact"] += spent.lm_requests != backend.calls != usage["lm_calls"]
-        totals["over_cap"] += spent.lm_requests > BUDGET
+        totals["budget_charged"] += spend.lm_requests
+        totals["budget_inexact"] += spend.lm_requests != backend.calls != usage["lm_calls"]
+        totals["over_cap"] += spend.lm_requests > BUDGET
     out.update(totals)
     return out
 
@@ -169,28 +163,18 @@ def concurrency_check(n: int = 1000, threads: int = 64) -> dict[str, Any]:
     }
 
 
-def _load_fuzz_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "promptc_fuzz_targets", ROOT / "tests" / "test_fuzz.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _run_target(strategy: Any, body: Callable[..., None], examples: int) -> tuple[int, list[str]]:
+def run_fuzz_target(target: FuzzTarget, examples: int) -> tuple[int, list[str]]:
     count, escapes = 0, []
 
     @settings(
         max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
-    @given(strategy)
+    @given(target.inputs)
     def run(value: Any) -> None:
         nonlocal count
         count += 1
         try:
-            body(*value) if isinstance(value, tuple) else body(value)
+            target.body(value)
         except Exception as exc:  # an escape: anything but the documented errors
             escapes.append(f"{type(exc).__name__}: {str(exc)[:120]}")
 
@@ -199,23 +183,11 @@ def _run_target(strategy: Any, body: Callable[..., None], examples: int) -> tupl
 
 
 def fuzz(examples: int) -> list[tuple[str, int, list[str]]]:
-    """Run each fuzz target of tests/test_fuzz.py ``examples`` times, collecting escapes."""
-    m = _load_fuzz_module()
-    targets = [
-        ("signature factory", m.signature_specs, "signature_factory_raises_only_signature_errors"),
-        ("artifact loader (bytes)", st.binary(max_size=400), "loader_on_arbitrary_bytes"),
-        ("artifact loader (mutated YAML)", st.tuples(m.mutated_artifacts(), st.booleans()),
-         "loader_on_mutated_artifacts"),
-        ("artifact loader (wrong types)", m.restructured_artifacts(), "loader_on_wrongly_typed"),
-        ("output parser", m.texts, "output_parser_raises_only_parse_failures"),
-        ("predictor on any reply", m.texts, "predictor_on_any_reply"),
-    ]  # fmt: skip
-    tests = {name: getattr(m, name) for name in dir(m) if name.startswith("test_")}
+    """Run each fuzz target of :mod:`benchmarks.fuzz` ``examples`` times, collecting escapes."""
     results = []
-    for label, strategy, prefix in targets:
-        (test,) = [t for name, t in tests.items() if name.startswith(f"test_{prefix}")]
-        count, escapes = _run_target(strategy, test.hypothesis.inner_test, examples)
-        results.append((label, count, escapes))
+    for target in TARGETS:
+        count, escapes = run_fuzz_target(target, examples)
+        results.append((target.label, count, escapes))
     return results
 
 

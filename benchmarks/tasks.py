@@ -28,25 +28,28 @@ A test row never appears in train or val: the splits are checked to be disjoint 
 without one get ``<file>:<line>``). Identical *inputs* can still occur under different ids when
 the source data repeats them; :attr:`Task.input_overlap` counts them so a report can say so.
 
-Run from the repository root: ``python benchmarks/compile_tasks.py --help``.
+Metrics are chosen by :mod:`benchmarks.metrics`. Run from the repository root:
+``python -m benchmarks.compile_tasks --help``.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import os
 import random
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import promptc
-from promptc.metrics import Metric, resolve_metric
-from promptc.programs import BM25Retriever, MultiHopQA, hotpotqa_passages
+from benchmarks.metrics import task_metric
+from promptc.programs import (  # type: ignore[import-not-found,unused-ignore]
+    BM25Retriever,
+    MultiHopQA,
+    hotpotqa_passages,
+)
 
 __all__ = [
     "SPLIT_FILES",
@@ -54,12 +57,9 @@ __all__ = [
     "Task",
     "TaskNotFoundError",
     "default_data_dir",
-    "exact_set",
     "find_tasks",
     "load_task",
-    "metric_for",
     "program_for",
-    "task_metric",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,24 +78,6 @@ _FALLBACK = {"test": ("train", "val"), "val": ("train", "test"), "train": ("val"
 #: Extra demo rows a folder may ship (BBH's parsed CoT exemplars); they only join train.
 _EXTRA_TRAIN = "fewshot_cot.jsonl"
 
-#: Metrics of the instruction-induction tasks that are not ``em``, as SOURCES.md documents them;
-#: used only for a task that manifest.json does not list.
-_DOCUMENTED_METRICS = {
-    "common_concept": "f1",
-    "informal_to_formal": "f1",
-    "orthography_starts_with": "es",
-    "taxonomy_animal": "es",
-    "synonyms": "contains",
-}
-#: Manifest metric codes -> metric names understood by :func:`metric_for`.
-_METRIC_NAMES = {
-    "em": "exact_match",
-    "f1": "token_f1",
-    "contains": "contains",
-    "es": "exact_set",
-}
-_GROUP_METRICS = {"gsm8k": "numeric_match", "hotpotqa": "exact_match"}
-
 
 class TaskNotFoundError(LookupError):
     """A task or group name matches no task folder under the data root."""
@@ -108,7 +90,8 @@ class Task:
     Attributes:
         name: the folder relative to the data root (``bbh/boolean_expressions``, ``gsm8k``).
         group: the first component of ``name``.
-        metric: a metric name for :func:`metric_for` (``exact_match``, ``exact_set``, ...).
+        metric: a metric name for :func:`benchmarks.metrics.metric_for` (``exact_match``,
+            ``exact_set``, ...).
         train: rows demos may be drawn from.
         val: rows a compiler scores candidates on.
         test: held-out rows, disjoint from train and val by ``id``.
@@ -348,84 +331,10 @@ def _check_disjoint(name: str, taken: Mapping[str, list[dict[str, Any]]]) -> Non
         raise ValueError(f"{name}: ids {sorted(shared)[:5]} occur in both train and val")
 
 
-def _manifest_entry(root: Path | None, name: str) -> dict[str, Any]:
-    if root is None or not (root / "manifest.json").is_file():
-        return {}
-    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    node: Any = manifest
-    for part in name.split("/"):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node if isinstance(node, dict) else {}
-
-
-def task_metric(name: str, rows: Sequence[Mapping[str, Any]], root: Path | None = None) -> str:
-    """The metric name of task ``name`` (``group/task``).
-
-    In order: the ``metric`` manifest.json gives the task (``em`` -> ``exact_match``, ``f1`` ->
-    ``token_f1``, ``contains``, ``es`` -> ``exact_set``); for ``bbh``, ``choice_letter_match``
-    when the task is multiple-choice (manifest ``type``, or rows with ``options``), else
-    ``exact_match``; ``numeric_match`` for ``gsm8k``; the instruction-induction metrics that
-    SOURCES.md documents; else ``exact_match``.
-
-    BBH caveat: a multiple-choice task whose gold answer is free text (2 rows of ruin_names,
-    1 of movie_recommendation) scores 0 there under ``choice_letter_match``.
-    """
-    group, _, leaf = name.partition("/")
-    entry = _manifest_entry(root, name)
-    code = entry.get("metric")
-    if code is None and group == "instruction_induction":
-        code = _DOCUMENTED_METRICS.get(leaf, "em")
-    if code is not None:
-        if code not in _METRIC_NAMES:
-            raise ValueError(f"{name}: unknown metric {code!r}; known: {sorted(_METRIC_NAMES)}")
-        return _METRIC_NAMES[code]
-    if group == "bbh":
-        multiple_choice = entry.get("type") == "multiple_choice" or any(
-            "options" in r for r in rows
-        )
-        return "choice_letter_match" if multiple_choice else "exact_match"
-    return _GROUP_METRICS.get(group, "exact_match")
-
-
-_II_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
-def _ii_tokens(text: Any) -> set[str]:
-    """Instruction-induction normalisation (SOURCES.md), as a set of tokens."""
-    s = str(text).replace(" and ", " ").replace("Sentence 1:", " ").replace("Sentence 2:", " ")
-    s = s.strip().split("\n")[0].split(".")[0].lower().replace("-", " ")
-    return set(s.translate(_II_PUNCTUATION).split())
-
-
-def exact_set(example: Mapping[str, Any], prediction: Any) -> float:
-    """1.0 when the prediction's token set equals the token set of ``target`` or of any answer
-    in ``targets``, after the instruction-induction normalisation (``es`` in SOURCES.md: drop
-    ``' and '`` and ``Sentence 1:``/``Sentence 2:``, keep the first line up to the first ``.``,
-    lowercase, ``-`` to a space, strip punctuation). So ``"dog, cat"`` matches ``"cat and dog"``.
-
-    ``prediction`` is the program's output (its ``target`` field) or a plain string.
-    """
-    if isinstance(prediction, Mapping):
-        if "target" not in prediction:
-            raise ValueError(f"exact_set needs a 'target' output field, got {list(prediction)}")
-        prediction = prediction["target"]
-    golds = [example["target"], *(example.get("targets") or [])]
-    predicted = _ii_tokens(prediction)
-    return float(any(predicted == _ii_tokens(gold) for gold in golds))
-
-
-_LOCAL_METRICS: dict[str, Metric] = {"exact_set": exact_set}
-
-
-def metric_for(name: str) -> Metric:
-    """The metric callable for a metric name of :func:`task_metric` (or any promptc metric)."""
-    return _LOCAL_METRICS.get(name) or resolve_metric(name)
-
-
 _GENERIC_INSTRUCTION = "Answer the input."
 
 
-class HotpotMultiHop(MultiHopQA):
+class HotpotMultiHop(MultiHopQA):  # type: ignore[misc,unused-ignore]
     """:class:`promptc.programs.MultiHopQA` on the benchmark's ``input`` / ``target`` rows."""
 
     def forward(self, input: str) -> promptc.Prediction:

@@ -12,6 +12,10 @@ keys; ``promptc/schema/artifact.schema.json`` is the same schema as JSON Schema:
     │   ├── adapter: AdapterSpec        kind, templates (system, user, assistant)
     │   └── lm: LMSettings | None       model, temperature, max_tokens, params (sampling only)
     └── signature: ArtifactSignature | None   algorithm, key_id, value (``promptc sign``)
+
+Functions: :func:`artifact_from_program` (freeze a program), :func:`dump_artifact` (YAML text),
+:func:`save_artifact` (an atomic write), :func:`load_artifact` / :func:`parse_artifact` (read a
+file or text: size-capped, plain-data YAML, the hash checked, templates checked).
 """
 
 from promptc._artifact.artifact import (
@@ -26,6 +30,11 @@ from promptc._artifact.artifact import (
     PredictorSpec,
     ProgramSpec,
     SignatureSpec,
+    artifact_from_program,
+    dump_artifact,
+    load_artifact,
+    parse_artifact,
+    save_artifact,
 )
 
 __all__ = [
@@ -40,4 +49,9 @@ __all__ = [
     "PredictorSpec",
     "ProgramSpec",
     "SignatureSpec",
+    "artifact_from_program",
+    "dump_artifact",
+    "load_artifact",
+    "parse_artifact",
+    "save_artifact",
 ]

@@ -290,7 +290,7 @@ def test_kill_during_saves_leaves_old_or_new_never_half(tmp_path: Path) -> None:
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_artifact import build, DEMOS
-        from promptc._artifact.artifact import save_artifact
+        from promptc.artifact import save_artifact
         big = [dict(d, review=d["review"] * 2000) for d in DEMOS] * 20
         arts = [build(), build(demos=big)]
         print("ready", flush=True)

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 
 from promptc import Params, Predict
-from promptc._artifact.artifact import artifact_from_program, save_artifact
+from promptc.artifact import artifact_from_program, save_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "sentiment.py"

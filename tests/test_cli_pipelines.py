@@ -25,7 +25,7 @@ import pytest
 from conftest import run_cli
 
 from promptc import Predict
-from promptc._artifact.artifact import artifact_from_program, save_artifact
+from promptc.artifact import artifact_from_program, save_artifact
 from promptc.testing import OpenAIStubServer
 
 HERE = Path(__file__).resolve().parent

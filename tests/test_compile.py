@@ -10,8 +10,8 @@ from conftest import last_field, reply
 
 import promptc
 from promptc import LM, LMRequest, Predict
-from promptc._artifact.artifact import dump_artifact
 from promptc._compile.data import data_hash, split_dataset
+from promptc.artifact import dump_artifact
 from promptc.compiler import Candidate, Optimizer, SearchSpace, Trial
 from promptc.exceptions import ConfigurationError
 from promptc.metrics import exact_match

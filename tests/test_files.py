@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from promptc import Predict
-from promptc._artifact.artifact import artifact_from_program, save_artifact
 from promptc._files import open_atomic, write_atomic
 from promptc._report.html import write_report
+from promptc.artifact import artifact_from_program, save_artifact
 from promptc.compiler import CompileReport
 
 USAGE = dict.fromkeys(

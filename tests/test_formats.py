@@ -73,7 +73,7 @@ def test_a_formatted_program_answers_and_its_artifact_keeps_the_layout(
     program = Predict(SIGNATURE).with_params({"self": Params("Label.", (DEMO,), "markdown")})
     with promptc.context(lm=fake_lm(handler)):
         assert program(word="onion").label == "a"
-    from promptc._artifact.artifact import artifact_from_program, save_artifact
+    from promptc.artifact import artifact_from_program, save_artifact
 
     path = save_artifact(artifact_from_program(program, name="fmt"), tmp_path / "fmt.yaml")
     loaded = promptc.load(path)

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptc import LM, ChatAdapter, CompiledProgram, Predict, make_signature
-from promptc._artifact.artifact import artifact_from_program, dump_artifact, parse_artifact
 from promptc._program.adapter import ParseFailure
+from promptc.artifact import artifact_from_program, dump_artifact, parse_artifact
 from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, OutputParseError, PromptcError, SignatureError
 from promptc.testing import FakeBackend

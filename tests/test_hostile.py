@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from promptc import Predict
-from promptc._artifact.artifact import artifact_from_program, load_artifact, save_artifact
+from promptc.artifact import artifact_from_program, load_artifact, save_artifact
 from promptc.exceptions import ArtifactError
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -74,7 +74,7 @@ LOADER = textwrap.dedent(
     """
     import json, resource, sys, time
     resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-    from promptc._artifact.artifact import load_artifact
+    from promptc.artifact import load_artifact
     from promptc.exceptions import ArtifactError
     for path in sys.argv[1:]:
         start = time.perf_counter()

@@ -18,7 +18,7 @@ from conftest import reply
 
 import promptc
 from promptc import LM, Cache, LMRequest, OpenAIBackend, Predict
-from promptc._artifact.artifact import artifact_from_program, save_artifact
+from promptc.artifact import artifact_from_program, save_artifact
 from promptc.exceptions import (
     ConfigurationError,
     LMConfigurationError,

@@ -15,14 +15,9 @@ import pytest
 import yaml
 
 from promptc import Predict
-from promptc._artifact.artifact import (
-    artifact_from_program,
-    dump_artifact,
-    load_artifact,
-    parse_artifact,
-)
 from promptc._artifact.provenance import MAX_ITEMS
 from promptc._artifact.signing import rehash_artifact
+from promptc.artifact import artifact_from_program, dump_artifact, load_artifact, parse_artifact
 from promptc.cli.show import show_artifact
 from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError

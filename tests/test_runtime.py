@@ -13,7 +13,7 @@ from conftest import last_field, reply
 
 import promptc
 from promptc import LM, LMRequest, Module, Params, Predict
-from promptc._artifact.artifact import artifact_from_program, save_artifact
+from promptc.artifact import artifact_from_program, save_artifact
 from promptc.exceptions import ArtifactError, ConfigurationError
 
 MakeLM = Callable[..., LM]

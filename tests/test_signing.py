@@ -13,14 +13,14 @@ import yaml
 
 import promptc
 from promptc import Predict
-from promptc._artifact.artifact import (
+from promptc._artifact.signing import new_keys, rehash_artifact, sign_artifact, signed_bytes
+from promptc.artifact import (
     artifact_from_program,
     dump_artifact,
     load_artifact,
     parse_artifact,
     save_artifact,
 )
-from promptc._artifact.signing import new_keys, rehash_artifact, sign_artifact, signed_bytes
 from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, ConfigurationError
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import last_field, reply
 
 from promptc import LM, CompiledProgram, LMRequest, Predict
-from promptc._artifact.artifact import artifact_from_program
+from promptc.artifact import artifact_from_program
 from promptc.cli.stream import LineAnswerer
 from promptc.exceptions import LMConfigurationError, ModelNotAvailableError
 

@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 import promptc
 from promptc import ChatAdapter, Predict, make_signature
-from promptc._artifact.artifact import (
+from promptc._lm.backend import SAMPLING_PARAMS
+from promptc._program.adapter import _neutralize, _sections, _tag
+from promptc.artifact import (
     Artifact,
     artifact_from_program,
     dump_artifact,
     parse_artifact,
     save_artifact,
 )
-from promptc._lm.backend import SAMPLING_PARAMS
-from promptc._program.adapter import _neutralize, _sections, _tag
 from promptc.exceptions import ArtifactError, ConfigurationError
 from promptc.testing import FakeBackend
 

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from promptc import Predict
-from promptc._artifact.artifact import artifact_from_program, dump_artifact
 from promptc._artifact.loader import Dumper
 from promptc._artifact.provenance import Provenance
+from promptc.artifact import artifact_from_program, dump_artifact
 
 HERE = Path(__file__).resolve().parent
 Data = dict[str, Any]

@@ -1,0 +1,229 @@
+"""The DSPy twin of a benchmark program, and the bridge from ``dspy.LM`` to a ``promptc.LM``.
+
+Same model, same backend, exact counts: DSPy calls ``dspy.LM("promptc/<n>")``, which goes
+through litellm, as every DSPy program does, to a litellm custom provider registered here
+(``promptc``) that hands each request to the run's :class:`promptc.LM`. So both systems reach the
+same backend object (the embedded model, a hosted model through litellm, or a fake in tests),
+with the same sampling settings and the same on-disk cache, and every DSPy request, cache hits
+included, is counted in the LM's usage exactly as promptc's are. DSPy's own response cache is
+off. The twin of a program has the same prompts (fields, types, instruction, demos).
+
+Needs ``pip install -e '.[dspy,compile]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import promptc
+from promptc.metrics import Metric
+from promptc.programs import MultiHopQA  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "dspy_examples",
+    "dspy_lm",
+    "dspy_metric",
+    "dspy_program",
+    "import_dspy",
+    "outputs",
+    "program_inputs",
+]
+
+PROVIDER = "promptc"
+_LMS: dict[str, promptc.LM] = {}
+_LOCK = threading.Lock()
+
+
+def import_dspy() -> Any:
+    """The ``dspy`` module, or exit with the install command."""
+    try:
+        import dspy
+    except ImportError as exc:
+        raise SystemExit("the dspy-* systems need DSPy: pip install -e '.[dspy,compile]'") from exc
+    return dspy
+
+
+# -- the bridge: dspy.LM -> litellm -> promptc.LM ------------------------------------------------
+
+
+def _register_provider() -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+    from litellm.llms.custom_llm import CustomLLM
+
+    class _PromptcProvider(CustomLLM):
+        def completion(self, *, model: str, messages: list[Any], **kwargs: Any) -> Any:  # type: ignore[override]
+            lm = _LMS[model.removeprefix(f"{PROVIDER}/")]
+            opts = kwargs.get("optional_params") or {}
+            overrides = {
+                k: opts[k] for k in ("temperature", "max_tokens") if opts.get(k) is not None
+            }
+            response = lm(_plain_messages(messages), tag="dspy", **overrides)
+            return _fill_model_response(kwargs["model_response"], response)
+
+    with _LOCK:
+        if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
+            entry: Any = {"provider": PROVIDER, "custom_handler": _PromptcProvider()}
+            litellm.custom_provider_map = [*litellm.custom_provider_map, entry]
+
+
+def dspy_lm(lm: promptc.LM) -> Any:
+    """A ``dspy.LM`` whose every request is answered by ``lm`` (through litellm)."""
+    dspy = import_dspy()
+    _register_provider()
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    with _LOCK:
+        key = str(len(_LMS))
+        _LMS[key] = lm
+    return dspy.LM(
+        f"{PROVIDER}/{key}",
+        cache=False,
+        temperature=lm.temperature,
+        max_tokens=lm.max_tokens,
+        num_retries=0,  # promptc.LM retries transient errors itself
+    )
+
+
+# -- programs and metrics ------------------------------------------------------------------------
+
+
+def _twin_signature(predictor: promptc.Predict, *, drop_reasoning: bool = False) -> Any:
+    """The DSPy signature with the fields, types and instruction of a promptc predictor."""
+    dspy = import_dspy()
+    sig = predictor.signature
+    fields: dict[str, Any] = {
+        n: (f.annotation, dspy.InputField(desc=f.desc or None)) for n, f in sig.input_fields.items()
+    }
+    for n, f in sig.output_fields.items():
+        if not (drop_reasoning and n == "reasoning"):
+            fields[n] = (f.annotation, dspy.OutputField(desc=f.desc or None))
+    return dspy.Signature(fields, sig.instruction)
+
+
+def _twin_predictor(predictor: promptc.Predict) -> Any:
+    dspy = import_dspy()
+    cot = isinstance(predictor, promptc.ChainOfThought)
+    module = (dspy.ChainOfThought if cot else dspy.Predict)(
+        _twin_signature(predictor, drop_reasoning=cot)
+    )
+    if predictor.demos:
+        inputs = list(predictor.signature.input_fields)
+        demos = [dspy.Example(**d).with_inputs(*inputs) for d in predictor.demos]
+        for inner in module.predictors():
+            inner.demos = demos
+    return module
+
+
+def _multihop_twin(program: MultiHopQA) -> Any:
+    """DSPy's version of the benchmark's multi-hop program: same prompts, same retriever."""
+    dspy = import_dspy()
+    retriever, per_hop = program.retriever, program.passages_per_hop
+    queries = [_twin_predictor(p) for p in program.generate_query]
+    answer = _twin_predictor(program.answer)
+
+    class MultiHop(dspy.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.generate_query = queries
+            self.answer = answer
+
+        def forward(self, input: str) -> Any:
+            found: list[str] = []
+            for hop, generate in enumerate(self.generate_query):
+                context = {"context": _passages(found)} if hop else {}
+                query = generate(question=input, **context).query
+                found += [p for p in retriever(query, per_hop) if p not in found]
+            reply = self.answer(question=input, context=_passages(found))
+            return dspy.Prediction(target=reply.answer)
+
+    return MultiHop()
+
+
+def _passages(found: Sequence[str]) -> str:
+    return "\n".join(f"[{i}] {p}" for i, p in enumerate(found, start=1)) or "(nothing found)"
+
+
+def dspy_program(program: promptc.Module) -> Any:
+    """The DSPy twin of a benchmark program: same prompts (fields, types, instruction, demos).
+
+    ``promptc.Predict`` -> ``dspy.Predict``; ``promptc.ChainOfThought`` -> ``dspy.ChainOfThought``
+    (which adds its own ``reasoning`` field, so promptc's is left out); the multi-hop program
+    (``MultiHopQA`` on ``input`` / ``target`` rows) -> a ``dspy.Module`` with the same three
+    prompts and the same retriever object.
+
+    Raises:
+        NotImplementedError: another multi-predictor program (its ``forward`` is code to port).
+    """
+    if isinstance(program, MultiHopQA):
+        return _multihop_twin(program)
+    if not isinstance(program, promptc.Predict):
+        raise NotImplementedError(
+            f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the "
+            "multi-hop program are converted"
+        )
+    return _twin_predictor(program)
+
+
+def outputs(prediction: Any) -> dict[str, Any]:
+    values = prediction.toDict() if hasattr(prediction, "toDict") else dict(prediction)
+    return {k: v for k, v in values.items() if k != "reasoning"}
+
+
+def dspy_metric(metric: Metric) -> Callable[..., float]:
+    """A DSPy metric ``(example, prediction, trace=None)`` that scores with a promptc metric."""
+
+    def score(example: Any, prediction: Any, trace: Any = None) -> float:
+        return float(metric(example.toDict(), outputs(prediction)))
+
+    score.__name__ = getattr(metric, "__name__", "metric")
+    return score
+
+
+def dspy_examples(rows: Sequence[Mapping[str, Any]], inputs: Sequence[str]) -> list[Any]:
+    dspy = import_dspy()
+    return [dspy.Example(**dict(row)).with_inputs(*inputs) for row in rows]
+
+
+def program_inputs(program: promptc.Module) -> list[str]:
+    """The row columns a benchmark program (and its twin) reads: a predictor's input fields,
+    or the multi-hop program's ``input``."""
+    if isinstance(program, promptc.Predict):
+        return list(program.signature.input_fields)
+    if isinstance(program, MultiHopQA):
+        return ["input"]
+    raise NotImplementedError(
+        f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the "
+        "multi-hop program are converted"
+    )
+
+
+# -- the litellm provider: OpenAI-style messages in, a filled ModelResponse out -----------------
+
+
+def _plain_messages(messages: list[Any]) -> list[dict[str, str]]:
+    """OpenAI-style messages from litellm as plain ``{role, content}`` text turns."""
+    plain = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):  # OpenAI content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        plain.append({"role": str(message.get("role", "user")), "content": str(content or "")})
+    return plain
+
+
+def _fill_model_response(model_response: Any, response: promptc.LMResponse) -> Any:
+    """Write a promptc response into the litellm ``ModelResponse`` a custom provider returns."""
+    import litellm
+
+    model_response.choices[0].message.content = response.text
+    model_response.choices[0].finish_reason = response.finish_reason or "stop"
+    model_response.model = response.model
+    model_response.usage = litellm.Usage(
+        prompt_tokens=response.prompt_tokens,
+        completion_tokens=response.completion_tokens,
+        total_tokens=response.prompt_tokens + response.completion_tokens,
+    )
+    return model_response

@@ -1,0 +1,124 @@
+"""The task table, and the paired differences between systems, as Markdown.
+
+Requests count fresh calls and cache hits alike (``(N cached)`` says how many were hits);
+tokens are prompt plus completion tokens of every request served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from benchmarks.records import (
+    Difference,
+    DSPyCompile,
+    PromptcCompile,
+    ResultRow,
+    Scores,
+    TestRecord,
+)
+from benchmarks.systems import UNCOMPILED
+from promptc.compiler import paired_bootstrap_ci
+
+__all__ = ["DIFF_HEADER", "HEADER", "differences", "format_differences", "format_table"]
+
+HEADER = (
+    "| task | metric | system | test score [95% CI] | n | errors | val score "
+    "| compile LM requests | test LM requests | compile s | test s | compile tokens | test tokens |"
+)
+DIFF_HEADER = "| task | difference | mean [95% paired CI] | n |"
+
+
+def _ci(scores: Scores) -> str:
+    lo, hi = scores.ci95
+    return f"{scores.mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _with_cached(requests: int, cached: int) -> str:
+    return f"{requests} ({cached} cached)" if cached else str(requests)
+
+
+def _tokens(usage: Mapping[str, Any]) -> str:
+    return f"{int(usage.get('prompt_tokens', 0)) + int(usage.get('completion_tokens', 0)):,}"
+
+
+def _uncompiled_val(rows: Sequence[ResultRow], task: str) -> str:
+    """The uncompiled program's val score, as the first compile of ``task`` measured it."""
+    for r in rows:
+        if r.task == task and isinstance(r.result.compile, PromptcCompile):
+            return f"{r.result.compile.val_uncompiled.mean:.3f}"
+    return "—"
+
+
+def _cells(rows: Sequence[ResultRow], row: ResultRow, test: TestRecord) -> list[str]:
+    c = row.result.compile
+    cells = [_ci(test.scores), str(test.scores.n), str(test.scores.errors)]
+    if c is not None:
+        best = c.val_best_mean
+        cells += [
+            f"{best:.3f}" if best is not None else "—",
+            _with_cached(c.lm_requests, c.run_usage.get("cache_hits", 0)),
+        ]
+    else:
+        cells += [_uncompiled_val(rows, row.task), "—"]
+    return [
+        *cells,
+        _with_cached(test.lm_requests, test.usage.get("cache_hits", 0)),
+        f"{c.wall_s:.1f}" if c is not None else "—",
+        f"{test.wall_s:.1f}",
+        _tokens(c.run_usage) if c is not None else "—",
+        _tokens(test.usage),
+    ]
+
+
+def format_table(rows: Sequence[ResultRow]) -> str:
+    """One Markdown table: a row per (task, system), figures as measured."""
+    lines = [HEADER, "|" + "---|" * 3 + "---:|" * 10]
+    for r in rows:
+        head = f"| {r.task} | {r.metric} | {r.system} |"
+        if r.result.error is not None or r.result.test is None:
+            lines.append(f"{head} failed: {r.result.error} |" + " |" * 9)
+            continue
+        lines.append(f"{head} {' | '.join(_cells(rows, r, r.result.test))} |")
+    return "\n".join(lines)
+
+
+def _pairs(rows: Sequence[ResultRow]) -> list[tuple[ResultRow, ResultRow]]:
+    """Each compiled system vs. the uncompiled program, and each promptc strategy vs. each
+    DSPy optimizer, on one task."""
+    tested = [r for r in rows if r.result.test is not None]
+    base = [r for r in tested if r.system == UNCOMPILED]
+    promptc = [r for r in tested if isinstance(r.result.compile, PromptcCompile)]
+    dspy = [r for r in tested if isinstance(r.result.compile, DSPyCompile)]
+    return [(r, b) for r in [*promptc, *dspy] for b in base] + [
+        (p, d) for p in promptc for d in dspy
+    ]
+
+
+def differences(rows: Sequence[ResultRow]) -> list[Difference]:
+    """Paired differences of test scores, per task, for the pairs the table invites.
+
+    Pairs whose test rows differ (not the same ids in the same order) are left out.
+    """
+    out = []
+    for task in dict.fromkeys(r.task for r in rows):
+        for a, b in _pairs([r for r in rows if r.task == task]):
+            assert a.result.test is not None and b.result.test is not None
+            ids_a = [e.id for e in a.result.test.examples]
+            if not ids_a or ids_a != [e.id for e in b.result.test.examples]:
+                continue
+            sa, sb = a.result.test.row_scores(), b.result.test.row_scores()
+            mean = sum(x - y for x, y in zip(sa, sb, strict=True)) / len(sa)
+            ci = paired_bootstrap_ci(sa, sb)
+            out.append(Difference(task, a.system, b.system, mean, ci, len(sa)))
+    return out
+
+
+def format_differences(diffs: Sequence[Difference]) -> str:
+    """The paired differences as a Markdown table."""
+    lines = [DIFF_HEADER, "|---|---|---:|---:|"]
+    lines += [
+        f"| {d.task} | {d.a} - {d.b} | {d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] | {d.n} |"
+        for d in diffs
+    ]
+    return "\n".join(lines)
