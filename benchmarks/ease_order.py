@@ -30,7 +30,7 @@ from promptc import LM, LMRequest, Predict
 from promptc.compiler import Optimizer, paired_bootstrap_ci
 from promptc.metrics import exact_match
 from promptc.optimizers import EASE, RandomSearch  # type: ignore[import-not-found,unused-ignore]
-from promptc.testing import FakeBackend
+from promptc.testing import FakeBackend, WordTask
 
 WORDS = (
     "apple river stone cloud tiger bread chair lemon piano sugar wheel grass honey knife ocean "
@@ -40,8 +40,7 @@ WORDS = (
 GOLD = {"honey", "ocean"}
 
 
-def rule(word: str) -> str:
-    return "a" if word[0] in "aeiou" else "b"
+rule = WordTask.label
 
 
 def field(text: str, name: str) -> str | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import re
 import sys
 import threading
 import time
@@ -26,38 +25,22 @@ from hypothesis import HealthCheck, given, settings
 
 from benchmarks.fuzz import TARGETS, FuzzTarget
 from benchmarks.spend import spend_of, trials_of
-from promptc import LM, LMRequest, Predict
+from promptc import LM, Predict
 from promptc.compiler import Optimizer, SearchSpace, Trial, compile_program, evaluate
 from promptc.metrics import exact_match
 from promptc.optimizers import RandomSearch  # type: ignore[import-not-found,unused-ignore]
-from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend
+from promptc.testing import FAULT_KINDS, FakeBackend, FaultyBackend, WordTask
 
 SIGNATURE = "word -> label: Literal['a', 'b']"
 BUDGET = 600
 
 
-def rule(word: str) -> str:
-    return "a" if word[0] in "aeiou" else "b"
+needs_demos = WordTask(needs="demos")  # right only with 2 demos: the search has something to win
+rule, word_of = WordTask.label, WordTask.word
 
 
-def word_of(request: LMRequest) -> str:
-    users = [m["content"] for m in request.message_list if m["role"] == "user"]
-    return [m.group(1) for t in users if (m := re.search(r"<word>\n(.*?)\n</word>", t))][-1]
-
-
-def needs_demos(request: LMRequest) -> str:
-    """Right only when the prompt shows at least 2 demos, so the search has something to win."""
-    right = rule(word_of(request))
-    shown = [m["content"] for m in request.message_list if m["role"] == "assistant"]
-    demos = sum(text.count("<label>") for text in shown)
-    return f"<label>{right if demos >= 2 else 'b' if right == 'a' else 'a'}</label>"
-
-
-def rows(n: int, start: int = 0) -> list[dict[str, Any]]:
-    words = [
-        f"{'aeiou'[i % 5] if i % 2 else 'bcdfg'[i % 5]}w{i:04d}" for i in range(start, start + n)
-    ]
-    return [{"word": w, "label": rule(w)} for w in words]
+def rows(n: int, start: int = 0) -> list[dict[str, str]]:
+    return WordTask.rows(WordTask.words(n, start))
 
 
 class Counting(Optimizer):
