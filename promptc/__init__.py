@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from promptc._lm.litellm import LiteLLMBackend
     from promptc._local.backend import LocalBackend, register_litellm_provider
     from promptc._program.decompose import Decompose, Subtask
+    from promptc.interop.dspy import from_dspy, to_dspy
 
 # Public names whose modules a production process never needs: imported on first access.
 _LAZY = {
@@ -42,6 +43,8 @@ _LAZY = {
     "LiteLLMBackend": ("promptc._lm.litellm", "LiteLLMBackend"),
     "LocalBackend": ("promptc._local.backend", "LocalBackend"),
     "register_litellm_provider": ("promptc._local.backend", "register_litellm_provider"),
+    "from_dspy": ("promptc.interop.dspy", "from_dspy"),
+    "to_dspy": ("promptc.interop.dspy", "to_dspy"),
 }
 
 
@@ -95,10 +98,12 @@ __all__ = [
     "default_lm",
     "evaluate",
     "exceptions",
+    "from_dspy",
     "load",
     "load_dataset",
     "make_signature",
     "metrics",
     "register_litellm_provider",
+    "to_dspy",
     "trace",
 ]

@@ -10,7 +10,7 @@ new program.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,12 +73,21 @@ class Params:
     format: str | None = None
 
 
-class Module:
-    """Base class of every program. Subclasses define ``forward(**inputs)``."""
+def _forward_unimplemented(self: Module, /, **inputs: Any) -> Any:
+    """Run the program; composes other modules in plain Python."""
+    raise NotImplementedError(f"{type(self).__name__} must define forward(**inputs)")
 
-    def forward(self, /, **inputs: Any) -> Any:
-        """Run the program; composes other modules in plain Python."""
-        raise NotImplementedError(f"{type(self).__name__} must define forward(**inputs)")
+
+class Module:
+    """Base class of every program. Subclasses define ``forward``, with the inputs they take.
+
+    ``forward`` is declared as a callable of any signature (as PyTorch declares
+    ``nn.Module.forward``), so a subclass's ``def forward(self, question: str) -> Prediction``
+    is a valid override under ``mypy --strict``, and its named inputs are what a compile reads
+    from each dataset row.
+    """
+
+    forward: Callable[..., Any] = _forward_unimplemented
 
     def __call__(self, /, **inputs: Any) -> Any:
         with naming(self._predictor_ids):
