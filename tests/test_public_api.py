@@ -15,6 +15,7 @@ PUBLIC = [
     "promptc",
     "promptc.compiler",
     "promptc.exceptions",
+    "promptc.interop.dspy",
     "promptc.metrics",
     "promptc.testing",
     "promptc.optimizers",
@@ -54,7 +55,7 @@ def test_import_is_light() -> None:
         "print(json.dumps(sorted(m for m in ('litellm', 'xllamacpp', 'optuna', 'numpy', 'torch', "
         "'sentence_transformers', 'promptc.optimizers', 'promptc.programs', 'tqdm', 'httpx', "
         "'asyncio', 'promptc._compile.driver', 'promptc._compile.evaluate', "
-        "'promptc._local.backend') "
+        "'promptc._local.backend', 'dspy', 'promptc.interop.dspy') "
         "if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
