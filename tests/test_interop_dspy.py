@@ -15,6 +15,7 @@ from dspy_fake import GOLD, fake_lm
 import promptc
 from promptc.exceptions import ConfigurationError
 from promptc.interop.dspy import DSPyProgram, dspy_lm
+from promptc.testing import FakeBackend
 
 dspy = pytest.importorskip("dspy")
 
@@ -120,7 +121,7 @@ def test_a_module_keeps_its_forward_and_predictor_names() -> None:
             return "<passage>p</passage>"
         return "<reasoning>r</reasoning>\n<answer>yes</answer>"
 
-    lm = promptc.LM("fake/m", backend=promptc.testing.FakeBackend(reply), cache=False)
+    lm = promptc.LM("fake/m", backend=FakeBackend(reply), cache=False)
     with promptc.context(lm=lm), promptc.trace() as recorded:
         out = program(question=" Is it? ")
     assert isinstance(out, promptc.Prediction) and out.to_dict() == {
@@ -195,6 +196,11 @@ class MyAdapter(dspy.ChatAdapter):
         (lambda: dspy.Predict("q -> a", temperature=0.7), "carries call settings ['temperature']"),
         (lambda: dspy.Predict("q -> instruction"), "field name 'instruction' is reserved"),
         (lambda: "q -> a", "from_dspy takes a dspy.Module"),
+        (
+            lambda: dspy.ChainOfThought("photo: dspy.Image, q -> a"),
+            "field 'photo' has the DSPy type dspy.Image",
+        ),
+        (lambda: dspy.Predict("q, past: list[dspy.History] -> a"), "the DSPy type dspy.History"),
     ],
 )
 def test_what_promptc_cannot_run_is_refused_in_one_line(make: Any, expected: str) -> None:
@@ -270,3 +276,47 @@ def test_the_bridge_imports_dspy_only_when_called() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class Inner(dspy.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = dspy.Predict("question -> query")
+
+    def forward(self, question: str) -> Any:
+        return self.step(question=question)
+
+
+class Outer(dspy.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = Inner()
+        self.by_kind = {"short": dspy.Predict("query -> answer"), "note": "not a module"}
+        self.again = self.inner.step  # reachable twice: one predictor
+
+    def forward(self, question: str) -> Any:
+        query = self.inner(question=question).query
+        return self.by_kind["short"](query=query)
+
+
+def test_nested_modules_and_dicts_convert_compile_and_go_back() -> None:
+    def reply(request: promptc.LMRequest) -> str:
+        messages = [dict(m) for m in request.messages]
+        if "<question>" in messages[-1]["content"]:
+            return "<query>q</query>"
+        shown = any(m["role"] == "assistant" for m in messages)
+        return f"<answer>{'a' if shown else 'x'}</answer>"
+
+    program = promptc.from_dspy(Outer())
+    assert [n for n, _ in program.named_predictors()] == ["inner.step", "by_kind[short]"]
+    rows = [{"question": f"q{i}?", "query": "q", "answer": "a"} for i in range(8)]
+    lm = promptc.LM("fake/m", backend=FakeBackend(reply), cache=False)
+    with promptc.context(lm=lm):
+        assert program(question="q?").answer == "x"
+        result = promptc.compile(program, rows[:4], "exact_match", valset=rows[4:], budget=40)
+        assert result.program(question="q?").answer == "a"
+    into = promptc.to_dspy(result, Outer())
+    stored = {p.name: p.demos for p in result.artifact.predictors}
+    assert stored["inner.step"] and stored["by_kind[short]"]
+    assert [dict(d.items()) for d in into.inner.step.demos] == stored["inner.step"]
+    assert [dict(d.items()) for d in into.by_kind["short"].demos] == stored["by_kind[short]"]

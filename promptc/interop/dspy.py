@@ -25,6 +25,7 @@ import functools
 import inspect
 import logging
 import os
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,24 @@ def _field(name: str, info: Any) -> Field:
     return Field(name, str(extra.get("__dspy_field_type")), info.annotation, desc)
 
 
+def _dspy_type(annotation: Any) -> str | None:
+    """The name of a DSPy type (``dspy.Image``, ``dspy.History``, ...) inside ``annotation``."""
+    if isinstance(annotation, type) and annotation.__module__.split(".")[0] == "dspy":
+        return annotation.__name__
+    return next(filter(None, map(_dspy_type, typing.get_args(annotation))), None)
+
+
 def _signature(sig: Any, name: str, *, drop: str | None = None) -> type[Signature]:
     """A promptc signature with a DSPy signature's instruction, fields, types and descriptions."""
     fields = [_field(n, info) for n, info in sig.fields.items() if n != drop]
+    for field in fields:
+        special = _dspy_type(field.annotation)
+        if special is not None:
+            raise ConfigurationError(
+                f"cannot convert DSPy predictor {_where(name)}: field {field.name!r} has the DSPy "
+                f"type dspy.{special}, which promptc's prompts do not carry (text, numbers, "
+                "bools, Literal, lists, dicts and pydantic models do)"
+            )
     base: type[Signature] = type(sig.__name__, (Signature,), {"__module__": __name__})
     try:
         return derive_signature(
