@@ -61,7 +61,17 @@ def rows(name: str, limit: int) -> list[dspy.Example]:
     return [dspy.Example(**row).with_inputs("review") for row in data]
 
 
-def main(lm: promptc.LM | None = None, out: Path = Path("examples/out"), budget: int = 80) -> dict:
+def dspy_label(program: Reviewer, review: str) -> str:
+    """DSPy's answer; a small model may not follow DSPy's ``[[ ## field ## ]]`` reply format."""
+    try:
+        return str(program(review=review).label)
+    except dspy.AdapterParseError:
+        return "(unparsable)"
+
+
+def main(
+    lm: promptc.LM | None = None, out: Path = Path("examples/out"), budget: int = 80
+) -> dict[str, Any]:
     """Convert, compile, export and run the program; return what both systems answered."""
     lm = lm or promptc.default_lm()
     train, dev = rows("reviews_train.jsonl", 8), rows("reviews_dev.jsonl", 8)
@@ -81,7 +91,7 @@ def main(lm: promptc.LM | None = None, out: Path = Path("examples/out"), budget:
     reloaded = Reviewer()
     reloaded.load(str(out / "from_dspy.json"))
     with dspy.context(lm=dspy_lm(lm)):
-        theirs = [reloaded(review=row.review).label for row in dev]
+        theirs = [dspy_label(reloaded, row.review) for row in dev]
     same = sum(a == b for a, b in zip(ours, theirs, strict=True))
     print(f"promptc and DSPy agree on {same} of {len(dev)} dev rows")
     for row, a, b in zip(dev, ours, theirs, strict=True):
