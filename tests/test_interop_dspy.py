@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import subprocess
 import sys
@@ -320,3 +321,17 @@ def test_nested_modules_and_dicts_convert_compile_and_go_back() -> None:
     assert stored["inner.step"] and stored["by_kind[short]"]
     assert [dict(d.items()) for d in into.inner.step.demos] == stored["inner.step"]
     assert [dict(d.items()) for d in into.by_kind["short"].demos] == stored["by_kind[short]"]
+
+
+def test_dspy_lm_answers_dspy_async_calls_too() -> None:
+    lm = fake_lm()
+    predict = dspy.Predict("review -> label")
+    predict.demos = [dspy.Example(review="x", label="negative").with_inputs("review")]
+    review = next(r for r, label in GOLD.items() if label == "positive")
+
+    async def ask() -> Any:
+        with dspy.context(lm=dspy_lm(lm)):
+            return await predict.acall(review=review)
+
+    assert asyncio.run(ask()).label == "positive"
+    assert lm.usage.by_tag()["dspy"].calls == 1
