@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from promptc._lm.litellm import LiteLLMBackend
     from promptc._local.backend import LocalBackend
     from promptc._program.decompose import Decompose, Subtask
+    from promptc.interop.dspy import from_dspy, to_dspy
 
 # Public names whose modules a production process never needs: imported on first access.
 _LAZY = {
@@ -49,6 +50,8 @@ _LAZY = {
     "Subtask": ("promptc._program.decompose", "Subtask"),
     "LiteLLMBackend": ("promptc._lm.litellm", "LiteLLMBackend"),
     "LocalBackend": ("promptc._local.backend", "LocalBackend"),
+    "from_dspy": ("promptc.interop.dspy", "from_dspy"),
+    "to_dspy": ("promptc.interop.dspy", "to_dspy"),
 }
 
 
@@ -106,9 +109,11 @@ __all__ = [
     "default_lm",
     "evaluate",
     "exceptions",
+    "from_dspy",
     "load",
     "load_dataset",
     "make_signature",
     "metrics",
+    "to_dspy",
     "trace",
 ]

@@ -1,7 +1,8 @@
 """Built-in metrics, and resolution of a metric given by name or ``module:function``.
 
 A metric is any callable ``metric(example, prediction) -> float | bool``: ``example`` is the
-dataset row (a dict with inputs and gold labels), ``prediction`` what the program returned.
+dataset row (a dict with inputs and gold labels, whose columns also read as attributes:
+``example.answer``, as in DSPy), ``prediction`` what the program returned.
 The built-ins compare every field of the prediction that the example also has (a field named in
 ``targets`` may hold a list of accepted answers) and average the scores.
 """

@@ -20,6 +20,7 @@ PUBLIC = [
     "promptc.artifact",
     "promptc.compiler",
     "promptc.exceptions",
+    "promptc.interop.dspy",
     "promptc.metrics",
     "promptc.testing",
     "promptc.optimizers",
@@ -59,7 +60,7 @@ def test_import_is_light() -> None:
         "print(json.dumps(sorted(m for m in ('litellm', 'xllamacpp', 'optuna', 'numpy', 'torch', "
         "'sentence_transformers', 'promptc.optimizers', 'promptc.programs', 'tqdm', 'httpx', "
         "'asyncio', 'promptc._compile.driver', 'promptc._compile.evaluate', "
-        "'promptc._local.backend', 'promptc.cli.app') "
+        "'promptc._local.backend', 'promptc.cli.app', 'dspy', 'promptc.interop.dspy') "
         "if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -101,8 +102,8 @@ TOP_LEVEL = {
     "EvalResult", "ExampleResult", "InputField", "LMRequest", "LMResponse", "LiteLLMBackend",
     "LocalBackend", "Module", "OpenAIBackend", "OutputField", "Params", "Predict", "Prediction",
     "Signature", "Subtask", "Trace", "TraceEntry", "Usage", "__version__", "compile", "context",
-    "default_lm", "evaluate", "exceptions", "load", "load_dataset", "make_signature", "metrics",
-    "trace",
+    "default_lm", "evaluate", "exceptions", "from_dspy", "load", "load_dataset", "make_signature",
+    "metrics", "to_dspy", "trace",
 }  # fmt: skip
 
 

@@ -15,9 +15,25 @@ from typing import Any
 from promptc._program.types import format_value, parse_value, type_name
 from promptc.exceptions import ConfigurationError, DataError
 
-__all__ = ["DataError", "check_labels", "data_hash", "load_dataset", "split_dataset"]
+__all__ = ["DataError", "Row", "check_labels", "data_hash", "load_dataset", "split_dataset"]
 
 Example = dict[str, Any]
+
+
+class Row(dict[str, Any]):
+    """A dataset row as a metric receives it: ``row["answer"]`` or ``row.answer``.
+
+    A plain dict with attribute access to its columns, so a metric written for DSPy
+    (``metric(example, pred, trace=None)`` reading ``example.answer``) runs unchanged.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"the row has no column {name!r}; it has {list(self)}") from None
 
 
 def load_dataset(path: str | Path, *, limit: int | None = None) -> list[Example]:

@@ -21,6 +21,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptc._compile.data import Row
 from promptc._lm.context import Trace, context, current_lm, metering, trace
 from promptc._lm.lm import LM
 from promptc._program.module import Module, Predict, Prediction
@@ -156,7 +157,7 @@ def program_inputs(program: Module) -> tuple[list[str], list[str]]:
 def _score(metric: Metric, row: Mapping[str, Any], prediction: Any, index: int) -> float:
     name = getattr(metric, "__name__", repr(metric))
     try:
-        value = metric(row, prediction)
+        value = metric(Row(row), prediction)
     except Exception as exc:
         raise ConfigurationError(
             f"metric {name} raised on example {index} ({type(exc).__name__}: {exc}); the example "
@@ -189,7 +190,9 @@ def evaluate(
     Args:
         program: the program; its ``forward`` inputs are taken from each row's columns.
         rows: the dataset; other columns (the gold labels) are passed to the metric.
-        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
+        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name; the
+            row reads as ``row["answer"]`` or ``row.answer``, so a DSPy metric
+            ``metric(example, pred, trace=None)`` runs unchanged.
         lm: the LM to use (else the one set by :func:`promptc.context`).
         num_threads: examples run at once.
         progress: show a progress bar on stderr (when tqdm is installed).

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from promptc._compile.data import Row
 from promptc._lm.context import context, trace
 from promptc._lm.lm import LM
 from promptc._program.adapter import ChatAdapter, ParseFailure
@@ -171,7 +172,7 @@ def bootstrap_demos(
         try:
             with context(lm=lm), trace() as recorded:
                 prediction = program(**{n: row[n] for n in inputs if n in row})
-            if float(metric(row, prediction)) < threshold:
+            if float(metric(Row(row), prediction)) < threshold:
                 return []
         except BudgetExhaustedError:
             raise

@@ -14,7 +14,10 @@ the project the command runs in:
 A recorded ``MODULE:NAME`` is never imported on the artifact's word: importing an installed module
 runs its import-time code (``unittest.__main__`` starts a test run, ``antigravity`` opens a web
 browser). Whatever is loaded as a program must be a :class:`Module` instance, or a ``Module``
-subclass constructed without arguments; no other callable is called.
+subclass constructed without arguments; no other callable is called. A DSPy program (a
+``dspy.Module`` instance, or a subclass constructed without arguments) is converted with
+:func:`promptc.from_dspy`, under the same rules: the file is imported only as above, and DSPy is
+never imported here (a file that defines a DSPy program has imported it).
 """
 
 from __future__ import annotations
@@ -97,14 +100,17 @@ def _import_file(path: Path) -> Any:
 
 
 def load_program(target: str) -> Module:
-    """The program named by ``target``: a :class:`Module` instance, or a subclass built with ``()``.
+    """The program named by ``target``: a :class:`Module` instance, or a subclass built with ``()``;
+    a DSPy program (instance, or subclass built with ``()``) is converted with ``from_dspy``.
 
     Raises:
         ConfigurationError: the target cannot be imported, or names something else (which is
             never called).
     """
     obj = import_object(target, what="program")
-    if isinstance(obj, type) and issubclass(obj, Module):
+    dspy_module = _dspy_module_class()
+    bases = (Module,) if dspy_module is None else (Module, dspy_module)
+    if isinstance(obj, type) and issubclass(obj, bases):
         try:
             obj = obj()
         except TypeError as exc:
@@ -112,12 +118,23 @@ def load_program(target: str) -> Module:
                 f"{target} is a Module class whose constructor needs arguments ({exc}); "
                 "name an instance instead (e.g. `program = MyProgram(...)` in the file)"
             ) from None
+    if dspy_module is not None and isinstance(obj, dspy_module):
+        from promptc.interop.dspy import from_dspy
+
+        obj = from_dspy(obj)
     if not isinstance(obj, Module):
         raise ConfigurationError(
             f"{target} is a {type(obj).__name__}, not a promptc Module; name a Module instance "
-            "or a Module subclass that takes no arguments"
+            "or a Module subclass that takes no arguments (or a dspy.Module, converted)"
         )
     return obj
+
+
+def _dspy_module_class() -> type | None:
+    """``dspy.Module`` if DSPy is imported (a file defining a DSPy program imports it)."""
+    dspy = sys.modules.get("dspy")
+    cls = getattr(dspy, "Module", None)
+    return cls if isinstance(cls, type) else None
 
 
 def entry_for(target: str, root: Path | None = None) -> str:
