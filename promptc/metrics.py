@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from promptc.cli.entry import import_object
+from promptc._imports import import_object
 from promptc.exceptions import ConfigurationError
 
 __all__ = [
