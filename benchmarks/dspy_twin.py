@@ -1,8 +1,9 @@
 """The DSPy twin of a benchmark program, and the bridge from ``dspy.LM`` to a ``promptc.LM``.
 
-Same model, same backend, exact counts: DSPy calls ``dspy.LM("promptc/<n>")``, which goes
-through litellm, as every DSPy program does, to a litellm custom provider registered here
-(``promptc``) that hands each request to the run's :class:`promptc.LM`. So both systems reach the
+Same model, same backend, exact counts: DSPy calls ``dspy.LM("promptc_lm/<n>")``
+(:func:`promptc.interop.dspy.dspy_lm`), which goes through litellm, as every DSPy program does,
+to a litellm custom provider that hands each request to the run's :class:`promptc.LM`. So both
+systems reach the
 same backend object (the embedded model, a hosted model through litellm, or a fake in tests),
 with the same sampling settings and the same on-disk cache, and every DSPy request, cache hits
 included, is counted in the LM's usage exactly as promptc's are. DSPy's own response cache is
@@ -13,8 +14,6 @@ Needs ``pip install -e '.[dspy,compile]'``.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,10 +31,6 @@ __all__ = [
     "program_inputs",
 ]
 
-PROVIDER = "promptc"
-_LMS: dict[str, promptc.LM] = {}
-_LOCK = threading.Lock()
-
 
 def import_dspy() -> Any:
     """The ``dspy`` module, or exit with the install command."""
@@ -49,42 +44,13 @@ def import_dspy() -> Any:
 # -- the bridge: dspy.LM -> litellm -> promptc.LM ------------------------------------------------
 
 
-def _register_provider() -> None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-    from litellm.llms.custom_llm import CustomLLM
-
-    class _PromptcProvider(CustomLLM):
-        def completion(self, *, model: str, messages: list[Any], **kwargs: Any) -> Any:  # type: ignore[override]
-            lm = _LMS[model.removeprefix(f"{PROVIDER}/")]
-            opts = kwargs.get("optional_params") or {}
-            overrides = {
-                k: opts[k] for k in ("temperature", "max_tokens") if opts.get(k) is not None
-            }
-            response = lm(_plain_messages(messages), tag="dspy", **overrides)
-            return _fill_model_response(kwargs["model_response"], response)
-
-    with _LOCK:
-        if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            entry: Any = {"provider": PROVIDER, "custom_handler": _PromptcProvider()}
-            litellm.custom_provider_map = [*litellm.custom_provider_map, entry]
-
-
 def dspy_lm(lm: promptc.LM) -> Any:
-    """A ``dspy.LM`` whose every request is answered by ``lm`` (through litellm)."""
-    dspy = import_dspy()
-    _register_provider()
-    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-    with _LOCK:
-        key = str(len(_LMS))
-        _LMS[key] = lm
-    return dspy.LM(
-        f"{PROVIDER}/{key}",
-        cache=False,
-        temperature=lm.temperature,
-        max_tokens=lm.max_tokens,
-        num_retries=0,  # promptc.LM retries transient errors itself
-    )
+    """A ``dspy.LM`` whose every request is answered by ``lm`` (through litellm), with DSPy's
+    own caches off, so every DSPy request reaches ``lm`` and is counted there."""
+    import_dspy().configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    from promptc.interop.dspy import dspy_lm as bridge
+
+    return bridge(lm)
 
 
 # -- programs and metrics ------------------------------------------------------------------------
@@ -201,29 +167,3 @@ def program_inputs(program: promptc.Module) -> list[str]:
 
 
 # -- the litellm provider: OpenAI-style messages in, a filled ModelResponse out -----------------
-
-
-def _plain_messages(messages: list[Any]) -> list[dict[str, str]]:
-    """OpenAI-style messages from litellm as plain ``{role, content}`` text turns."""
-    plain = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):  # OpenAI content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        plain.append({"role": str(message.get("role", "user")), "content": str(content or "")})
-    return plain
-
-
-def _fill_model_response(model_response: Any, response: promptc.LMResponse) -> Any:
-    """Write a promptc response into the litellm ``ModelResponse`` a custom provider returns."""
-    import litellm
-
-    model_response.choices[0].message.content = response.text
-    model_response.choices[0].finish_reason = response.finish_reason or "stop"
-    model_response.model = response.model
-    model_response.usage = litellm.Usage(
-        prompt_tokens=response.prompt_tokens,
-        completion_tokens=response.completion_tokens,
-        total_tokens=response.prompt_tokens + response.completion_tokens,
-    )
-    return model_response
