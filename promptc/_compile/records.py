@@ -26,7 +26,7 @@ from promptc._compile.data import data_hash
 from promptc._compile.evaluate import EvalResult, paired_bootstrap_ci
 from promptc._compile.explain import explain
 from promptc._compile.result import CompileResult
-from promptc._compile.run import Run, optional_caps
+from promptc._compile.run import Run
 from promptc._compile.strategy import Optimizer
 from promptc._lm.usage import Usage
 from promptc._program.module import Module
@@ -83,7 +83,7 @@ def _held_out(holdout: dict[str, EvalResult], best: EvalResult) -> dict[str, Any
 def _spent(run: Run, usage: Usage, budget: int | None) -> Spent:
     return Spent(
         budget=budget,
-        **optional_caps(run.budget),
+        **run.budget.caps(),
         lm_requests=run.budget.used,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,

@@ -28,7 +28,6 @@ __all__ = [
     "holding_back",
     "leave_one_out_credit",
     "leaves_reserve",
-    "optional_caps",
     "partial_gains",
     "score_baseline",
     "score_holdout",
@@ -194,7 +193,7 @@ def score_baseline(run: Run, board: Board, budget: int | None) -> None:
     run.baseline_requests = run.budget.used
     if scores is None:
         caps = [f"{budget} LM requests" if budget is not None else ""]
-        caps += [f"{k.replace('_', ' ')} {v}" for k, v in optional_caps(run.budget).items()]
+        caps += [f"{k.replace('_', ' ')} {v}" for k, v in run.budget.caps().items()]
         raise BudgetExhaustedError(
             f"a budget of {', '.join(c for c in caps if c)} cannot even score the uncompiled "
             f"program on {len(run.val)} validation rows; raise the budget or use fewer "
@@ -260,12 +259,3 @@ def partial_gains(board: Board) -> list[tuple[int, float]]:
         for c in board.candidates()
         if c and 0 < len(board.scores(c)) < board.n_rows
     ]
-
-
-def optional_caps(spend: Budget) -> dict[str, Any]:
-    caps: dict[str, Any] = {}
-    if spend.tokens is not None:
-        caps["token_budget"] = spend.tokens
-    if spend.cost is not None:
-        caps["cost_budget"] = spend.cost
-    return caps

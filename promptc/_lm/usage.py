@@ -168,3 +168,13 @@ class Budget:
         """Requests still allowed."""
         with self._lock:
             return self.limit - self.used
+
+    def caps(self) -> dict[str, Any]:
+        """The optional caps that are set, by their ``compile`` argument name
+        (``token_budget``, ``cost_budget``); ``{}`` when neither is."""
+        caps: dict[str, Any] = {}
+        if self.tokens is not None:
+            caps["token_budget"] = self.tokens
+        if self.cost is not None:
+            caps["cost_budget"] = self.cost
+        return caps
