@@ -238,12 +238,13 @@ class Optimizer(ABC):
         return {"search": None}
 
 
-def _init_parameters(cls: type) -> list[str]:
-    """The named parameters of every ``__init__`` in ``cls``'s strategy classes, base first."""
+def _init_parameters(cls: type, root: type | None = None) -> list[str]:
+    """The named parameters of every ``__init__`` in ``cls``'s strategy classes (subclasses of
+    ``root``, default :class:`Optimizer`), base first."""
     names: dict[str, None] = {}
     for klass in reversed(cls.__mro__):
         init = klass.__dict__.get("__init__")
-        if init is None or not issubclass(klass, Optimizer):
+        if init is None or not issubclass(klass, root or Optimizer):
             continue
         for p in inspect.signature(init).parameters.values():
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):

@@ -1,0 +1,12 @@
+"""Who judges outputs when there are no labels: a Python function, an LM, or a person.
+
+A judge answers a :class:`Question` (an input and two outputs, A and B) with a :data:`Verdict`:
+``"A"``, ``"B"``, ``"tie"`` or ``"skip"``. ``compile(program, inputs, feedback=judge)`` learns
+from these answers alone.
+"""
+
+from __future__ import annotations
+
+from promptc.judges._types import VERDICTS, Feedback, Question, Verdict
+
+__all__ = ["VERDICTS", "Feedback", "Question", "Verdict"]
