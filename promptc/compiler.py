@@ -1,6 +1,7 @@
 """The compiler's public surface: the driver, the strategy base class, evaluation, records.
 
-Strategies in ``promptc.optimizers`` build on :class:`Optimizer` and :class:`SearchSpace`, and
+Strategies in ``promptc.optimizers`` build on :class:`Optimizer` (or, learning from preferences,
+:class:`DuelingOptimizer`) and :class:`SearchSpace`, and
 import only from here (and ``promptc``, ``promptc.exceptions``): the read-only board
 (:class:`BoardView`, :class:`CandidateKey`), the prompt formats (:data:`PROMPT_FORMATS`,
 :func:`format_templates`, :func:`format_value`), a predictor's fields (:class:`Field`, what
@@ -25,6 +26,7 @@ from promptc._compile.driver import (
     compile_program,
     resolve_optimizer,
 )
+from promptc._compile.duel import Duel, DuelingOptimizer, Utility
 from promptc._compile.evaluate import (
     EvalResult,
     ExampleResult,
@@ -49,6 +51,8 @@ __all__ = [
     "CandidateKey",
     "CompileReport",
     "CompileResult",
+    "Duel",
+    "DuelingOptimizer",
     "EvalResult",
     "ExampleResult",
     "Field",
@@ -63,6 +67,7 @@ __all__ = [
     "Trial",
     "TrialRecord",
     "TrialStore",
+    "Utility",
     "bootstrap_ci",
     "compile_program",
     "evaluate",
