@@ -7,6 +7,7 @@ from these answers alone.
 
 from __future__ import annotations
 
+from promptc.judges._pairwise import DEFAULT_RUBRIC, Pairwise
 from promptc.judges._types import VERDICTS, Feedback, Question, Verdict
 
-__all__ = ["VERDICTS", "Feedback", "Question", "Verdict"]
+__all__ = ["DEFAULT_RUBRIC", "VERDICTS", "Feedback", "Pairwise", "Question", "Verdict"]
