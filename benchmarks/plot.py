@@ -13,13 +13,13 @@ import argparse
 import html
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.records import ResultRow, load_rows
 
-__all__ = ["COLORS", "accuracy_vs_calls_svg", "main"]
+__all__ = ["COLORS", "Point", "accuracy_vs_calls_svg", "main", "scatter_svg"]
 
 COLORS = ["#6b7280", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#ea580c", "#0891b2"]
 _W, _H = 420, 260  # one panel
@@ -62,7 +62,9 @@ def _points(rows: Sequence[ResultRow], task: str) -> list[Point]:
     return out
 
 
-def _panel(task: str, points: list[Point], colors: dict[str, str]) -> str:
+def _panel(
+    task: str, points: list[Point], colors: dict[str, str], x_label: str, x_unit: str
+) -> str:
     xticks = _nice_ticks(0.0, max([p[1] for p in points] + [1.0]))
     yticks = [0.0, 0.25, 0.5, 0.75, 1.0]
     x1 = xticks[-1] or 1.0
@@ -87,12 +89,12 @@ def _panel(task: str, points: list[Point], colors: dict[str, str]) -> str:
     out.append(
         f'<line x1="{_L}" y1="{_H - _B}" x2="{_W - _R}" y2="{_H - _B}" stroke="#6b7280"/>'
         f'<text x="{(_L + _W - _R) / 2}" y="{_H - 8}" text-anchor="middle">'
-        "compile LM requests</text>"
+        f"{_esc(x_label)}</text>"
     )
     for system, requests, score, ci in points:
         color = colors[system]
         lo, hi = ci
-        tip = f"{system}: {score:.3f} [{lo:.3f}, {hi:.3f}] after {requests:,.0f} LM requests"
+        tip = f"{system}: {score:.3f} [{lo:.3f}, {hi:.3f}] after {requests:,.0f} {x_unit}"
         out.append(
             f'<line x1="{x(requests):.1f}" y1="{y(lo):.1f}" x2="{x(requests):.1f}" '
             f'y2="{y(hi):.1f}" stroke="{color}" stroke-width="2" opacity="0.6"/>'
@@ -105,27 +107,53 @@ def _panel(task: str, points: list[Point], colors: dict[str, str]) -> str:
 def accuracy_vs_calls_svg(rows: Sequence[ResultRow], title: str = "") -> str:
     """The plot as a standalone SVG document (two panels per row, a legend at the top)."""
     tasks = list(dict.fromkeys(r.task for r in rows))
-    systems = list(dict.fromkeys(r.system for r in rows))
+    return scatter_svg(
+        {task: _points(rows, task) for task in tasks},
+        title=title or "held-out score vs. LM requests (bars: 95% CI)",
+        x_label="compile LM requests",
+        x_unit="LM requests",
+        series=list(dict.fromkeys(r.system for r in rows)),
+    )
+
+
+def scatter_svg(
+    panels: Mapping[str, Sequence[Point]],
+    *,
+    title: str,
+    x_label: str,
+    x_unit: str,
+    series: Sequence[str] | None = None,
+) -> str:
+    """Panels of ``(series, x, score, 95% CI)`` points as a standalone SVG document: two panels
+    per row, one colour per series, a legend at the top.
+
+    Args:
+        panels: the points of each panel, by panel title.
+        title: the figure's title.
+        x_label: the x axis's label (``compile LM requests``).
+        x_unit: what x counts, in a point's tooltip (``after 144 LM requests``).
+        series: the legend's series, in order (default: those of the points).
+    """
+    systems = list(series or dict.fromkeys(p[0] for points in panels.values() for p in points))
     colors = {s: COLORS[i % len(COLORS)] for i, s in enumerate(systems)}
-    columns = min(2, max(1, len(tasks)))
-    lines = (len(tasks) + columns - 1) // columns
+    columns = min(2, max(1, len(panels)))
+    lines = (len(panels) + columns - 1) // columns
     width, height = columns * _W, 56 + lines * _H
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" fill="#111827">',
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="12" y="20" font-size="14" font-weight="600">'
-        f"{_esc(title or 'held-out score vs. LM requests (bars: 95% CI)')}</text>",
+        f'<text x="12" y="20" font-size="14" font-weight="600">{_esc(title)}</text>',
     ]
     for i, system in enumerate(systems):
         out.append(
             f'<circle cx="{18 + i * 130}" cy="38" r="5" fill="{colors[system]}"/>'
             f'<text x="{28 + i * 130}" y="42">{_esc(system)}</text>'
         )
-    for i, task in enumerate(tasks):
+    for i, (task, points) in enumerate(panels.items()):
         dx, dy = (i % columns) * _W, 56 + (i // columns) * _H
         out.append(f'<g transform="translate({dx},{dy})">')
-        out.append(_panel(task, _points(rows, task), colors))
+        out.append(_panel(task, list(points), colors, x_label, x_unit))
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"

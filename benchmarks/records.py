@@ -19,6 +19,7 @@ __all__ = [
     "DSPyCompile",
     "Difference",
     "ExampleOutcome",
+    "PreferenceCompile",
     "PromptcCompile",
     "ResultRow",
     "Scores",
@@ -217,7 +218,86 @@ class DSPyCompile:
         )
 
 
-CompileRecord = PromptcCompile | DSPyCompile
+@dataclass(frozen=True)
+class PreferenceCompile:
+    """What a compile from simulated preferences spent, asked and kept.
+
+    Attributes:
+        strategy: the preference strategy (``apohf``, ``random_pairs``).
+        feedback_budget: the cap on questions to the judge.
+        lm_requests: requests charged to the LM budget.
+        spent: the artifact's spend record.
+        run_usage: calls and cache hits of this run, tokens of every response served.
+        wall_s: seconds the compile took.
+        questions: questions the judge answered.
+        automatic: comparisons settled without asking (identical outputs, a failed output).
+        verdicts: the judge's answers by verdict (``A``, ``B``, ``tie``, ``skip``).
+        judge: the simulated judge's own counts (calls, ties, flips, noise).
+        candidates: candidates the strategy built (the uncompiled program included).
+        kept: the index of the kept candidate (0: the uncompiled program).
+        ranking: the strategy's ranking, best first (index, candidate, utility, ci95, duels).
+        params: the compiled prompts (``{predictor: {instruction, demos}}``).
+    """
+
+    strategy: str
+    feedback_budget: int
+    lm_requests: int
+    spent: Mapping[str, Any]
+    run_usage: Mapping[str, Any]
+    wall_s: float
+    questions: int
+    automatic: int
+    verdicts: Mapping[str, int]
+    judge: Mapping[str, Any]
+    candidates: int
+    kept: int
+    ranking: tuple[Mapping[str, Any], ...]
+    params: Mapping[str, Any]
+
+    @property
+    def val_best_mean(self) -> float | None:
+        """No labelled validation score: a compile from preferences has no metric."""
+        return None
+
+    def to_json(self) -> JSON:
+        return {
+            "strategy": self.strategy,
+            "feedback_budget": self.feedback_budget,
+            "lm_requests": self.lm_requests,
+            "spent": dict(self.spent),
+            "run_usage": dict(self.run_usage),
+            "wall_s": self.wall_s,
+            "questions": self.questions,
+            "automatic": self.automatic,
+            "verdicts": dict(self.verdicts),
+            "judge": dict(self.judge),
+            "candidates": self.candidates,
+            "kept": self.kept,
+            "ranking": [dict(r) for r in self.ranking],
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PreferenceCompile:
+        return cls(
+            str(data["strategy"]),
+            int(data["feedback_budget"]),
+            int(data["lm_requests"]),
+            dict(data["spent"]),
+            dict(data["run_usage"]),
+            float(data["wall_s"]),
+            int(data["questions"]),
+            int(data["automatic"]),
+            dict(data["verdicts"]),
+            dict(data["judge"]),
+            int(data["candidates"]),
+            int(data["kept"]),
+            tuple(data.get("ranking", ())),
+            dict(data.get("params", {})),
+        )
+
+
+CompileRecord = PromptcCompile | DSPyCompile | PreferenceCompile
 
 
 @dataclass(frozen=True)
@@ -259,6 +339,8 @@ class ResultRow:
 def _compile_from_json(data: Mapping[str, Any] | None) -> CompileRecord | None:
     if data is None:
         return None
+    if "feedback_budget" in data:
+        return PreferenceCompile.from_json(data)
     return PromptcCompile.from_json(data) if "spent" in data else DSPyCompile.from_json(data)
 
 

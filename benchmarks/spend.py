@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptc.compiler import CompileResult
+from promptc.compiler import CompileResult, PreferenceResult
 
 __all__ = ["Spend", "spend_of", "trials_of"]
 
@@ -35,8 +35,8 @@ class Spend:
     record: Mapping[str, Any]
 
 
-def spend_of(result: CompileResult) -> Spend:
-    """The spend figures of ``result``."""
+def spend_of(result: CompileResult | PreferenceResult) -> Spend:
+    """The spend figures of ``result`` (a compile with a metric or from preferences)."""
     spent = result.spent
     return Spend(
         lm_requests=spent.lm_requests,

@@ -20,7 +20,14 @@ from benchmarks.records import (
 from benchmarks.systems import UNCOMPILED
 from promptc.compiler import paired_bootstrap_ci
 
-__all__ = ["DIFF_HEADER", "HEADER", "differences", "format_differences", "format_table"]
+__all__ = [
+    "DIFF_HEADER",
+    "HEADER",
+    "differences",
+    "format_differences",
+    "format_table",
+    "paired_difference",
+]
 
 HEADER = (
     "| task | metric | system | test score [95% CI] | n | errors | val score "
@@ -103,15 +110,23 @@ def differences(rows: Sequence[ResultRow]) -> list[Difference]:
     out = []
     for task in dict.fromkeys(r.task for r in rows):
         for a, b in _pairs([r for r in rows if r.task == task]):
-            assert a.result.test is not None and b.result.test is not None
-            ids_a = [e.id for e in a.result.test.examples]
-            if not ids_a or ids_a != [e.id for e in b.result.test.examples]:
-                continue
-            sa, sb = a.result.test.row_scores(), b.result.test.row_scores()
-            mean = sum(x - y for x, y in zip(sa, sb, strict=True)) / len(sa)
-            ci = paired_bootstrap_ci(sa, sb)
-            out.append(Difference(task, a.system, b.system, mean, ci, len(sa)))
+            diff = paired_difference(a, b)
+            if diff is not None:
+                out.append(diff)
     return out
+
+
+def paired_difference(a: ResultRow, b: ResultRow) -> Difference | None:
+    """Test score of ``a`` minus ``b`` on the same rows, with its paired-bootstrap 95% CI;
+    ``None`` when either has no test record or their test rows differ (ids and order)."""
+    if a.result.test is None or b.result.test is None:
+        return None
+    ids_a = [e.id for e in a.result.test.examples]
+    if not ids_a or ids_a != [e.id for e in b.result.test.examples]:
+        return None
+    sa, sb = a.result.test.row_scores(), b.result.test.row_scores()
+    mean = sum(x - y for x, y in zip(sa, sb, strict=True)) / len(sa)
+    return Difference(a.task, a.system, b.system, mean, paired_bootstrap_ci(sa, sb), len(sa))
 
 
 def format_differences(diffs: Sequence[Difference]) -> str:
