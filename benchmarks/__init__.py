@@ -3,6 +3,7 @@
 Run each benchmark from the repository root as a module::
 
     python -m benchmarks.compile_tasks --help   # the task table: promptc strategies vs. DSPy
+    python -m benchmarks.preferences --help     # compile from simulated preferences vs. labels
     python -m benchmarks.plot RESULTS.json      # its plot, from any results file
     python -m benchmarks.overhead               # runtime overhead, import time, throughput
     python -m benchmarks.production             # the core install's size

@@ -1,10 +1,12 @@
 """The preference benchmark's system: a compile from simulated preferences, scored on test.
 
-:class:`PreferenceStrategy` is a :class:`benchmarks.systems.System`: it strips the labels off
-the task's train and val rows, compiles the task's program from the preferences of a
+:class:`PreferenceStrategy` is a :class:`benchmarks.systems.System`: it reduces the task's train
+and val rows to their inputs (no labels), compiles the task's program from the preferences of a
 :class:`~benchmarks.bt_judge.BTJudge` (which alone sees the labels) with one preference
 strategy under a feedback budget and an LM budget, and scores the kept program on the test
-rows like every other system.
+rows like every other system. The program starts from the task's description
+(``program_for(task, described=True)``): without labels, "Answer the input." says nothing a
+judge's preferences could turn into the task.
 """
 
 from __future__ import annotations
@@ -24,19 +26,20 @@ from benchmarks.tasks import Task, program_for
 from promptc.compiler import DuelingOptimizer
 from promptc.exceptions import BudgetExhaustedError
 
-__all__ = ["LABELS", "OptimizerSpec", "PreferenceStrategy", "preference_record", "strip_labels"]
+__all__ = ["INPUTS", "OptimizerSpec", "PreferenceStrategy", "inputs_only", "preference_record"]
 
-#: The columns of a task row that hold its answer: the compile from preferences never sees them.
-LABELS = ("target", "targets")
+#: The columns of a task row the compile from preferences sees: the program's input. Everything
+#: else (``target``, ``targets``, sst2's ``label``, BBH's ``rationale``, ids) stays with the judge.
+INPUTS = ("input",)
 
 #: A preference strategy as ``promptc.compile`` takes it by name (``"apohf"``), or a factory of
 #: fresh instances (tests pass stubs).
 OptimizerSpec = str | Callable[[], DuelingOptimizer]
 
 
-def strip_labels(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The rows without their answer columns (:data:`LABELS`)."""
-    return [{k: v for k, v in row.items() if k not in LABELS} for row in rows]
+def inputs_only(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows reduced to the program's input (:data:`INPUTS`): no labels."""
+    return [{k: row[k] for k in INPUTS if k in row} for row in rows]
 
 
 def preference_record(
@@ -111,12 +114,12 @@ class PreferenceStrategy:
         started = time.perf_counter()
         try:
             result = promptc.compile(
-                program_for(task),
-                strip_labels(task.train),
+                program_for(task, described=True),
+                inputs_only(task.train),
                 feedback=judge,
                 feedback_budget=self.feedback_budget,
                 optimizer=spec if isinstance(spec, str) else spec(),
-                valset=strip_labels(task.val),
+                valset=inputs_only(task.val),
                 budget=budget,
                 seed=seed,
                 lm=lm,

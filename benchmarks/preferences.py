@@ -105,6 +105,7 @@ class TaskRun:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with the defaults of ``--quick`` or the real run filled in."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
@@ -131,6 +132,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, value)
     args.data_dir = args.data_dir or default_data_dir()
     args.feedback_budgets = sorted(set(args.feedback_budgets))
+    _check(parser, args)
+    return args
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for key in ("budget", "n_train", "n_val", "n_test", "threads", "lm_threads", "max_tokens"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1, got {getattr(args, key)}")
@@ -138,7 +144,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--feedback-budgets must be at least 1, got {args.feedback_budgets}")
     if not 0 <= args.noise <= 0.5:
         parser.error(f"--noise must be in [0, 0.5], got {args.noise}")
-    return args
 
 
 def _run(system: System, task: Task, lm: promptc.LM, budget: int, name: str) -> ResultRow:
@@ -162,7 +167,7 @@ def run_task(task: Task, lm: promptc.LM, args: argparse.Namespace) -> TaskRun:
     differences."""
     options = RunOptions(args.threads, args.progress)
     logger.info("%s: metric %s, rows %s, seed %d", task.name, task.metric, task.sizes(), task.seed)
-    rows = [_run(Uncompiled(options), task, lm, 0, "uncompiled")]
+    rows = [_run(Uncompiled(options, described=True), task, lm, 0, "uncompiled")]
     for strategy, spec in STRATEGIES.items():
         done = []
         for n in sorted(args.feedback_budgets, reverse=True):
@@ -170,7 +175,7 @@ def run_task(task: Task, lm: promptc.LM, args: argparse.Namespace) -> TaskRun:
             done.append(_run(system, task, lm, args.budget, system.name))
         rows.extend(reversed(done))
     budget = labelled_budget(rows, max(args.feedback_budgets), args.budget)
-    labelled = PromptcStrategy(args.labelled_optimizer, options)
+    labelled = PromptcStrategy(args.labelled_optimizer, options, described=True)
     rows.append(_run(labelled, task, lm, budget, LABELLED))
     return TaskRun(task, tuple(rows), tuple(run_differences(rows, args.feedback_budgets)))
 

@@ -4,7 +4,8 @@ A run of :mod:`benchmarks.compile_tasks` is a list of :class:`ResultRow`: one pe
 system), each holding what the :class:`~benchmarks.systems.System` returned
 (:class:`SystemResult`). ``to_json`` gives the same dicts the results files have held since
 the first run, and :func:`row_from_json` reads every one of those files back, so old results
-still plot and tabulate.
+still plot and tabulate. :mod:`benchmarks.preferences` writes the same rows, a compile from
+preferences recorded as :class:`PreferenceCompile`.
 """
 
 from __future__ import annotations

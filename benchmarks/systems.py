@@ -120,11 +120,14 @@ class Uncompiled:
 
     options: RunOptions
     name: str = UNCOMPILED
+    #: Start from the task's description, not the generic instruction (``program_for``).
+    described: bool = False
 
     def compile(self, task: Task, lm: promptc.LM, budget: int, seed: int) -> SystemResult:
         """Score the uncompiled program on test (``budget`` and ``seed`` are not used)."""
         announce_test(task, UNCOMPILED)
-        return SystemResult(test=evaluate_on_test(program_for(task), task, lm, self.options))
+        program = program_for(task, described=self.described)
+        return SystemResult(test=evaluate_on_test(program, task, lm, self.options))
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class PromptcStrategy:
 
     name: str
     options: RunOptions
+    #: Compile the program that starts from the task's description (``program_for``).
+    described: bool = False
 
     def compile(self, task: Task, lm: promptc.LM, budget: int, seed: int) -> SystemResult:
         """Compile with the strategy under ``budget``; a budget too small is an error row."""
@@ -140,7 +145,7 @@ class PromptcStrategy:
         started = time.perf_counter()
         try:
             compiled = promptc.compile(
-                program_for(task),
+                program_for(task, described=self.described),
                 list(task.train),
                 metric_for(task.metric),
                 valset=list(task.val),
