@@ -23,6 +23,7 @@ from promptc._artifact.provenance import (
 )
 from promptc._compile.board import Candidate
 from promptc._compile.data import data_hash
+from promptc._compile.duel import DuelingOptimizer
 from promptc._compile.evaluate import EvalResult, paired_bootstrap_ci
 from promptc._compile.explain import explain
 from promptc._compile.result import CompileResult
@@ -38,7 +39,15 @@ from promptc._report.models import (
     UsageRecord,
 )
 
-__all__ = ["comparison", "finish", "paired_gain", "score_record"]
+__all__ = [
+    "comparison",
+    "finish",
+    "optimizer_record",
+    "paired_gain",
+    "report_spent",
+    "score_record",
+    "spent_record",
+]
 
 
 def score_record(result: EvalResult) -> ScoreRecord:
@@ -80,7 +89,8 @@ def _held_out(holdout: dict[str, EvalResult], best: EvalResult) -> dict[str, Any
     }
 
 
-def _spent(run: Run, usage: Usage, budget: int | None) -> Spent:
+def spent_record(run: Run, usage: Usage, budget: int | None) -> Spent:
+    """What the run spent, with its caps (the provenance's ``spent``)."""
     return Spent(
         budget=budget,
         **run.budget.caps(),
@@ -98,7 +108,8 @@ def _usage(usage: Usage) -> UsageRecord:
     return UsageRecord(requests=usage.requests, **usage.to_dict())
 
 
-def _optimizer(optimizer: Optimizer) -> OptimizerRecord:
+def optimizer_record(optimizer: Optimizer | DuelingOptimizer) -> OptimizerRecord:
+    """The strategy's name and settings."""
     # A strategy's settings may hold anything; the record keeps their JSON (text otherwise).
     config = json.loads(json.dumps(optimizer.config(), sort_keys=True, default=str))
     return OptimizerRecord(name=optimizer.name, config=config)
@@ -125,6 +136,14 @@ def _provenance(
     )
 
 
+def report_spent(run: Run, usage: Usage) -> ReportSpent:
+    """LM usage in total and per phase, for a report."""
+    return ReportSpent(
+        total=_usage(usage),
+        by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
+    )
+
+
 def _report(
     run: Run,
     optimizer: OptimizerRecord,
@@ -144,10 +163,7 @@ def _report(
         seed=seed,
         metric=metric,
         budget=budget,
-        spent=ReportSpent(
-            total=_usage(usage),
-            by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
-        ),
+        spent=report_spent(run, usage),
         trials=run.trials,
         result=result,
         credit=credit,
@@ -183,13 +199,13 @@ def finish(
     Both records are built here from the same parts: the optimizer record, the trial records
     and the score comparisons with their paired gains.
     """
-    metric, opt = getattr(run.metric, "__name__", "metric"), _optimizer(optimizer)
+    metric, opt = getattr(run.metric, "__name__", "metric"), optimizer_record(optimizer)
     gain = paired_gain(best, baseline)
     search, held = comparison(baseline, best, gain), _held_out(holdout, best)
     scores = Scores(
         metric=metric, baseline=search.baseline, compiled=search.compiled, gain=gain, **held
     )
-    provenance = _provenance(run, opt, seed, train, scores, _spent(run, usage, budget))
+    provenance = _provenance(run, opt, seed, train, scores, spent_record(run, usage, budget))
     artifact = artifact_from_program(
         compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
     )

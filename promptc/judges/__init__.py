@@ -9,7 +9,17 @@ compile never asks a question twice; :class:`Person` asks a person through a loc
 from __future__ import annotations
 
 from promptc.judges._log import FeedbackLog
+from promptc.judges._pairwise import DEFAULT_RUBRIC, Pairwise
 from promptc.judges._person import Person
 from promptc.judges._types import VERDICTS, Feedback, Question, Verdict
 
-__all__ = ["VERDICTS", "Feedback", "FeedbackLog", "Person", "Question", "Verdict"]
+__all__ = [
+    "DEFAULT_RUBRIC",
+    "VERDICTS",
+    "Feedback",
+    "FeedbackLog",
+    "Pairwise",
+    "Person",
+    "Question",
+    "Verdict",
+]

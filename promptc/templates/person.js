@@ -85,7 +85,8 @@ async function poll() {
       state = await response.json();
       if (!response.ok) throw new Error(state.error);
     } catch (error) {
-      hideQuestion(`The compile stopped serving questions (${error.message}).`, "error");
+      // Usually the compile has ended and closed the page's server.
+      hideQuestion(`No connection to the compile (${error.message}): it has ended or stopped.`, "error");
       return;
     }
     render(state);
