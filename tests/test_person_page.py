@@ -333,3 +333,53 @@ def test_a_killed_session_resumes_from_its_log_without_asking_again(tmp_path: Pa
     keys = [json.loads(line)["key"] for line in log.read_text("utf-8").splitlines()]
     assert keys == [question.key() for question in QUESTIONS]
     assert [v for _, v in FeedbackLog(log).items()] == ["A", "B", "tie", "skip", "B"]
+
+
+def test_a_compile_asks_the_person_at_the_page_and_keeps_what_they_prefer(
+    tmp_path: Path,
+) -> None:
+    """The whole path: compile(feedback=Person()) publishes each question on the page; a
+    person (a thread speaking the page's API) answers; the answers land in the log."""
+    from test_prefer import GOOD, RoundRobin, inputs, word_lm
+
+    import promptc
+    from promptc import Predict
+    from promptc.judges import FeedbackLog
+    from promptc.testing import WordTask
+
+    seen: list[dict[str, Any]] = []
+
+    def answer_all(url: str) -> None:
+        after = 0
+        while True:
+            state = api(url, "GET", f"api/question?after={after}")[1]
+            if state["state"] == "done":
+                return
+            if state["state"] != "question":
+                continue
+            seen.append(state)
+            after = state["id"]
+            right = WordTask.label(state["inputs"]["word"])
+            a, b = state["a"]["label"] == right, state["b"]["label"] == right
+            verdict = "tie" if a == b else "A" if a else "B"
+            assert api(url, "POST", "api/answer", {"id": after, "verdict": verdict})[0] == 200
+
+    log = tmp_path / "prefs.jsonl"
+    with Person() as page, ThreadPoolExecutor(max_workers=1) as pool:
+        answering = pool.submit(answer_all, page.url)
+        result = promptc.compile(
+            Predict(WordTask.SIGNATURE),
+            inputs(16),
+            feedback=page,
+            feedback_budget=5,
+            feedback_log=log,
+            optimizer=RoundRobin(),
+            lm=word_lm(),
+        )
+        page.finish()
+        answering.result(timeout=WAIT)
+    prefs = result.artifact.provenance.preferences
+    assert prefs is not None and prefs.judge == "person"
+    assert prefs.questions == len(seen) == len(FeedbackLog(log)) <= 5
+    assert [s["progress"]["answered"] for s in seen] == list(range(len(seen)))
+    assert result.artifact.predictors[0].instruction == GOOD
