@@ -135,6 +135,7 @@ class _Duels:
         random.Random(seed).shuffle(self.order)
         self.outputs: dict[tuple[int, int], ExampleResult] = {}
         self.tally = _Tally()
+        self.budget = 0  # questions allowed, set by play
 
     def output(self, index: int, row: int) -> ExampleResult:
         key = (index, row)
@@ -152,6 +153,9 @@ class _Duels:
         known = self.log.lookup(question) if self.log is not None else None
         if known is not None:
             return known, "log"
+        show = getattr(self.feedback, "set_progress", None)  # a person's page shows progress
+        if show is not None:
+            show(self.tally.questions, self.budget)
         with context(lm=self.run.lm):  # an LM judge without its own LM uses the compile's
             answer = self.feedback(question)
         verdict = check_verdict(answer, "the feedback function")
@@ -160,7 +164,7 @@ class _Duels:
         return verdict, "judge"
 
     def play(self, strategy: DuelingOptimizer, feedback_budget: int) -> None:
-        tally = self.tally
+        tally, self.budget = self.tally, feedback_budget
         while (
             tally.questions < feedback_budget
             and tally.automatic < _AUTOMATIC_PER_QUESTION * feedback_budget

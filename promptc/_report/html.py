@@ -27,17 +27,22 @@ from promptc._files import write_atomic
 from promptc._report.models import CompileReport
 from promptc._report.view import _fmt, _short, candidate_text, page_view
 
-__all__ = ["ENV", "format_table", "render_html", "write_pair", "write_report"]
+__all__ = ["format_table", "get_template", "render_html", "write_pair", "write_report"]
 
 _TEXT_CANDIDATE_WIDTH = 60
 
-ENV = jinja2.Environment(
+_ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("promptc", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def get_template(name: str) -> jinja2.Template:
+    """A template shipped in ``promptc/templates``, autoescaped, undefined names refused."""
+    return _ENV.get_template(name)
 
 
 def render_html(report: CompileReport) -> str:
@@ -58,7 +63,7 @@ def render_html(report: CompileReport) -> str:
         The page; the same report always gives the same string.
     """
     view = page_view(report)
-    return ENV.get_template("report.html.jinja2").render(v=view, chart=view["chart"])
+    return _ENV.get_template("report.html.jinja2").render(v=view, chart=view["chart"])
 
 
 def format_table(report: CompileReport, top: int | None = None) -> str:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from promptc._report.html import ENV, write_pair
+from promptc._report.html import get_template, write_pair
 from promptc._report.models import PreferenceReport
 from promptc._report.view import candidate_text
 
@@ -66,7 +66,7 @@ def _view(report: PreferenceReport) -> dict[str, Any]:
 
 def render_preference_html(report: PreferenceReport) -> str:
     """The report as one self-contained HTML page (same report, same string)."""
-    return ENV.get_template("preference_report.html.jinja2").render(v=_view(report))
+    return get_template("preference_report.html.jinja2").render(v=_view(report))
 
 
 def write_preference_report(
