@@ -8,16 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from promptc._artifact.artifact import artifact_from_program
 from promptc._artifact.provenance import (
-    DataRecord,
-    DataSplit,
     Preferences,
     Provenance,
     RankedCandidate,
 )
 from promptc._compile.board import Candidate
-from promptc._compile.data import data_hash
 from promptc._compile.duel import DuelingOptimizer, Utility
-from promptc._compile.records import optimizer_record, report_spent, spent_record
+from promptc._compile.records import data_record, optimizer_record, report_spent, spent_record
 from promptc._compile.result import PreferenceResult
 from promptc._compile.run import Run
 from promptc._lm.usage import Usage
@@ -94,10 +91,7 @@ def finish_preferences(
     provenance = Provenance(
         optimizer=optimizer,
         seed=seed,
-        data=DataRecord(
-            train=DataSplit(rows=len(train), hash=data_hash(train)),
-            val=DataSplit(rows=len(run.val), hash=data_hash(run.val)),
-        ),
+        data=data_record(train, run.val),
         spent=spent,
         preferences=preferences,
     )

@@ -41,6 +41,7 @@ from promptc._report.models import (
 
 __all__ = [
     "comparison",
+    "data_record",
     "finish",
     "optimizer_record",
     "paired_gain",
@@ -115,6 +116,14 @@ def optimizer_record(optimizer: Optimizer | DuelingOptimizer) -> OptimizerRecord
     return OptimizerRecord(name=optimizer.name, config=config)
 
 
+def data_record(train: list[dict[str, Any]], val: list[dict[str, Any]]) -> DataRecord:
+    """Sizes and hashes of the training and validation rows."""
+    return DataRecord(
+        train=DataSplit(rows=len(train), hash=data_hash(train)),
+        val=DataSplit(rows=len(val), hash=data_hash(val)),
+    )
+
+
 def _provenance(
     run: Run,
     optimizer: OptimizerRecord,
@@ -126,10 +135,7 @@ def _provenance(
     return Provenance(
         optimizer=optimizer,
         seed=seed,
-        data=DataRecord(
-            train=DataSplit(rows=len(train), hash=data_hash(train)),
-            val=DataSplit(rows=len(run.val), hash=data_hash(run.val)),
-        ),
+        data=data_record(train, run.val),
         scores=scores,
         spent=spent,
         trials=run.trials,

@@ -29,8 +29,45 @@ def _ci(result: EvalResult) -> str:
     return f"{result.mean:.3f} [{result.ci[0]:.3f}, {result.ci[1]:.3f}]"
 
 
+class _Saved:
+    """What both results share: saving the artifact with its report, and the spend."""
+
+    artifact: Artifact
+
+    def write_report(self, path: str | Path) -> tuple[Path, Path]:
+        raise NotImplementedError
+
+    def save(self, path: str | Path, *, report: bool = True) -> Path:
+        """Write the artifact atomically to ``path`` (YAML), and its report beside it.
+
+        Args:
+            path: the artifact's path, e.g. ``out/sentiment.yaml``.
+            report: also write ``out/sentiment.report.json`` and ``.report.html`` (as the
+                ``promptc compile`` command does).
+
+        Returns:
+            The artifact's path.
+        """
+        out = save_artifact(self.artifact, path)
+        if report:
+            self.write_report(report_path(out))
+        return out
+
+    @property
+    def spent(self) -> Spent:
+        """What the compile spent: LM requests, tokens, dollars, the caps (the artifact's
+        ``provenance.spent``)."""
+        spent = self.artifact.provenance.spent
+        if spent is None:  # only an artifact swapped in by hand lacks it
+            raise ArtifactError(
+                "expected the compiled artifact's provenance.spent, got an artifact without it; "
+                "keep the artifact the compile returned (it records the spend)"
+            )
+        return spent
+
+
 @dataclass(repr=False)
-class CompileResult:
+class CompileResult(_Saved):
     """What a compile returns: the better program, its artifact, and the run's record.
 
     ``print(result)`` gives a short summary (strategy, baseline -> best with 95% CIs, the
@@ -59,39 +96,11 @@ class CompileResult:
     run_usage: dict[str, int] = field(default_factory=dict)
     holdout: dict[str, EvalResult] = field(default_factory=dict)
 
-    def save(self, path: str | Path, *, report: bool = True) -> Path:
-        """Write the artifact atomically to ``path`` (YAML), and its report beside it.
-
-        Args:
-            path: the artifact's path, e.g. ``out/sentiment.yaml``.
-            report: also write ``out/sentiment.report.json`` and ``.report.html`` (as the
-                ``promptc compile`` command does).
-
-        Returns:
-            The artifact's path.
-        """
-        out = save_artifact(self.artifact, path)
-        if report:
-            self.write_report(report_path(out))
-        return out
-
     def write_report(self, path: str | Path) -> tuple[Path, Path]:
         """Write the compile report as ``<path>.json`` and ``<path>.html`` (with the plot)."""
         from promptc._report.html import write_report
 
         return write_report(self.report, path)
-
-    @property
-    def spent(self) -> Spent:
-        """What the compile spent: LM requests, tokens, dollars, the caps (the artifact's
-        ``provenance.spent``)."""
-        spent = self.artifact.provenance.spent
-        if spent is None:  # only an artifact swapped in by hand lacks it
-            raise ArtifactError(
-                "expected the compiled artifact's provenance.spent, got an artifact without it; "
-                "keep the artifact the compile returned (it records the spend)"
-            )
-        return spent
 
     def summary(self) -> str:
         """A few lines: strategy, baseline -> best with 95% CIs and the paired gain, why, spend,
@@ -133,7 +142,7 @@ class CompileResult:
 
 
 @dataclass(repr=False)
-class PreferenceResult:
+class PreferenceResult(_Saved):
     """What a compile from preferences returns: the preferred program, its artifact, the run.
 
     ``print(result)`` gives a short summary (strategy, preferences, the kept candidate's
@@ -154,29 +163,11 @@ class PreferenceResult:
     report: PreferenceReport
     run_usage: dict[str, int] = field(default_factory=dict)
 
-    def save(self, path: str | Path, *, report: bool = True) -> Path:
-        """Write the artifact atomically to ``path`` (YAML), and its report beside it."""
-        out = save_artifact(self.artifact, path)
-        if report:
-            self.write_report(report_path(out))
-        return out
-
     def write_report(self, path: str | Path) -> tuple[Path, Path]:
         """Write the report as ``<path>.json`` and ``<path>.html``."""
         from promptc._report.preferences import write_preference_report
 
         return write_preference_report(self.report, path)
-
-    @property
-    def spent(self) -> Spent:
-        """LM requests, tokens, dollars and the caps (the artifact's ``provenance.spent``)."""
-        spent = self.artifact.provenance.spent
-        if spent is None:
-            raise ArtifactError(
-                "expected the compiled artifact's provenance.spent, got an artifact without it; "
-                "keep the artifact the compile returned (it records the spend)"
-            )
-        return spent
 
     def summary(self) -> str:
         """A few lines: strategy, preferences, the outcome, spend, artifact hash."""

@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -253,6 +254,14 @@ class _Server(ThreadingHTTPServer):
             route: (resources.files("promptc") / "templates" / name).read_bytes()
             for route, name in _STATIC.items()
         }
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A tab closed or reloaded mid-request is routine, not a traceback on the terminal.
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            logger.debug("the page went away mid-request: %s", error)
+            return
+        logger.exception("the page's request from %s failed", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
