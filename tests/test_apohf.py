@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,10 +37,10 @@ QUERIES = 100  # the feedback budget of one search
 MARGIN = 1.0  # the best candidate's lead over the runner-up (Bradley-Terry: wins 73%)
 SEEDS = range(6)
 KINDS = ("linear", "nonlinear")
-# Measured on seeds 0..19 (README of the numbers: the report of this change): APOHF's best()
-# settles on the target after 22.6 comparisons on average (linear; at most 62), 39.4
-# (nonlinear; 3 of 20 searches never settle), RandomPairs after 58.0 and 81.8. The bounds below
-# hold on SEEDS with margin: at most 62 there (linear seed 0), means 23 and 9 against 75 and 68.
+# Measured on seeds 0..19: APOHF's best() settles on the target after 22.6 comparisons on
+# average with a linear utility (at most 62; RandomPairs: 58.0, 4 of 20 never) and 39.4 with a
+# non-linear one (3 of 20 never; RandomPairs: 81.8, 13 of 20 never). On SEEDS it settles after
+# at most 62 (linear seed 0), on average after 23 and 9 against RandomPairs' 75 and 68.
 SETTLE_BOUND = 80
 
 
@@ -345,7 +346,7 @@ def test_setup_bootstraps_distinct_demo_sets_from_the_programs_own_outputs(
 def test_setup_of_the_other_strategies_leaves_the_labeled_half_empty(fake_lm: MakeLM) -> None:
     # Without Pool.fill (every strategy but the preference ones) only odd slots bootstrap.
     space = preference_space(fake_lm(answer))
-    options = build_options(Pool(0, 0, 8, 4, 8), space, __import__("random").Random(0))
+    options = build_options(Pool(0, 0, 8, 4, 8), space, random.Random(0))
     assert len(options["self"]) == 1 + 4
 
 
