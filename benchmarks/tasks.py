@@ -35,6 +35,7 @@ Metrics are chosen by :mod:`benchmarks.metrics`. Run from the repository root:
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 import random
@@ -60,6 +61,7 @@ __all__ = [
     "find_tasks",
     "load_task",
     "program_for",
+    "task_description",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +101,11 @@ class Task:
         sources: the file each split was taken from (``{"val": "train.jsonl", ...}``).
         input_overlap: train/val rows whose ``input`` equals a test row's input (under another
             id; this comes from repeats in the source data).
+        description: what a person would say the task is, from the data's own files (the
+            instruction-induction tasks' human-written ``reference_instructions.json``, the
+            longest one; a BBH task's one-line description atop ``cot_prompt.txt``), or
+            ``None``. A compile without labels needs it: without labels or a description, no
+            prompt can tell what "Answer the input." should do.
     """
 
     name: str
@@ -110,6 +117,7 @@ class Task:
     seed: int
     sources: dict[str, str] = field(default_factory=dict)
     input_overlap: int = 0
+    description: str | None = None
 
     def sizes(self) -> dict[str, int]:
         """Rows per split."""
@@ -312,7 +320,24 @@ def load_task(
         seed=seed,
         sources=sources,
         input_overlap=overlap,
+        description=task_description(folder),
     )
+
+
+def task_description(folder: Path) -> str | None:
+    """The task's description from its folder's own files (see :attr:`Task.description`)."""
+    reference = folder / "reference_instructions.json"
+    if reference.is_file():
+        notes = json.loads(reference.read_text(encoding="utf-8")).get("annotations", [])
+        texts = [str(n).strip() for n in notes if str(n).strip()]
+        return max(texts, key=lambda t: (len(t), t)) if texts else None
+    prompt = folder / "cot_prompt.txt"
+    if prompt.is_file():
+        lines = prompt.read_text(encoding="utf-8").splitlines()
+        after = lines[lines.index("-----") + 1 :] if "-----" in lines else lines
+        first = next((line.strip() for line in after if line.strip()), "")
+        return first or None
+    return None
 
 
 def _extra_train(folder: Path, seed: int) -> list[dict[str, Any]]:
@@ -344,8 +369,11 @@ class HotpotMultiHop(MultiHopQA):  # type: ignore[misc,unused-ignore]
         )
 
 
-def program_for(task: Task) -> promptc.Module:
+def program_for(task: Task, *, described: bool = False) -> promptc.Module:
     """The uncompiled program a task starts from.
+
+    With ``described``, the instruction is the task's :attr:`Task.description` (when it has
+    one) instead of the generic one: what a person compiling without labels starts from.
 
     For most tasks, ``input -> target``, one prompt, with a deliberately generic instruction
     ("Answer the input."): it says nothing about the task, so a compiler's job is to do better
@@ -356,5 +384,6 @@ def program_for(task: Task) -> promptc.Module:
     rows = [*task.train, *task.val, *task.test]
     if rows and all(isinstance(r.get("context"), list) for r in rows):
         return HotpotMultiHop(BM25Retriever(hotpotqa_passages(rows)), passages_per_hop=3)
-    signature = promptc.make_signature("input -> target", instruction=_GENERIC_INSTRUCTION)
+    instruction = (task.description if described else None) or _GENERIC_INSTRUCTION
+    signature = promptc.make_signature("input -> target", instruction=instruction)
     return promptc.Predict(signature)

@@ -27,11 +27,12 @@ from promptc._program.signature import InputField, OutputField, Signature, make_
 from promptc.exceptions import DataError
 
 if TYPE_CHECKING:
+    from promptc import judges
     from promptc._compile.data import load_dataset
     from promptc._compile.driver import compile_program as compile
     from promptc._compile.evaluate import EvalResult, ExampleResult, evaluate
     from promptc._compile.plan import CompilePlan
-    from promptc._compile.result import CompileResult
+    from promptc._compile.result import CompileResult, PreferenceResult
     from promptc._lm.litellm import LiteLLMBackend
     from promptc._local.backend import LocalBackend
     from promptc._program.decompose import Decompose, Subtask
@@ -42,6 +43,7 @@ _LAZY = {
     "compile": ("promptc._compile.driver", "compile_program"),
     "CompileResult": ("promptc._compile.result", "CompileResult"),
     "CompilePlan": ("promptc._compile.plan", "CompilePlan"),
+    "PreferenceResult": ("promptc._compile.result", "PreferenceResult"),
     "evaluate": ("promptc._compile.evaluate", "evaluate"),
     "EvalResult": ("promptc._compile.evaluate", "EvalResult"),
     "ExampleResult": ("promptc._compile.evaluate", "ExampleResult"),
@@ -52,6 +54,7 @@ _LAZY = {
     "LocalBackend": ("promptc._local.backend", "LocalBackend"),
     "from_dspy": ("promptc.interop.dspy", "from_dspy"),
     "to_dspy": ("promptc.interop.dspy", "to_dspy"),
+    "judges": ("promptc.judges", ""),  # the module itself
 }
 
 
@@ -60,7 +63,8 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'promptc' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
+    imported = importlib.import_module(module)
+    value = getattr(imported, attr) if attr else imported
     globals()[name] = value
     return value
 
@@ -98,6 +102,7 @@ __all__ = [
     "Params",
     "Predict",
     "Prediction",
+    "PreferenceResult",
     "Signature",
     "Subtask",
     "Trace",
@@ -110,6 +115,7 @@ __all__ = [
     "evaluate",
     "exceptions",
     "from_dspy",
+    "judges",
     "load",
     "load_dataset",
     "make_signature",

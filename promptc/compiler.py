@@ -35,6 +35,7 @@ from promptc._compile.evaluate import (
     paired_bootstrap_ci,
 )
 from promptc._compile.fingerprint import Fingerprint
+from promptc._compile.result import PreferenceResult
 from promptc._compile.storage import TrialStore, open_storage
 from promptc._compile.strategy import StrategyOption
 from promptc._local.models import model_path
@@ -60,6 +61,7 @@ __all__ = [
     "Optimizer",
     "PairedGain",
     "PlanShape",
+    "PreferenceResult",
     "Provenance",
     "SearchSpace",
     "Spent",

@@ -187,4 +187,24 @@ def test_program_for_is_the_generic_uncompiled_program(data_root: Path) -> None:
     assert list(program.signature.output_fields) == ["target"]
 
 
+def test_a_described_program_starts_from_the_tasks_own_description(data_root: Path) -> None:
+    import json
+
+    folder = data_root / "instruction_induction" / "fake_antonyms"
+    notes = {"annotations": ["opposite", "Write a word that means the opposite of the input."]}
+    (folder / "reference_instructions.json").write_text(json.dumps(notes))
+    task = load(data_root, "instruction_induction/fake_antonyms", n_train=2, n_val=2, n_test=2)
+    assert task.description == "Write a word that means the opposite of the input."
+    described = tasks.program_for(task, described=True)
+    assert isinstance(described, promptc.Predict)
+    assert described.params.instruction == task.description
+    assert tasks.program_for(task).params.instruction == "Answer the input."  # type: ignore[attr-defined]
+    bbh = data_root / "bbh" / "fake_bool"
+    (bbh / "cot_prompt.txt").write_text(
+        "CANARY line\n-----\nEvaluate a Boolean expression.\n\nQ: x"
+    )
+    assert tasks.task_description(bbh) == "Evaluate a Boolean expression."
+    assert tasks.task_description(data_root / "gsm8k") is None
+
+
 # -- compile_tasks, with a fake LM ---------------------------------------------------------------

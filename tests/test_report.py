@@ -403,6 +403,7 @@ def test_all_is_sorted_and_complete() -> None:
     assert _report.__all__ == sorted(_report.__all__)
     public = {n for n, v in vars(_report).items() if callable(v) and not n.startswith("_")}
     imported = {
+        "Any",
         "CompileReport",
         "Path",
         "Sequence",

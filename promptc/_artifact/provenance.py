@@ -26,7 +26,9 @@ __all__ = [
     "PairedGain",
     "PhaseSpend",
     "PredictorChange",
+    "Preferences",
     "Provenance",
+    "RankedCandidate",
     "Record",
     "ScoreRecord",
     "Scores",
@@ -239,6 +241,57 @@ class Spent(Record):
     by_phase: Annotated[dict[Name, PhaseSpend], pydantic.Field(max_length=MAX_KEYS)] | None = None
 
 
+class RankedCandidate(Record):
+    """A candidate's estimated latent utility after a compile from preferences.
+
+    Attributes:
+        index: the candidate's number in the compile (0: the uncompiled program).
+        candidate: what the candidate sets (see :data:`CandidateDescription`).
+        utility: its estimated utility minus the uncompiled program's, on the Bradley-Terry
+            scale (+1: preferred in about 73% of comparisons).
+        ci95: the strategy model's 95% confidence interval of that difference.
+        duels: comparisons it took part in.
+    """
+
+    index: Count
+    candidate: CandidateDescription
+    utility: float
+    ci95: Interval
+    duels: Count
+
+
+class Preferences(Record):
+    """What a compile from preferences learned from: who judged, how often, and the ranking.
+
+    Attributes:
+        judge: who answered: ``"function"``, ``"lm"`` (with the judge's model) or ``"person"``.
+        model: the judge LM's model, for an LM judge.
+        feedback_budget: the cap on questions to the judge.
+        questions: questions the judge answered (skips included; answers read back from a
+            feedback log count too).
+        preferred_a: answers preferring output A.
+        preferred_b: answers preferring output B.
+        ties: answers saying both are as good.
+        skips: questions the judge could not answer.
+        from_log: answers read back from the feedback log rather than asked.
+        automatic: comparisons settled without asking: identical outputs (a tie) or one
+            output failing (the other wins).
+        ranking: the candidates by estimated utility, best first.
+    """
+
+    judge: Name
+    model: Name | None = None
+    feedback_budget: Count
+    questions: Count
+    preferred_a: Count
+    preferred_b: Count
+    ties: Count
+    skips: Count
+    from_log: Count
+    automatic: Count
+    ranking: Annotated[list[RankedCandidate], pydantic.Field(max_length=MAX_ITEMS)]
+
+
 class Edit(Record):
     """A reviewed hand edit accepted by ``promptc rehash``: the hash it replaced, and when."""
 
@@ -257,6 +310,8 @@ class Provenance(Record):
         spent: LM requests, tokens and dollars, and the caps.
         trials: every trial, in evaluation order.
         edited: hand edits accepted by ``promptc rehash``, oldest first.
+        preferences: for a compile from preferences (no metric): the judgements it learned
+            from and the candidates' estimated utilities.
     """
 
     optimizer: OptimizerRecord | None = None
@@ -266,3 +321,4 @@ class Provenance(Record):
     spent: Spent | None = None
     trials: Annotated[list[TrialRecord], pydantic.Field(max_length=MAX_ITEMS)] | None = None
     edited: Annotated[list[Edit], pydantic.Field(max_length=MAX_ITEMS)] | None = None
+    preferences: Preferences | None = None

@@ -15,7 +15,15 @@ from typing import Any
 from promptc._program.types import format_value, parse_value, type_name
 from promptc.exceptions import ConfigurationError, DataError
 
-__all__ = ["DataError", "Row", "check_labels", "data_hash", "load_dataset", "split_dataset"]
+__all__ = [
+    "DataError",
+    "Row",
+    "check_labels",
+    "data_hash",
+    "load_dataset",
+    "split_dataset",
+    "split_train_val",
+]
 
 Example = dict[str, Any]
 
@@ -177,3 +185,21 @@ def _label_problem(value: Any, tp: Any) -> str | None:
     except (ValueError, TypeError) as exc:  # TypeError: a value pydantic cannot write as JSON
         return str(exc)
     return None
+
+
+def split_train_val(
+    trainset: Sequence[Mapping[str, Any]], valset: Sequence[Mapping[str, Any]] | None, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Training and validation rows: ``valset`` as given, else ``trainset`` halved with ``seed``."""
+    rows = [dict(r) for r in trainset]
+    if valset is not None:
+        train, val = rows, [dict(r) for r in valset]
+    elif len(rows) < 4:
+        raise ConfigurationError(
+            f"trainset has {len(rows)} rows; give at least 4, or a separate valset"
+        )
+    else:
+        train, val = split_dataset(rows, [0.5, 0.5], seed=seed)
+    if not train or not val:
+        raise ConfigurationError("trainset and valset must both be non-empty")
+    return train, val

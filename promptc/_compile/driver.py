@@ -9,19 +9,22 @@ the incumbent, the held-out re-score, and the artifact with its provenance
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, overload
 
 from promptc._compile.board import Board, Candidate
-from promptc._compile.data import check_labels, split_dataset
+from promptc._compile.data import check_labels, split_train_val
 from promptc._compile.dryrun import Models, make_plan
-from promptc._compile.evaluate import program_inputs
+from promptc._compile.duel import DuelingOptimizer
+from promptc._compile.evaluate import program_inputs, program_name
 from promptc._compile.explain import TrialDescriber, overlapping_rows
 from promptc._compile.plan import CompilePlan, PlanShape, check_cost_budget
+from promptc._compile.prefer import compile_from_preferences
 from promptc._compile.progress import CompileProgress
 from promptc._compile.records import finish
-from promptc._compile.result import CompileResult
+from promptc._compile.result import CompileResult, PreferenceResult
 from promptc._compile.run import (
     Run,
     holding_back,
@@ -35,8 +38,9 @@ from promptc._compile.strategy import Optimizer, SearchSpace, Trial
 from promptc._lm.context import current_lm, metering
 from promptc._lm.lm import LM, default_lm
 from promptc._lm.usage import Budget
-from promptc._program.module import Module, Predict
+from promptc._program.module import Module
 from promptc.exceptions import ConfigurationError
+from promptc.judges._types import Feedback
 from promptc.metrics import Metric, resolve_metric
 
 __all__ = [
@@ -71,9 +75,9 @@ def resolve_optimizer(spec: Optimizer | str, **kwargs: Any) -> Optimizer:
 def compile_program(
     program: Module,
     trainset: Sequence[Mapping[str, Any]],
-    metric: Metric | str,
+    metric: Metric | str | None = None,
     *,
-    optimizer: Optimizer | str = "labeled",
+    optimizer: Optimizer | DuelingOptimizer | str | None = None,
     lm: LM | None = None,
     valset: Sequence[Mapping[str, Any]] | None = None,
     holdout: Sequence[Mapping[str, Any]] | None = None,
@@ -88,6 +92,9 @@ def compile_program(
     num_threads: int = 4,
     progress: bool = False,
     dry_run: Literal[False] = False,
+    feedback: None = None,
+    feedback_budget: int = 50,
+    feedback_log: str | os.PathLike[str] | None = None,
 ) -> CompileResult: ...
 
 
@@ -95,9 +102,9 @@ def compile_program(
 def compile_program(
     program: Module,
     trainset: Sequence[Mapping[str, Any]],
-    metric: Metric | str,
+    metric: Metric | str | None = None,
     *,
-    optimizer: Optimizer | str = "labeled",
+    optimizer: Optimizer | DuelingOptimizer | str | None = None,
     lm: LM | None = None,
     valset: Sequence[Mapping[str, Any]] | None = None,
     holdout: Sequence[Mapping[str, Any]] | None = None,
@@ -112,15 +119,45 @@ def compile_program(
     num_threads: int = 4,
     progress: bool = False,
     dry_run: Literal[True],
+    feedback: None = None,
+    feedback_budget: int = 50,
+    feedback_log: str | os.PathLike[str] | None = None,
 ) -> CompilePlan: ...
+
+
+@overload
+def compile_program(
+    program: Module,
+    trainset: Sequence[Mapping[str, Any]],
+    metric: None = None,
+    *,
+    optimizer: Optimizer | DuelingOptimizer | str | None = None,
+    lm: LM | None = None,
+    valset: Sequence[Mapping[str, Any]] | None = None,
+    holdout: None = None,
+    budget: int | None = None,
+    token_budget: int | None = None,
+    cost_budget: float | None = None,
+    seed: int = 0,
+    teacher: LM | None = None,
+    proposer: LM | None = None,
+    name: str | None = None,
+    entry: str | None = None,
+    num_threads: int = 4,
+    progress: bool = False,
+    dry_run: Literal[False] = False,
+    feedback: Feedback,
+    feedback_budget: int = 50,
+    feedback_log: str | os.PathLike[str] | None = None,
+) -> PreferenceResult: ...
 
 
 def compile_program(
     program: Module,
     trainset: Sequence[Mapping[str, Any]],
-    metric: Metric | str,
+    metric: Metric | str | None = None,
     *,
-    optimizer: Optimizer | str = "labeled",
+    optimizer: Optimizer | DuelingOptimizer | str | None = None,
     lm: LM | None = None,
     valset: Sequence[Mapping[str, Any]] | None = None,
     holdout: Sequence[Mapping[str, Any]] | None = None,
@@ -135,14 +172,26 @@ def compile_program(
     num_threads: int = 4,
     progress: bool = False,
     dry_run: bool = False,
-) -> CompileResult | CompilePlan:
+    feedback: Feedback | None = None,
+    feedback_budget: int = 50,
+    feedback_log: str | os.PathLike[str] | None = None,
+) -> CompileResult | CompilePlan | PreferenceResult:
     """Search ``program``'s prompts and return a new program plus its artifact.
+
+    Either with labels and a metric (``compile(program, rows, "exact_match")``), or from
+    preferences, with rows that need only the program's inputs and a judge
+    (``compile(program, rows, feedback=promptc.judges.Pairwise(judge_lm))``): then a
+    :class:`~promptc._compile.result.PreferenceResult` is returned (see
+    :mod:`promptc._compile.prefer`).
 
     Args:
         program: the program to compile; it is never changed.
         trainset: rows to draw demos from; also split for validation when ``valset`` is None.
-        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name.
-        optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``.
+        metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name
+            (not with ``feedback``).
+        optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``
+            (default ``"labeled"``); with ``feedback``, a preference strategy or its name in
+            ``PREFERENCE_OPTIMIZERS`` (default ``"apohf"``).
         lm: the LM to compile with (default: the one in context, else :func:`default_lm`).
         valset: rows candidates are scored on.
         holdout: rows the search never sees; the uncompiled and compiled programs are re-scored
@@ -165,6 +214,14 @@ def compile_program(
             trial is also logged at INFO level (logger ``promptc.progress``), bar or not.
         dry_run: make no LM request; return the :class:`~promptc._compile.plan.CompilePlan` (LM
             requests per phase under the budget, estimated tokens and dollars).
+        feedback: compile from preferences: ``feedback(question) -> "A" | "B" | "tie" |
+            "skip"`` for a :class:`promptc.judges.Question` (an input and two outputs); an LM
+            judge (:class:`promptc.judges.Pairwise`, its requests count against ``budget``) or
+            a person (:class:`promptc.judges.Person`) are feedback too.
+        feedback_budget: hard cap on questions to ``feedback`` (answers read back from
+            ``feedback_log`` count too, so a resumed run takes the same path).
+        feedback_log: a JSONL file every answer is appended to at once (and read back from:
+            a question answered there is never asked again, so a killed compile resumes).
 
     Raises:
         ConfigurationError: a setting is invalid, or a training row's output value is not valid
@@ -172,16 +229,44 @@ def compile_program(
         BudgetExhaustedError: the budget cannot even score the uncompiled program.
         ConfigurationError: bad settings, e.g. a cost budget for a model with no known price.
     """
+    if feedback is not None:
+        if metric is not None or holdout is not None or dry_run:
+            raise ConfigurationError(
+                "a compile from preferences takes no metric, holdout or dry_run (its judge "
+                "replaces the metric); drop them, or drop feedback= to compile with labels"
+            )
+        if isinstance(optimizer, Optimizer):
+            raise ConfigurationError(
+                f"feedback= needs a preference strategy (apohf, random_pairs), got the metric "
+                f"strategy {optimizer.name!r}"
+            )
+        return compile_from_preferences(
+            program, trainset, feedback, feedback_budget=feedback_budget,
+            feedback_log=feedback_log, optimizer=optimizer, lm=lm, valset=valset, budget=budget,
+            token_budget=token_budget, cost_budget=cost_budget, seed=seed, teacher=teacher,
+            proposer=proposer, name=name, entry=entry, num_threads=num_threads,
+            progress=progress,
+        )  # fmt: skip
+    if isinstance(optimizer, DuelingOptimizer):
+        raise ConfigurationError(
+            f"the preference strategy {optimizer.name!r} needs feedback= (a judge of two "
+            "outputs); with a metric, use a metric strategy such as 'labeled' or 'ease'"
+        )
+    if metric is None:
+        raise ConfigurationError(
+            "compile needs a metric (e.g. 'exact_match' or metric(row, prediction) -> float) "
+            "and labelled rows, or, without labels, feedback= (a judge of two outputs)"
+        )
     if budget is not None and budget < 1:
         raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
-    optimizer = resolve_optimizer(optimizer)
+    optimizer = resolve_optimizer(optimizer or "labeled")
     metric = resolve_metric(metric)
     check_labels(trainset, _output_types(program))
     lm = lm or current_lm() or default_lm()
-    train, val = _splits(trainset, valset, seed)
+    train, val = split_train_val(trainset, valset, seed)
     held = [dict(r) for r in holdout or []]
     required, optional = program_inputs(program)
-    name = name or _program_name(program)
+    name = name or program_name(program)
     spend = Budget(
         budget if budget is not None else sys.maxsize, tokens=token_budget, cost=cost_budget
     )
@@ -295,24 +380,3 @@ def _warn_overlap(
             pairs,
             ", ..." if len(shared) > 5 else "",
         )
-
-
-def _program_name(program: Module) -> str:
-    return program.signature.__name__ if isinstance(program, Predict) else type(program).__name__
-
-
-def _splits(
-    trainset: Sequence[Mapping[str, Any]], valset: Sequence[Mapping[str, Any]] | None, seed: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    rows = [dict(r) for r in trainset]
-    if valset is not None:
-        train, val = rows, [dict(r) for r in valset]
-    elif len(rows) < 4:
-        raise ConfigurationError(
-            f"trainset has {len(rows)} rows; give at least 4, or a separate valset"
-        )
-    else:
-        train, val = split_dataset(rows, [0.5, 0.5], seed=seed)
-    if not train or not val:
-        raise ConfigurationError("trainset and valset must both be non-empty")
-    return train, val

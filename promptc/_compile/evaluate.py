@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "paired_bootstrap_ci",
     "program_inputs",
+    "program_name",
 ]
 
 
@@ -290,3 +291,8 @@ def _progress(total: int) -> Any:
     except ImportError:
         return None
     return tqdm(total=total, file=sys.stderr, unit="ex", leave=False, disable=None)
+
+
+def program_name(program: Module) -> str:
+    """An artifact's default name: a lone predictor's signature name, else the class name."""
+    return program.signature.__name__ if isinstance(program, Predict) else type(program).__name__

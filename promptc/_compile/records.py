@@ -23,6 +23,7 @@ from promptc._artifact.provenance import (
 )
 from promptc._compile.board import Candidate
 from promptc._compile.data import data_hash
+from promptc._compile.duel import DuelingOptimizer
 from promptc._compile.evaluate import EvalResult, paired_bootstrap_ci
 from promptc._compile.explain import explain
 from promptc._compile.result import CompileResult
@@ -38,7 +39,16 @@ from promptc._report.models import (
     UsageRecord,
 )
 
-__all__ = ["comparison", "finish", "paired_gain", "score_record"]
+__all__ = [
+    "comparison",
+    "data_record",
+    "finish",
+    "optimizer_record",
+    "paired_gain",
+    "report_spent",
+    "score_record",
+    "spent_record",
+]
 
 
 def score_record(result: EvalResult) -> ScoreRecord:
@@ -80,7 +90,8 @@ def _held_out(holdout: dict[str, EvalResult], best: EvalResult) -> dict[str, Any
     }
 
 
-def _spent(run: Run, usage: Usage, budget: int | None) -> Spent:
+def spent_record(run: Run, usage: Usage, budget: int | None) -> Spent:
+    """What the run spent, with its caps (the provenance's ``spent``)."""
     return Spent(
         budget=budget,
         **run.budget.caps(),
@@ -98,10 +109,19 @@ def _usage(usage: Usage) -> UsageRecord:
     return UsageRecord(requests=usage.requests, **usage.to_dict())
 
 
-def _optimizer(optimizer: Optimizer) -> OptimizerRecord:
+def optimizer_record(optimizer: Optimizer | DuelingOptimizer) -> OptimizerRecord:
+    """The strategy's name and settings."""
     # A strategy's settings may hold anything; the record keeps their JSON (text otherwise).
     config = json.loads(json.dumps(optimizer.config(), sort_keys=True, default=str))
     return OptimizerRecord(name=optimizer.name, config=config)
+
+
+def data_record(train: list[dict[str, Any]], val: list[dict[str, Any]]) -> DataRecord:
+    """Sizes and hashes of the training and validation rows."""
+    return DataRecord(
+        train=DataSplit(rows=len(train), hash=data_hash(train)),
+        val=DataSplit(rows=len(val), hash=data_hash(val)),
+    )
 
 
 def _provenance(
@@ -115,13 +135,18 @@ def _provenance(
     return Provenance(
         optimizer=optimizer,
         seed=seed,
-        data=DataRecord(
-            train=DataSplit(rows=len(train), hash=data_hash(train)),
-            val=DataSplit(rows=len(run.val), hash=data_hash(run.val)),
-        ),
+        data=data_record(train, run.val),
         scores=scores,
         spent=spent,
         trials=run.trials,
+    )
+
+
+def report_spent(run: Run, usage: Usage) -> ReportSpent:
+    """LM usage in total and per phase, for a report."""
+    return ReportSpent(
+        total=_usage(usage),
+        by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
     )
 
 
@@ -144,10 +169,7 @@ def _report(
         seed=seed,
         metric=metric,
         budget=budget,
-        spent=ReportSpent(
-            total=_usage(usage),
-            by_phase={p: _usage(t.total()) for p, t in sorted(run.phases.items())},
-        ),
+        spent=report_spent(run, usage),
         trials=run.trials,
         result=result,
         credit=credit,
@@ -183,13 +205,13 @@ def finish(
     Both records are built here from the same parts: the optimizer record, the trial records
     and the score comparisons with their paired gains.
     """
-    metric, opt = getattr(run.metric, "__name__", "metric"), _optimizer(optimizer)
+    metric, opt = getattr(run.metric, "__name__", "metric"), optimizer_record(optimizer)
     gain = paired_gain(best, baseline)
     search, held = comparison(baseline, best, gain), _held_out(holdout, best)
     scores = Scores(
         metric=metric, baseline=search.baseline, compiled=search.compiled, gain=gain, **held
     )
-    provenance = _provenance(run, opt, seed, train, scores, _spent(run, usage, budget))
+    provenance = _provenance(run, opt, seed, train, scores, spent_record(run, usage, budget))
     artifact = artifact_from_program(
         compiled, name=name, entry=entry, lm_settings=run.lm.settings(), provenance=provenance
     )

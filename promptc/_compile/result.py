@@ -9,10 +9,10 @@ from promptc._artifact.artifact import Artifact, save_artifact
 from promptc._artifact.provenance import Spent, TrialRecord
 from promptc._compile.evaluate import EvalResult
 from promptc._program.module import Module
-from promptc._report.models import CompileReport
+from promptc._report.models import CompileReport, PreferenceReport
 from promptc.exceptions import ArtifactError
 
-__all__ = ["CompileResult", "report_path"]
+__all__ = ["CompileResult", "PreferenceResult", "report_path"]
 
 
 def report_path(artifact_path: str | Path) -> Path:
@@ -29,8 +29,45 @@ def _ci(result: EvalResult) -> str:
     return f"{result.mean:.3f} [{result.ci[0]:.3f}, {result.ci[1]:.3f}]"
 
 
+class _Saved:
+    """What both results share: saving the artifact with its report, and the spend."""
+
+    artifact: Artifact
+
+    def write_report(self, path: str | Path) -> tuple[Path, Path]:
+        raise NotImplementedError
+
+    def save(self, path: str | Path, *, report: bool = True) -> Path:
+        """Write the artifact atomically to ``path`` (YAML), and its report beside it.
+
+        Args:
+            path: the artifact's path, e.g. ``out/sentiment.yaml``.
+            report: also write ``out/sentiment.report.json`` and ``.report.html`` (as the
+                ``promptc compile`` command does).
+
+        Returns:
+            The artifact's path.
+        """
+        out = save_artifact(self.artifact, path)
+        if report:
+            self.write_report(report_path(out))
+        return out
+
+    @property
+    def spent(self) -> Spent:
+        """What the compile spent: LM requests, tokens, dollars, the caps (the artifact's
+        ``provenance.spent``)."""
+        spent = self.artifact.provenance.spent
+        if spent is None:  # only an artifact swapped in by hand lacks it
+            raise ArtifactError(
+                "expected the compiled artifact's provenance.spent, got an artifact without it; "
+                "keep the artifact the compile returned (it records the spend)"
+            )
+        return spent
+
+
 @dataclass(repr=False)
-class CompileResult:
+class CompileResult(_Saved):
     """What a compile returns: the better program, its artifact, and the run's record.
 
     ``print(result)`` gives a short summary (strategy, baseline -> best with 95% CIs, the
@@ -59,39 +96,11 @@ class CompileResult:
     run_usage: dict[str, int] = field(default_factory=dict)
     holdout: dict[str, EvalResult] = field(default_factory=dict)
 
-    def save(self, path: str | Path, *, report: bool = True) -> Path:
-        """Write the artifact atomically to ``path`` (YAML), and its report beside it.
-
-        Args:
-            path: the artifact's path, e.g. ``out/sentiment.yaml``.
-            report: also write ``out/sentiment.report.json`` and ``.report.html`` (as the
-                ``promptc compile`` command does).
-
-        Returns:
-            The artifact's path.
-        """
-        out = save_artifact(self.artifact, path)
-        if report:
-            self.write_report(report_path(out))
-        return out
-
     def write_report(self, path: str | Path) -> tuple[Path, Path]:
         """Write the compile report as ``<path>.json`` and ``<path>.html`` (with the plot)."""
         from promptc._report.html import write_report
 
         return write_report(self.report, path)
-
-    @property
-    def spent(self) -> Spent:
-        """What the compile spent: LM requests, tokens, dollars, the caps (the artifact's
-        ``provenance.spent``)."""
-        spent = self.artifact.provenance.spent
-        if spent is None:  # only an artifact swapped in by hand lacks it
-            raise ArtifactError(
-                "expected the compiled artifact's provenance.spent, got an artifact without it; "
-                "keep the artifact the compile returned (it records the spend)"
-            )
-        return spent
 
     def summary(self) -> str:
         """A few lines: strategy, baseline -> best with 95% CIs and the paired gain, why, spend,
@@ -129,4 +138,62 @@ class CompileResult:
             f"<CompileResult {self.artifact.program.name}: {self.baseline.mean:.3f} -> "
             f"{self.best.mean:.3f}, {len(self.trials)} trials, "
             f"{self.artifact.content_hash[:19]}>"
+        )
+
+
+@dataclass(repr=False)
+class PreferenceResult(_Saved):
+    """What a compile from preferences returns: the preferred program, its artifact, the run.
+
+    ``print(result)`` gives a short summary (strategy, preferences, the kept candidate's
+    estimated utility, spend, artifact hash); ``result.report`` holds the ranking and every
+    comparison.
+
+    Attributes:
+        program: the compiled program (a new object; the input is never changed).
+        artifact: its frozen artifact; ``provenance.preferences`` says what it was compiled
+            from.
+        report: the run's report (written by :meth:`save` as ``.report.json`` and
+            ``.report.html``).
+        run_usage: what this run itself called (fresh calls vs. cache hits).
+    """
+
+    program: Module
+    artifact: Artifact
+    report: PreferenceReport
+    run_usage: dict[str, int] = field(default_factory=dict)
+
+    def write_report(self, path: str | Path) -> tuple[Path, Path]:
+        """Write the report as ``<path>.json`` and ``<path>.html``."""
+        from promptc._report.preferences import write_preference_report
+
+        return write_preference_report(self.report, path)
+
+    def summary(self) -> str:
+        """A few lines: strategy, preferences, the outcome, spend, artifact hash."""
+        prefs, spent = self.report.preferences, self.spent
+        budget = "" if spent.budget is None else f" of {spent.budget}"
+        return "\n".join(
+            [
+                f"promptc compile of {self.artifact.program.name} from preferences with "
+                f"{self.report.optimizer.name!r}: {len(self.report.duels)} comparisons",
+                f"  judge       {prefs.judge}{f' ({prefs.model})' if prefs.model else ''}: "
+                f"{prefs.questions} of {prefs.feedback_budget} questions (A {prefs.preferred_a}, "
+                f"B {prefs.preferred_b}, tie {prefs.ties}, skip {prefs.skips}; "
+                f"{prefs.from_log} from the log), {prefs.automatic} settled without asking",
+                f"  outcome     {self.report.outcome}",
+                f"  spent       {spent.lm_requests} LM requests{budget}, "
+                f"{spent.prompt_tokens}+{spent.completion_tokens} tokens",
+                f"  artifact    {self.artifact.content_hash[:19]}",
+            ]
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (
+            f"<PreferenceResult {self.artifact.program.name}: kept candidate "
+            f"{self.report.kept} of {len(self.report.candidates)}, "
+            f"{self.report.preferences.questions} preferences, {self.artifact.content_hash[:19]}>"
         )

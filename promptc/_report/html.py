@@ -18,6 +18,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -26,7 +27,7 @@ from promptc._files import write_atomic
 from promptc._report.models import CompileReport
 from promptc._report.view import _fmt, _short, candidate_text, page_view
 
-__all__ = ["format_table", "render_html", "write_report"]
+__all__ = ["format_table", "get_template", "render_html", "write_pair", "write_report"]
 
 _TEXT_CANDIDATE_WIDTH = 60
 
@@ -37,6 +38,11 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def get_template(name: str) -> jinja2.Template:
+    """A template shipped in ``promptc/templates``, autoescaped, undefined names refused."""
+    return _ENV.get_template(name)
 
 
 def render_html(report: CompileReport) -> str:
@@ -127,15 +133,21 @@ def write_report(report: CompileReport, path: str | os.PathLike[str]) -> tuple[P
     Returns:
         The JSON path and the HTML path.
     """
+    data = report.model_dump(mode="json")
+    return write_pair(path, data, render_html(report))
+
+
+def write_pair(
+    path: str | os.PathLike[str], data: dict[str, Any], html_text: str
+) -> tuple[Path, Path]:
+    """Write ``data`` as ``<path>.json`` and ``html_text`` as ``<path>.html``, each atomically
+    (a trailing ``.json`` or ``.html`` on ``path`` is dropped; parents are created)."""
     base = Path(path)
     if base.suffix.lower() in (".json", ".html"):
         base = base.with_suffix("")
     json_path = base.with_name(base.name + ".json")
     html_path = base.with_name(base.name + ".html")
-    # Render both first: a report that cannot be rendered leaves no half-written pair behind.
-    data = report.model_dump(mode="json")
     json_text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    html_text = render_html(report)
     base.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(json_path, json_text)
     _write_atomic(html_path, html_text)

@@ -12,16 +12,25 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-from promptc._artifact.provenance import Comparison, OptimizerRecord, Record, TrialRecord
+from promptc._artifact.provenance import (
+    CandidateDescription,
+    Comparison,
+    OptimizerRecord,
+    Preferences,
+    Record,
+    TrialRecord,
+)
 
 __all__ = [
     "CompileReport",
+    "DuelRecord",
     "Explanation",
     "FailingRow",
     "LabelCoverage",
     "Message",
     "Outcome",
     "OverlapRow",
+    "PreferenceReport",
     "RenderedPrompt",
     "ReportSpent",
     "Results",
@@ -201,3 +210,54 @@ class Explanation(Record):
     prompt: list[RenderedPrompt]
     coverage: list[LabelCoverage]
     overlap: list[OverlapRow]
+
+
+class DuelRecord(Record):
+    """One comparison of a compile from preferences.
+
+    Attributes:
+        id: its number, from 0, in the order asked.
+        row: the validation row (input) it was asked on.
+        first: the index of the candidate shown as output A (in the report's ``candidates``).
+        second: the index of the candidate shown as output B.
+        verdict: ``"A"``, ``"B"``, ``"tie"`` or ``"skip"``.
+        source: ``"judge"`` (asked), ``"log"`` (read back from the feedback log) or ``"auto"``
+            (identical outputs, or one output failed: settled without asking).
+        requests: LM requests the compile had spent when it ended.
+    """
+
+    id: int
+    row: int
+    first: int
+    second: int
+    verdict: Literal["A", "B", "tie", "skip"]
+    source: Literal["judge", "log", "auto"]
+    requests: int
+
+
+class PreferenceReport(Record):
+    """Everything a compile from preferences knows about its run (``.report.json``).
+
+    Attributes:
+        program: the program's name.
+        optimizer: the strategy and its settings.
+        seed: the compile's seed.
+        budget: the LM-request cap (``None``: no cap).
+        spent: LM usage in total and per phase.
+        preferences: who judged, how often, and every candidate's estimated utility.
+        candidates: what each candidate sets, by index (0 is the uncompiled program).
+        duels: every comparison, in the order asked.
+        kept: the index of the candidate the artifact holds.
+        outcome: why it was kept, with numbers.
+    """
+
+    program: str
+    optimizer: OptimizerRecord
+    seed: int
+    budget: int | None
+    spent: ReportSpent
+    preferences: Preferences
+    candidates: list[CandidateDescription]
+    duels: list[DuelRecord]
+    kept: int
+    outcome: str

@@ -27,8 +27,7 @@ _TABLE_ROWS = 10  # candidates printed after a compile (the report has them all)
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Compile ``args.program``; print the candidates table, the scores and where files went."""
-    from promptc._compile.driver import compile_program, resolve_optimizer
-    from promptc._compile.options import strategy_options
+    from promptc._compile.driver import compile_program
     from promptc.metrics import resolve_metric
 
     if not args.output and not args.dry_run:
@@ -37,9 +36,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     train = read_rows(args.train, args.limit)
     val = read_rows(args.val, args.limit) if args.val else None
     holdout = read_rows(args.holdout, args.limit) if args.holdout else None
-    options = strategy_options(args, args.optimizer)
     settings: dict[str, Any] = {
-        "optimizer": resolve_optimizer(args.optimizer, **options),
+        "optimizer": None if args.feedback else _metric_strategy(args),
         "lm": build_lm(args),
         "valset": val,
         "holdout": holdout,
@@ -51,7 +49,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
         "entry": entry_for(args.program),
         "num_threads": args.threads,
     }
-    metric = resolve_metric(args.metric)
+    if args.feedback:
+        from promptc.cli.prefer import compile_from_args, print_preference_result
+
+        settings["optimizer"] = _preference_strategy(args)
+        del settings["holdout"]
+        if holdout is not None:
+            raise CLIError("--holdout needs a metric; it is not available with --feedback")
+        settings["progress"] = _show_progress(args.progress)
+        preferred = compile_from_args(args, program, train, settings)
+        print_preference_result(preferred, preferred.save(args.output))
+        return EXIT_OK
+    metric = resolve_metric(args.metric or "exact_match")
     if args.dry_run:
         print(compile_program(program, train, metric, dry_run=True, **settings).text())
         return EXIT_OK
@@ -59,6 +68,20 @@ def cmd_compile(args: argparse.Namespace) -> int:
     result = compile_program(program, train, metric, progress=bar, **settings)
     _print_result(result, result.save(args.output))
     return EXIT_OK
+
+
+def _metric_strategy(args: argparse.Namespace) -> Any:
+    from promptc._compile.driver import resolve_optimizer
+    from promptc._compile.options import strategy_options
+
+    name = args.optimizer or "labeled"
+    return resolve_optimizer(name, **strategy_options(args, name))
+
+
+def _preference_strategy(args: argparse.Namespace) -> Any:
+    from promptc._compile.prefer import resolve_dueling
+
+    return resolve_dueling(args.optimizer or "apohf")
 
 
 def _print_result(result: CompileResult, out: Path) -> None:
@@ -117,12 +140,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--val", help="validation rows (default: half of --train)")
     c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
     c.add_argument(
-        "--metric", default="exact_match", help="built-in name, MODULE:FUNCTION or FILE.py:FUNCTION"
+        "--metric",
+        help="built-in name, MODULE:FUNCTION or FILE.py:FUNCTION (default: exact_match)",
     )
     c.add_argument(
         "--optimizer",
-        default="labeled",
-        help="strategy (labeled, random, ape, racing, thompson, tpe)",
+        help="strategy (labeled, random, ape, racing, thompson, tpe, ease; default labeled); "
+        "with --feedback: apohf (default) or random_pairs",
     )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")
@@ -148,5 +172,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="one bar for the run, or one log line per trial (auto: the bar on a terminal)",
     )
     c.add_argument("-o", "--output", help="artifact path (.yaml); required unless --dry-run")
+    from promptc.cli.prefer import add_feedback_options
+
+    add_feedback_options(c)
     add_common(c)
     c.set_defaults(func=cmd_compile)
