@@ -34,6 +34,8 @@ class Pool:
             half bootstrapped when bootstrapping finds passing traces.
         k: demos per set.
         bootstrap: training rows the program is run on to bootstrap demos (0: labeled only).
+        fill: a predictor without labeled demos gets a bootstrapped set in every slot, instead
+            of leaving the labeled half empty (for compiles whose rows carry inputs only).
     """
 
     num_instructions: int = 3
@@ -41,6 +43,7 @@ class Pool:
     num_demo_sets: int = 3
     k: int = 4
     bootstrap: int = 8
+    fill: bool = False
 
     def plan(self, shape: PlanShape) -> dict[str, int]:
         """The most the pool costs to build: bootstrap runs and proposer requests."""
@@ -69,8 +72,9 @@ def _demo_sets(pool: Pool, space: SearchSpace, rng: random.Random) -> dict[str, 
     booted = space.bootstrap(pool.bootstrap, rng) if pool.bootstrap else {}
     for name in space.predictors:
         passing = booted.get(name, [])
+        every = pool.fill and not space.demo_pool(name)
         for i in range(pool.num_demo_sets):
-            if passing and i % 2 == 1:
+            if passing and (i % 2 == 1 or every):
                 sets[name].append(tuple(rng.sample(passing, min(pool.k, len(passing)))))
             elif space.demo_pool(name):
                 sets[name].append(space.sample_demos(name, pool.k, rng))
