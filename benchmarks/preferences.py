@@ -2,14 +2,17 @@
 
 Issue 14's benchmark. For each task and seed, on the splits of :mod:`benchmarks.tasks`:
 
-* ``uncompiled``: the task's program as it is;
+* ``uncompiled``: the task's program as every compile here starts from it: the task's own
+  description as the instruction when its folder has one (``program_for(task,
+  described=True)``; without labels, "Answer the input." says nothing a judge could steer),
+  else the generic instruction;
 * ``apohf@N`` and ``random_pairs@N`` for each ``--feedback-budgets`` N: ``promptc.compile``
   from preferences on the train and val rows *without their labels*, with that strategy
   (APOHF, or uniformly random pairs, the reference), at most N questions to the judge and
   ``--budget`` LM requests. The judge is a :class:`benchmarks.bt_judge.BTJudge`: it alone sees
   the labels, scores both outputs with the task's metric and prefers the better one, with
   Bradley-Terry noise (``--noise``: the chance a right-vs-wrong comparison goes the wrong way);
-* ``labelled``: ``promptc.compile`` with the labels and the metric
+* ``labelled``: ``promptc.compile`` of the same program with the labels and the metric
   (``--labelled-optimizer``, default ``ease``) at the LM budget APOHF spent at the largest N.
 
 Each program is scored on the same test rows. Printed: a table (rows: systems, columns: tasks;
@@ -61,7 +64,18 @@ from benchmarks.table import format_differences, paired_difference
 from benchmarks.tasks import REPO_ROOT, Task, default_data_dir, find_tasks
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["LABELLED", "STRATEGIES", "TaskRun", "main", "parse_args", "run_task"]
+__all__ = [
+    "LABELLED",
+    "STRATEGIES",
+    "TaskRun",
+    "labelled_budget",
+    "main",
+    "parse_args",
+    "report_text",
+    "run_differences",
+    "run_task",
+    "write_results",
+]
 
 DEFAULTS: dict[str, Any] = {
     "n_train": 30,
