@@ -18,6 +18,7 @@ from benchmarks import preferences
 from benchmarks.bt_judge import BTJudge
 from benchmarks.metrics import metric_for
 from benchmarks.preference_systems import PreferenceStrategy, inputs_only
+from benchmarks.preference_table import format_table
 from benchmarks.records import PreferenceCompile, ResultRow, row_from_json
 from benchmarks.systems import RunOptions
 from promptc import Params
@@ -238,3 +239,19 @@ def test_parse_args_refuses_bad_values(capsys: pytest.CaptureFixture[str]) -> No
         assert message in capsys.readouterr().err
     args = preferences.parse_args(["--tasks", "x", "--feedback-budgets", "50", "25", "50"])
     assert (args.feedback_budgets, args.budget, args.n_test) == ([25, 50], 300, 40)
+
+
+RESULTS = sorted(
+    (Path(__file__).resolve().parents[1] / "benchmarks" / "results").glob("pref*.json")
+)
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=[p.name for p in RESULTS])
+def test_committed_results_read_back_and_tabulate_as_written(path: Path) -> None:
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    columns = []
+    for run in payload["runs"]:
+        rows = [row_from_json(r) for r in run["results"]]
+        assert [r.to_json() for r in rows] == run["results"]
+        columns.append((run["task"]["name"], rows))
+    assert format_table(columns) in payload["report"]
