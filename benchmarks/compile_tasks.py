@@ -45,12 +45,22 @@ from pathlib import Path
 from typing import Any
 
 import promptc
-from benchmarks import plot
+from benchmarks import evidence, evidence_tables, plot
+from benchmarks.cells import Cell, CellResult, Progress, RunFolder
+from benchmarks.dspy_adapters import ADAPTER_CHOICES
 from benchmarks.dspy_baseline import DSPY_SYSTEMS, DSPySystem
 from benchmarks.records import ResultRow, rows_to_json
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
 from benchmarks.table import differences, format_differences, format_table
-from benchmarks.tasks import REPO_ROOT, Task, default_data_dir, find_tasks, load_task
+from benchmarks.tasks import (
+    REPO_ROOT,
+    Task,
+    default_data_dir,
+    find_tasks,
+    load_task,
+    spare_test_rows,
+)
+from promptc.exceptions import ConfigurationError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
 DEFAULTS = {"n_train": 30, "n_val": 16, "n_test": 40, "budget": 200}
@@ -106,7 +116,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             type=int,
             help=f"{text} (default {DEFAULTS[key]}; with --quick {QUICK[key]})",
         )
-    parser.add_argument("--seed", type=int, default=0, help="splits and compiles (default 0)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="one seed of splits and compiles (default 0)")
+    seeds.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="several seeds: each gives its own splits and compiles, and the report adds\n"
+        "means over seeds and paired promptc - DSPy intervals over seeds and rows",
+    )
+    parser.add_argument(
+        "--dspy-adapter",
+        choices=ADAPTER_CHOICES,
+        default="best",
+        help="the DSPy systems' adapter: chat (DSPy's default), xml, json, or best: the best\n"
+        "of the three on the validation rows, its spend counted. Unless chat, each DSPy\n"
+        "system gets a second row, dspy-mipro+best (+xml, +json) beside dspy-mipro (chat)\n"
+        "(default: %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     parser.add_argument("--max-tokens", type=int, help="LM completion cap (default: the LM's)")
     parser.add_argument("--threads", type=int, default=4, help="examples evaluated at once")
@@ -120,7 +148,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=REPO_ROOT / "benchmarks" / "results",
-        help="directory for the dated JSON results file (default: %(default)s)",
+        help="directory for the results: OUT/compile_tasks-RUN_ID.json (.md, .svg) and the\n"
+        "run's folder of finished cells OUT/compile_tasks-RUN_ID/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--run-id",
+        help="names the run (default: the start time); rerunning with the same --out and\n"
+        "--run-id resumes the run: finished cells are kept, the others run",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="resume the run whose folder is DIR (OUT/compile_tasks-RUN_ID), with the same\n"
+        "settings; finished cells are never rerun",
     )
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     args = parser.parse_args(argv)
@@ -129,6 +170,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.systems = [*(args.optimizer or []), *(args.system or [])] or list(DEFAULT_OPTIMIZERS)
+    args.seeds = args.seeds or [0 if args.seed is None else args.seed]
+    args.seed = args.seeds[0]
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must differ, got {args.seeds}")
     args.data_dir = args.data_dir or default_data_dir()
     for key in ("budget", "n_train", "n_val", "n_test", "threads", "lm_threads", "max_tokens"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
@@ -136,13 +181,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_systems(names: Sequence[str], options: RunOptions) -> list[System]:
-    """The uncompiled program, then the named systems (promptc strategies, DSPy optimizers)."""
+def make_systems(
+    names: Sequence[str], options: RunOptions, *, dspy_adapter: str = "chat"
+) -> list[System]:
+    """The uncompiled program, then the named systems (promptc strategies, DSPy optimizers).
+
+    A DSPy optimizer runs with DSPy's default adapter (``chat``) and, when ``dspy_adapter``
+    is another (``xml``, ``json``, ``best``), with that one too, as a second system.
+    """
     systems: list[System] = [Uncompiled(options)]
     for name in names:
-        systems.append(
-            DSPySystem(name, options) if name in DSPY_SYSTEMS else PromptcStrategy(name, options)
-        )
+        if name not in DSPY_SYSTEMS:
+            systems.append(PromptcStrategy(name, options))
+            continue
+        systems.append(DSPySystem(name, options))
+        if dspy_adapter != "chat":
+            systems.append(DSPySystem(name, options, dspy_adapter))
     return systems
 
 
@@ -157,6 +211,16 @@ def run_task(
             logger.info("%s: %s failed: %s", task.name, system.name, result.error)
         rows.append(ResultRow(task.name, task.group, task.metric, system.name, result))
     return rows
+
+
+def run_cell(task: Task, system: System, lm: promptc.LM, *, budget: int, seed: int) -> ResultRow:
+    """One system compiled on ``task`` (its splits for ``seed``) and scored on its test rows."""
+    result = system.compile(task, lm, budget, seed)
+    if result.error is not None:
+        logger.info("%s: %s failed: %s", task.name, system.name, result.error)
+    if result.skipped is not None:
+        logger.info("%s: %s is n/a: %s", task.name, system.name, result.skipped)
+    return ResultRow(task.name, task.group, task.metric, system.name, result, seed)
 
 
 def _git(*args: str) -> str | None:
@@ -203,19 +267,26 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in sorted(vars(args).items())}
 
 
-def load_fitted(folder: Path, args: argparse.Namespace) -> Task:
-    """The task's splits at the asked sizes, or halved until they fit a small task (HotPotQA's
-    53 rows) and said so on stderr; the sizes used are in the results."""
+def load_fitted(folder: Path, args: argparse.Namespace, seed: int | None = None) -> Task:
+    """The task's splits for ``seed`` (default ``args.seed``) at the asked sizes, else with
+    fewer test rows when that lets val and train keep theirs (BBH tasks under 250 rows: test
+    and the rest come from one file), else all halved until they fit a small task
+    (HotPotQA's 53 rows), said so on stderr; the sizes used are in the results."""
+    seed = args.seed if seed is None else seed
     sizes = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
+    spare = spare_test_rows(folder, n_train=args.n_train, n_val=args.n_val)
+    if spare < sizes["n_test"] and spare >= min(sizes["n_test"], sizes["n_val"]):
+        logger.info("%s: %d test rows fit beside train and val", folder.name, spare)
+        sizes["n_test"] = spare
     for _ in range(4):
         try:
-            return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+            return load_task(folder, seed=seed, root=args.data_dir, **sizes)
         except ValueError as exc:
             if "no rows left" not in str(exc) or min(sizes.values()) < 2:
                 raise
             sizes = {k: max(1, v // 2) for k, v in sizes.items()}
             logger.info("%s: too few rows for the asked sizes; trying %s", folder.name, sizes)
-    return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+    return load_task(folder, seed=seed, root=args.data_dir, **sizes)
 
 
 def make_lm(args: argparse.Namespace) -> promptc.LM:
@@ -257,12 +328,12 @@ def _write_results(
     lm: promptc.LM,
     tasks: Sequence[Task],
     rows: Sequence[ResultRow],
+    folder: Path,
 ) -> tuple[Path, str]:
-    """The JSON results file, its ``.md`` and ``.svg`` beside it; returns the path and the
-    printed report (summary and tables)."""
+    """The JSON results file beside the run's ``folder``, its ``.md`` and ``.svg`` plots
+    beside it; returns the path and the printed report (summary and tables)."""
     table, diffs = format_table(rows), differences(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"compile_tasks-{started:%Y-%m-%dT%H%M%SZ}.json"
+    path = folder.with_name(f"{folder.name}.json")
     payload = {
         "script": "benchmarks/compile_tasks.py",
         "argv": sys.argv[1:] if argv is None else argv,
@@ -274,21 +345,31 @@ def _write_results(
         "results": rows_to_json(rows),
         "table": table,
         "differences": [d.to_json() for d in diffs],
+        "run_folder": folder.name,
+        "seeds": args.seeds,
+        "evidence": evidence_tables.evidence_json(rows),
+        "curves": evidence.curves_json(rows),
     }
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str) + "\n")
+    first = [t for t in tasks if t.seed == args.seeds[0]]
     sizes = ", ".join(
-        f"{t.name} {t.sizes()['train']}/{t.sizes()['val']}/{t.sizes()['test']}" for t in tasks
+        f"{t.name} {t.sizes()['train']}/{t.sizes()['val']}/{t.sizes()['test']}" for t in first
     )
+    seeds = " ".join(map(str, args.seeds))
     summary = (
-        f"LM {lm.settings()}; seed {args.seed}; budget {args.budget} LM requests per compile; "
-        f"rows train/val/test: {sizes}; total wall {wall:.0f} s"
+        f"LM {lm.settings()}; seed{'s' if len(args.seeds) > 1 else ''} {seeds}; budget "
+        f"{args.budget} LM requests per compile; rows train/val/test: {sizes}; "
+        f"total wall {wall:.0f} s"
     )
     report = f"{summary}\n\n{table}\n\n{format_differences(diffs)}"
-    plot_path = path.with_suffix(".svg")
-    plot_path.write_text(plot.accuracy_vs_calls_svg(rows), encoding="utf-8")
-    path.with_suffix(".md").write_text(
-        f"{report}\n\n![score vs LM requests]({plot_path.name})\n", encoding="utf-8"
-    )
+    report += "".join(f"\n\n{part}" for part in evidence_tables.format_evidence(rows))
+    plots = f"![score vs LM requests]({path.with_suffix('.svg').name})"
+    path.with_suffix(".svg").write_text(plot.accuracy_vs_calls_svg(rows), encoding="utf-8")
+    if payload["curves"]:
+        curves = path.with_suffix(".curves.svg")
+        curves.write_text(plot.best_val_vs_requests_svg(rows), encoding="utf-8")
+        plots += f"\n\n![best validation score vs LM requests]({curves.name})"
+    path.with_suffix(".md").write_text(f"{report}\n\n{plots}\n", encoding="utf-8")
     return path, report
 
 
@@ -299,18 +380,56 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, argv)
 
 
+def _open_run(
+    args: argparse.Namespace, argv: list[str] | None, started: dt.datetime, settings: Any
+) -> RunFolder:
+    """The run's results folder: ``--resume DIR``, else ``OUT/compile_tasks-RUN_ID``."""
+    if args.resume is not None and args.run_id is not None:
+        raise SystemExit("compile_tasks: give --resume DIR or --run-id, not both")
+    run_id = args.run_id or f"{started:%Y-%m-%dT%H%M%SZ}"
+    folder = args.resume or args.out / f"compile_tasks-{run_id}"
+    command = sys.argv[1:] if argv is None else argv
+    try:
+        return RunFolder(folder, settings, command=command, resume=args.resume is not None)
+    except ConfigurationError as exc:
+        raise SystemExit(f"compile_tasks: {exc}") from None
+
+
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    tasks = [load_fitted(folder, args) for folder in find_tasks(args.data_dir, args.tasks)]
+    folders = find_tasks(args.data_dir, args.tasks)
+    by_seed = {seed: [load_fitted(f, args, seed) for f in folders] for seed in args.seeds}
     lm = make_lm(args)
-    systems = make_systems(args.systems, RunOptions(args.threads, args.progress))
-    rows: list[ResultRow] = []
-    for task in tasks:
-        logger.info(
-            "%s: metric %s, rows %s, from %s", task.name, task.metric, task.sizes(), task.sources
-        )
-        rows.extend(run_task(task, systems, lm, budget=args.budget, seed=args.seed))
-    path, report = _write_results(args, argv, started, time.perf_counter() - clock, lm, tasks, rows)
+    options = RunOptions(args.threads, args.progress)
+    systems = make_systems(args.systems, options, dspy_adapter=args.dspy_adapter)
+    settings = {
+        "tasks": [t.name for t in by_seed[args.seed]],
+        "systems": [s.name for s in systems],
+        **{k: getattr(args, k) for k in ("seeds", "model", "budget", "max_tokens")},
+        **{k: getattr(args, k) for k in ("n_train", "n_val", "n_test")},
+    }
+    run = _open_run(args, argv, started, settings)
+    plan = [
+        (t, s, Cell(t.name, s.name, seed))
+        for seed in args.seeds
+        for t in by_seed[seed]
+        for s in systems
+    ]
+    done = {cell: found for *_, cell in plan if (found := run.finished(cell)) is not None}
+    progress = Progress([cell for *_, cell in plan], {c: r.wall_s for c, r in done.items()})
+    logger.info("results folder %s: %s before this session", run.path, progress.status())
+    for task, system, cell in plan:
+        if cell in done:
+            continue
+        clock_cell = time.perf_counter()
+        row = run_cell(task, system, lm, budget=args.budget, seed=cell.seed)
+        done[cell] = CellResult(row, _task_record(task), round(time.perf_counter() - clock_cell, 2))
+        run.write(cell, done[cell])
+        logger.info("%s", progress.finished(cell, done[cell].wall_s))
+    rows = [done[cell].row for *_, cell in plan]
+    tasks = [t for seed in args.seeds for t in by_seed[seed]]
+    wall = time.perf_counter() - clock
+    path, report = _write_results(args, argv, started, wall, lm, tasks, rows, run.path)
     print(report)
     print(f"\nresults: {path}\ntable: {path.with_suffix('.md')}\nplot: {path.with_suffix('.svg')}")
     return 1 if any(r.result.error is not None for r in rows) else 0
