@@ -15,9 +15,11 @@ cells would no longer be comparable. :class:`Progress` says how far a run is, wi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,9 @@ from typing import Any
 from benchmarks.records import JSON, ResultRow, row_from_json
 from promptc.exceptions import ConfigurationError
 
-__all__ = ["Cell", "CellResult", "Progress", "RunFolder", "format_seconds"]
+__all__ = ["Cell", "CellResult", "Progress", "RunFolder", "format_seconds", "run_cells"]
+
+logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -126,6 +130,19 @@ class RunFolder:
             _write_whole(meta, json.dumps(payload, indent=1) + "\n")
         self.cells.mkdir(exist_ok=True)
 
+    @classmethod
+    def of_run(
+        cls,
+        fresh: Path,
+        settings: Mapping[str, Any],
+        *,
+        command: Sequence[str],
+        resume: Path | None,
+    ) -> RunFolder:
+        """The folder ``resume`` (which must hold a run), else ``fresh`` (new or resumed)."""
+        folder = fresh if resume is None else resume
+        return cls(folder, settings, command=command, resume=resume is not None)
+
     def finished(self, cell: Cell) -> CellResult | None:
         """The cell's result, or ``None`` if it has not finished."""
         path = self.cells / cell.file_name
@@ -185,3 +202,24 @@ class Progress:
         eta = self.eta()
         left = "ETA unknown" if eta is None else f"ETA {format_seconds(eta)}"
         return f"[{len(self.walls)}/{len(self.cells)} cells, {left}]"
+
+
+#: A cell's work: run it, return its row and the record of its task's splits.
+Work = Callable[[], tuple[ResultRow, Mapping[str, Any]]]
+
+
+def run_cells(folder: RunFolder, plan: Sequence[tuple[Cell, Work]]) -> list[ResultRow]:
+    """Run, in order, every cell of ``plan`` that ``folder`` does not hold finished, writing
+    each as it finishes and logging progress; return the rows of all cells, in plan order."""
+    done = {cell: found for cell, _ in plan if (found := folder.finished(cell)) is not None}
+    progress = Progress([cell for cell, _ in plan], {c: r.wall_s for c, r in done.items()})
+    logger.info("results folder %s: %s before this session", folder.path, progress.status())
+    for cell, work in plan:
+        if cell in done:
+            continue
+        started = time.perf_counter()
+        row, task = work()
+        done[cell] = CellResult(row, task, round(time.perf_counter() - started, 2))
+        folder.write(cell, done[cell])
+        logger.info("%s", progress.finished(cell, done[cell].wall_s))
+    return [done[cell].row for cell, _ in plan]

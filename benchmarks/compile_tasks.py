@@ -1,25 +1,37 @@
-"""Compile the generic ``input -> target`` program on shared-data tasks and measure it on test.
+"""Compile each task's program on shared-data tasks and measure it on test, over seeds.
 
-For each task: the uncompiled program (instruction "Answer the input.", no demos) is scored on
-the task's test split; then, for each ``--optimizer`` / ``--system``, the program is compiled on
+For each task (and each ``--seeds`` seed: its own splits and compile seeds): the uncompiled
+program (:func:`benchmarks.tasks.program_for`: ``input -> target`` with the instruction
+"Answer the input.", MathCoT for GSM8K, the multi-hop program for HotPotQA) is scored on the
+task's test split; then, for each ``--optimizer`` / ``--system``, the program is compiled on
 the train and val splits under ``--budget`` LM requests and the compiled program is scored on
 the same test split. ``--system dspy-bfrs`` and ``--system dspy-mipro`` do the same with DSPy's
 BootstrapFewShotWithRandomSearch and MIPROv2 on the DSPy twin of the program, through the same
-LM object (:mod:`benchmarks.dspy_baseline`). Every system is a :class:`benchmarks.systems.System`.
-One Markdown table is printed (a row per task and system), then the paired differences of test
-scores (each compiled system minus the uncompiled program, each promptc strategy minus each DSPy
-optimizer: a paired bootstrap over the same test rows); every figure, with the per-example
-outcomes, is written to a dated JSON file in ``--out``, with the tables (``.md``) and a plot of
-test score vs. LM requests (``.svg``) beside it.
+LM object (:mod:`benchmarks.dspy_baseline`), with DSPy's default adapter and, as a second row
+(``dspy-mipro+best``), the adapter that scored best on the validation rows
+(``--dspy-adapter``, :mod:`benchmarks.dspy_adapters`). Every system is a
+:class:`benchmarks.systems.System`.
+
+Printed: a table (a row per task, seed and system), the paired differences per seed, and the
+evidence of :mod:`benchmarks.evidence` (means over seeds; promptc - DSPy over seeds and rows
+with a summary row; adapter choices; matched spend). Every figure, with per-example outcomes
+and validation curves, goes to ``OUT/compile_tasks-RUN_ID.json``, with the tables (``.md``)
+and plots (``.svg``, ``.curves.svg``) beside it.
+
+Each finished task x system x seed cell is also written to the run's folder
+``OUT/compile_tasks-RUN_ID/`` (:mod:`benchmarks.cells`) as it finishes, with progress and an
+ETA on stderr; the same command with the same ``--run-id`` (or ``--resume DIR``) resumes a
+killed run where it stopped, never rerunning a finished cell, and refuses other settings.
 
 Run from the repository root with promptc installed (``pip install -e '.[local]'``)::
 
     python -m benchmarks.compile_tasks --tasks instruction_induction/antonyms \\
         bbh/boolean_expressions --optimizer labeled --optimizer random --budget 200
 
-    # against DSPy (pip install -e '.[local,compile,dspy]')
+    # against DSPy (pip install -e '.[local,compile,dspy]'), three seeds, resumable
     python -m benchmarks.compile_tasks --tasks instruction_induction/antonyms \\
-        --optimizer random --optimizer racing --system dspy-bfrs --system dspy-mipro
+        --optimizer random --optimizer racing --system dspy-bfrs --system dspy-mipro \\
+        --seeds 0 1 2 --n-test 200 --run-id evidence
 
 Splits come from :mod:`benchmarks.tasks` (read its docstring), metrics from
 :mod:`benchmarks.metrics`. One LM object with
@@ -40,13 +52,13 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import promptc
 from benchmarks import evidence, evidence_tables, plot
-from benchmarks.cells import Cell, CellResult, Progress, RunFolder
+from benchmarks.cells import Cell, RunFolder, run_cells
 from benchmarks.dspy_adapters import ADAPTER_CHOICES
 from benchmarks.dspy_baseline import DSPY_SYSTEMS, DSPySystem
 from benchmarks.records import ResultRow, rows_to_json
@@ -170,6 +182,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.systems = [*(args.optimizer or []), *(args.system or [])] or list(DEFAULT_OPTIMIZERS)
+    if args.resume is not None and args.run_id is not None:
+        parser.error("give --resume DIR or --run-id, not both")
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
     args.seed = args.seeds[0]
     if len(set(args.seeds)) != len(args.seeds):
@@ -377,22 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the task table; exit status 1 if a system failed on a task."""
     args = parse_args(argv)
     with _log_to_stderr():
-        return _run(args, argv)
-
-
-def _open_run(
-    args: argparse.Namespace, argv: list[str] | None, started: dt.datetime, settings: Any
-) -> RunFolder:
-    """The run's results folder: ``--resume DIR``, else ``OUT/compile_tasks-RUN_ID``."""
-    if args.resume is not None and args.run_id is not None:
-        raise SystemExit("compile_tasks: give --resume DIR or --run-id, not both")
-    run_id = args.run_id or f"{started:%Y-%m-%dT%H%M%SZ}"
-    folder = args.resume or args.out / f"compile_tasks-{run_id}"
-    command = sys.argv[1:] if argv is None else argv
-    try:
-        return RunFolder(folder, settings, command=command, resume=args.resume is not None)
-    except ConfigurationError as exc:
-        raise SystemExit(f"compile_tasks: {exc}") from None
+        try:
+            return _run(args, argv)
+        except ConfigurationError as exc:  # a results folder of another run
+            raise SystemExit(f"compile_tasks: {exc}") from None
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -408,31 +410,31 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         **{k: getattr(args, k) for k in ("seeds", "model", "budget", "max_tokens")},
         **{k: getattr(args, k) for k in ("n_train", "n_val", "n_test")},
     }
-    run = _open_run(args, argv, started, settings)
+    run = RunFolder.of_run(
+        args.out / f"compile_tasks-{args.run_id or f'{started:%Y-%m-%dT%H%M%SZ}'}",
+        settings,
+        command=sys.argv[1:] if argv is None else argv,
+        resume=args.resume,
+    )
     plan = [
-        (t, s, Cell(t.name, s.name, seed))
+        (Cell(t.name, s.name, seed), _work(t, s, lm, args.budget, seed))
         for seed in args.seeds
         for t in by_seed[seed]
         for s in systems
     ]
-    done = {cell: found for *_, cell in plan if (found := run.finished(cell)) is not None}
-    progress = Progress([cell for *_, cell in plan], {c: r.wall_s for c, r in done.items()})
-    logger.info("results folder %s: %s before this session", run.path, progress.status())
-    for task, system, cell in plan:
-        if cell in done:
-            continue
-        clock_cell = time.perf_counter()
-        row = run_cell(task, system, lm, budget=args.budget, seed=cell.seed)
-        done[cell] = CellResult(row, _task_record(task), round(time.perf_counter() - clock_cell, 2))
-        run.write(cell, done[cell])
-        logger.info("%s", progress.finished(cell, done[cell].wall_s))
-    rows = [done[cell].row for *_, cell in plan]
+    rows = run_cells(run, plan)
     tasks = [t for seed in args.seeds for t in by_seed[seed]]
     wall = time.perf_counter() - clock
     path, report = _write_results(args, argv, started, wall, lm, tasks, rows, run.path)
     print(report)
     print(f"\nresults: {path}\ntable: {path.with_suffix('.md')}\nplot: {path.with_suffix('.svg')}")
     return 1 if any(r.result.error is not None for r in rows) else 0
+
+
+def _work(
+    task: Task, system: System, lm: promptc.LM, budget: int, seed: int
+) -> Callable[[], tuple[ResultRow, dict[str, Any]]]:
+    return lambda: (run_cell(task, system, lm, budget=budget, seed=seed), _task_record(task))
 
 
 if __name__ == "__main__":
