@@ -288,18 +288,21 @@ def load_fitted(folder: Path, args: argparse.Namespace, seed: int | None = None)
     (HotPotQA's 53 rows), said so on stderr; the sizes used are in the results."""
     seed = args.seed if seed is None else seed
     sizes = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
-    spare = spare_test_rows(folder, n_train=args.n_train, n_val=args.n_val)
-    if spare < sizes["n_test"] and spare >= min(sizes["n_test"], sizes["n_val"]):
-        logger.info("%s: %d test rows fit beside train and val", folder.name, spare)
-        sizes["n_test"] = spare
-    for _ in range(4):
-        try:
-            return load_task(folder, seed=seed, root=args.data_dir, **sizes)
-        except ValueError as exc:
-            if "no rows left" not in str(exc) or min(sizes.values()) < 2:
-                raise
-            sizes = {k: max(1, v // 2) for k, v in sizes.items()}
-            logger.info("%s: too few rows for the asked sizes; trying %s", folder.name, sizes)
+    for _ in range(5):
+        spare = spare_test_rows(folder, n_train=sizes["n_train"], n_val=sizes["n_val"])
+        if spare >= min(sizes["n_test"], sizes["n_val"]):  # else the test split would be tiny
+            if spare < sizes["n_test"]:
+                logger.info("%s: %d test rows fit beside train and val", folder.name, spare)
+                sizes["n_test"] = spare
+            try:
+                return load_task(folder, seed=seed, root=args.data_dir, **sizes)
+            except ValueError as exc:  # a split's own file is too small (a tiny train file)
+                if "no rows left" not in str(exc):
+                    raise
+        if min(sizes.values()) < 2:
+            break
+        sizes = {k: max(1, v // 2) for k, v in sizes.items()}
+        logger.info("%s: too few rows for the asked sizes; trying %s", folder.name, sizes)
     return load_task(folder, seed=seed, root=args.data_dir, **sizes)
 
 

@@ -261,3 +261,20 @@ def test_progress_estimates_each_system_from_its_own_finished_cells() -> None:
         cells.Cell("bbh/x y", "dspy-mipro+best", 2).file_name
         == "bbh__x_y--dspy-mipro+best--seed2.json"
     )
+
+
+def test_a_small_single_file_task_is_halved_then_its_test_takes_the_rest(
+    data_root: Path, tmp_path: Path
+) -> None:
+    from benchmark_support import hotpot_rows, write_rows
+
+    write_rows(tmp_path / "hotpotqa" / "dev_distractor_first53.jsonl", hotpot_rows(53))
+    argv = ["--tasks", "x", "--data-dir", str(tmp_path), "--n-test", "200"]
+    task = compile_tasks.load_fitted(tmp_path / "hotpotqa", compile_tasks.parse_args(argv))
+    # 30/16 leave 7 test rows (< 16): halved to 15/8, which leave 30 of the 53 for test.
+    assert task.sizes() == {"train": 15, "val": 8, "test": 30}
+    small = data_root / "instruction_induction" / "fake_set"  # 10 train rows: val 16 empties train
+    fitted = compile_tasks.load_fitted(
+        small, compile_tasks.parse_args(argv[:2] + ["--data-dir", str(data_root)])
+    )
+    assert fitted.sizes() == {"train": 2, "val": 8, "test": 10}
