@@ -6,7 +6,10 @@ dspy-mipro`` with ``MIPROv2``; the compiled DSPy program is then scored on the t
 with the task's promptc metric, through the same ``promptc.LM`` (so the same model, settings and
 cache, every request counted). DSPy does not enforce a budget: its settings are sized from
 ``--budget`` (see :func:`bfrs_settings` and :func:`mipro_settings`) and the requests it really
-made are reported. :class:`DSPySystem` is the :class:`~benchmarks.systems.System` of both.
+made are reported. :class:`DSPySystem` is the :class:`~benchmarks.systems.System` of both,
+with DSPy's default adapter (``ChatAdapter``), another one, or the best of the three on the
+validation rows (:func:`choose_adapter`; :mod:`benchmarks.dspy_adapters`). A program with no
+DSPy twin (:func:`benchmarks.dspy_twin.twin_problem`) makes a DSPy system ``n/a`` on that task.
 
 Needs ``pip install -e '.[dspy,compile]'`` (MIPROv2 uses optuna).
 """

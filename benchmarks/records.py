@@ -1,10 +1,11 @@
 """Typed records of a task-table run, and their JSON (the format of ``benchmarks/results``).
 
 A run of :mod:`benchmarks.compile_tasks` is a list of :class:`ResultRow`: one per (task,
-system), each holding what the :class:`~benchmarks.systems.System` returned
+system, seed), each holding what the :class:`~benchmarks.systems.System` returned
 (:class:`SystemResult`). ``to_json`` gives the same dicts the results files have held since
-the first run, and :func:`row_from_json` reads every one of those files back, so old results
-still plot and tabulate.
+the first run (fields added since, such as ``seed``, a DSPy compile's ``adapter`` and
+``curve``, appear only when set), and :func:`row_from_json` reads every one of those files
+back, so old results still plot and tabulate.
 """
 
 from __future__ import annotations
