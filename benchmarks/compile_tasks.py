@@ -142,10 +142,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--dspy-adapter",
         choices=ADAPTER_CHOICES,
         default="best",
-        help="the DSPy systems' adapter: chat (DSPy's default), xml, json, or best: the best\n"
-        "of the three on the validation rows, its spend counted. Unless chat, each DSPy\n"
-        "system gets a second row, dspy-mipro+best (+xml, +json) beside dspy-mipro (chat)\n"
-        "(default: %(default)s)",
+        help="a second row per DSPy system (dspy-mipro+best beside dspy-mipro, DSPy's chat):\n"
+        "xml, json, or best: the best of the three on the validation rows, all three\n"
+        "compiles counted; chat: DSPy's default only (default: %(default)s)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     parser.add_argument("--max-tokens", type=int, help="LM completion cap (default: the LM's)")
@@ -172,8 +171,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resume",
         type=Path,
         metavar="DIR",
-        help="resume the run whose folder is DIR (OUT/compile_tasks-RUN_ID), with the same\n"
-        "settings; finished cells are never rerun",
+        help="resume the run in DIR (OUT/compile_tasks-RUN_ID), same settings",
     )
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     args = parser.parse_args(argv)

@@ -275,6 +275,6 @@ def test_a_small_single_file_task_is_halved_then_its_test_takes_the_rest(
     assert task.sizes() == {"train": 15, "val": 8, "test": 30}
     small = data_root / "instruction_induction" / "fake_set"  # 10 train rows: val 16 empties train
     fitted = compile_tasks.load_fitted(
-        small, compile_tasks.parse_args(argv[:2] + ["--data-dir", str(data_root)])
+        small, compile_tasks.parse_args([*argv[:2], "--data-dir", str(data_root)])
     )
     assert fitted.sizes() == {"train": 2, "val": 8, "test": 10}

@@ -33,7 +33,7 @@ def prefer(question):
     a, b = question.a["label"] == right, question.b["label"] == right
     return "tie" if a == b else ("A" if a else "B")
 '''
-PROGRAM = 'import promptc\nprogram = promptc.Predict("word -> label: Literal[\'a\', \'b\']")\n'
+PROGRAM = "import promptc\nprogram = promptc.Predict(\"word -> label: Literal['a', 'b']\")\n"
 
 
 def answer(body: dict[str, Any]) -> str:
