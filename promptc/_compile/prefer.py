@@ -71,11 +71,11 @@ def _every_output(row: Mapping[str, Any], prediction: Any) -> float:
     return 1.0
 
 
-def _judge_kind(feedback: Feedback) -> tuple[str, str | None]:
+def _judge_kind(feedback: Feedback, lm: LM) -> tuple[str, str | None]:
     from promptc.judges._pairwise import Pairwise
 
-    if isinstance(feedback, Pairwise):
-        return "lm", feedback.lm.model if feedback.lm is not None else None
+    if isinstance(feedback, Pairwise):  # without its own LM it asks the compile's
+        return "lm", (feedback.lm or lm).model
     if type(feedback).__name__ == "Person" and type(feedback).__module__.startswith("promptc."):
         return "person", None
     return "function", None
@@ -276,7 +276,7 @@ def compile_from_preferences(
             duels.play(strategy, feedback_budget)
     finally:
         run.progress.close()
-    judge, model = _judge_kind(feedback)
+    judge, model = _judge_kind(feedback, lm)
     return finish_preferences(
         run,
         strategy,
