@@ -1,25 +1,37 @@
-"""Compile the generic ``input -> target`` program on shared-data tasks and measure it on test.
+"""Compile each task's program on shared-data tasks and measure it on test, over seeds.
 
-For each task: the uncompiled program (instruction "Answer the input.", no demos) is scored on
-the task's test split; then, for each ``--optimizer`` / ``--system``, the program is compiled on
+For each task (and each ``--seeds`` seed: its own splits and compile seeds): the uncompiled
+program (:func:`benchmarks.tasks.program_for`: ``input -> target`` with the instruction
+"Answer the input.", MathCoT for GSM8K, the multi-hop program for HotPotQA) is scored on the
+task's test split; then, for each ``--optimizer`` / ``--system``, the program is compiled on
 the train and val splits under ``--budget`` LM requests and the compiled program is scored on
 the same test split. ``--system dspy-bfrs`` and ``--system dspy-mipro`` do the same with DSPy's
 BootstrapFewShotWithRandomSearch and MIPROv2 on the DSPy twin of the program, through the same
-LM object (:mod:`benchmarks.dspy_baseline`). Every system is a :class:`benchmarks.systems.System`.
-One Markdown table is printed (a row per task and system), then the paired differences of test
-scores (each compiled system minus the uncompiled program, each promptc strategy minus each DSPy
-optimizer: a paired bootstrap over the same test rows); every figure, with the per-example
-outcomes, is written to a dated JSON file in ``--out``, with the tables (``.md``) and a plot of
-test score vs. LM requests (``.svg``) beside it.
+LM object (:mod:`benchmarks.dspy_baseline`), with DSPy's default adapter and, as a second row
+(``dspy-mipro+best``), the adapter that scored best on the validation rows
+(``--dspy-adapter``, :mod:`benchmarks.dspy_adapters`). Every system is a
+:class:`benchmarks.systems.System`.
+
+Printed: a table (a row per task, seed and system), the paired differences per seed, and the
+evidence of :mod:`benchmarks.evidence` (means over seeds; promptc - DSPy over seeds and rows
+with a summary row; adapter choices; matched spend). Every figure, with per-example outcomes
+and validation curves, goes to ``OUT/compile_tasks-RUN_ID.json``, with the tables (``.md``)
+and plots (``.svg``, ``.curves.svg``) beside it.
+
+Each finished task x system x seed cell is also written to the run's folder
+``OUT/compile_tasks-RUN_ID/`` (:mod:`benchmarks.cells`) as it finishes, with progress and an
+ETA on stderr; the same command with the same ``--run-id`` (or ``--resume DIR``) resumes a
+killed run where it stopped, never rerunning a finished cell, and refuses other settings.
 
 Run from the repository root with promptc installed (``pip install -e '.[local]'``)::
 
     python -m benchmarks.compile_tasks --tasks instruction_induction/antonyms \\
         bbh/boolean_expressions --optimizer labeled --optimizer random --budget 200
 
-    # against DSPy (pip install -e '.[local,compile,dspy]')
+    # against DSPy (pip install -e '.[local,compile,dspy]'), three seeds, resumable
     python -m benchmarks.compile_tasks --tasks instruction_induction/antonyms \\
-        --optimizer random --optimizer racing --system dspy-bfrs --system dspy-mipro
+        --optimizer random --optimizer racing --system dspy-bfrs --system dspy-mipro \\
+        --seeds 0 1 2 --n-test 200 --run-id evidence
 
 Splits come from :mod:`benchmarks.tasks` (read its docstring), metrics from
 :mod:`benchmarks.metrics`. One LM object with
@@ -40,17 +52,27 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import promptc
-from benchmarks import plot
+from benchmarks import evidence, evidence_tables, plot
+from benchmarks.cells import Cell, RunFolder, run_cells
+from benchmarks.dspy_adapters import ADAPTER_CHOICES
 from benchmarks.dspy_baseline import DSPY_SYSTEMS, DSPySystem
 from benchmarks.records import ResultRow, rows_to_json
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
 from benchmarks.table import differences, format_differences, format_table
-from benchmarks.tasks import REPO_ROOT, Task, default_data_dir, find_tasks, load_task
+from benchmarks.tasks import (
+    REPO_ROOT,
+    Task,
+    default_data_dir,
+    find_tasks,
+    load_task,
+    spare_test_rows,
+)
+from promptc.exceptions import ConfigurationError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
 DEFAULTS = {"n_train": 30, "n_val": 16, "n_test": 40, "budget": 200}
@@ -106,7 +128,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             type=int,
             help=f"{text} (default {DEFAULTS[key]}; with --quick {QUICK[key]})",
         )
-    parser.add_argument("--seed", type=int, default=0, help="splits and compiles (default 0)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="one seed of splits and compiles (default 0)")
+    seeds.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="several seeds: each gives its own splits and compiles, and the report adds\n"
+        "means over seeds and paired promptc - DSPy intervals over seeds and rows",
+    )
+    parser.add_argument(
+        "--dspy-adapter",
+        choices=ADAPTER_CHOICES,
+        default="best",
+        help="a second row per DSPy system (dspy-mipro+best beside dspy-mipro, DSPy's chat):\n"
+        "xml, json, or best: the best of the three on the validation rows, all three\n"
+        "compiles counted; chat: DSPy's default only (default: %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     parser.add_argument("--max-tokens", type=int, help="LM completion cap (default: the LM's)")
     parser.add_argument("--threads", type=int, default=4, help="examples evaluated at once")
@@ -120,7 +159,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=REPO_ROOT / "benchmarks" / "results",
-        help="directory for the dated JSON results file (default: %(default)s)",
+        help="directory for the results: OUT/compile_tasks-RUN_ID.json (.md, .svg) and the\n"
+        "run's folder of finished cells OUT/compile_tasks-RUN_ID/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--run-id",
+        help="names the run (default: the start time); rerunning with the same --out and\n"
+        "--run-id resumes the run: finished cells are kept, the others run",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="resume the run in DIR (OUT/compile_tasks-RUN_ID), same settings",
     )
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     args = parser.parse_args(argv)
@@ -129,6 +180,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.systems = [*(args.optimizer or []), *(args.system or [])] or list(DEFAULT_OPTIMIZERS)
+    if args.resume is not None and args.run_id is not None:
+        parser.error("give --resume DIR or --run-id, not both")
+    args.seeds = args.seeds or [0 if args.seed is None else args.seed]
+    args.seed = args.seeds[0]
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must differ, got {args.seeds}")
     args.data_dir = args.data_dir or default_data_dir()
     for key in ("budget", "n_train", "n_val", "n_test", "threads", "lm_threads", "max_tokens"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
@@ -136,13 +193,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_systems(names: Sequence[str], options: RunOptions) -> list[System]:
-    """The uncompiled program, then the named systems (promptc strategies, DSPy optimizers)."""
+def make_systems(
+    names: Sequence[str], options: RunOptions, *, dspy_adapter: str = "chat"
+) -> list[System]:
+    """The uncompiled program, then the named systems (promptc strategies, DSPy optimizers).
+
+    A DSPy optimizer runs with DSPy's default adapter (``chat``) and, when ``dspy_adapter``
+    is another (``xml``, ``json``, ``best``), with that one too, as a second system.
+    """
     systems: list[System] = [Uncompiled(options)]
     for name in names:
-        systems.append(
-            DSPySystem(name, options) if name in DSPY_SYSTEMS else PromptcStrategy(name, options)
-        )
+        if name not in DSPY_SYSTEMS:
+            systems.append(PromptcStrategy(name, options))
+            continue
+        systems.append(DSPySystem(name, options))
+        if dspy_adapter != "chat":
+            systems.append(DSPySystem(name, options, dspy_adapter))
     return systems
 
 
@@ -157,6 +223,16 @@ def run_task(
             logger.info("%s: %s failed: %s", task.name, system.name, result.error)
         rows.append(ResultRow(task.name, task.group, task.metric, system.name, result))
     return rows
+
+
+def run_cell(task: Task, system: System, lm: promptc.LM, *, budget: int, seed: int) -> ResultRow:
+    """One system compiled on ``task`` (its splits for ``seed``) and scored on its test rows."""
+    result = system.compile(task, lm, budget, seed)
+    if result.error is not None:
+        logger.info("%s: %s failed: %s", task.name, system.name, result.error)
+    if result.skipped is not None:
+        logger.info("%s: %s is n/a: %s", task.name, system.name, result.skipped)
+    return ResultRow(task.name, task.group, task.metric, system.name, result, seed)
 
 
 def _git(*args: str) -> str | None:
@@ -203,19 +279,29 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in sorted(vars(args).items())}
 
 
-def load_fitted(folder: Path, args: argparse.Namespace) -> Task:
-    """The task's splits at the asked sizes, or halved until they fit a small task (HotPotQA's
-    53 rows) and said so on stderr; the sizes used are in the results."""
+def load_fitted(folder: Path, args: argparse.Namespace, seed: int | None = None) -> Task:
+    """The task's splits for ``seed`` (default ``args.seed``) at the asked sizes, else with
+    fewer test rows when that lets val and train keep theirs (BBH tasks under 250 rows: test
+    and the rest come from one file), else all halved until they fit a small task
+    (HotPotQA's 53 rows), said so on stderr; the sizes used are in the results."""
+    seed = args.seed if seed is None else seed
     sizes = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
-    for _ in range(4):
-        try:
-            return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
-        except ValueError as exc:
-            if "no rows left" not in str(exc) or min(sizes.values()) < 2:
-                raise
-            sizes = {k: max(1, v // 2) for k, v in sizes.items()}
-            logger.info("%s: too few rows for the asked sizes; trying %s", folder.name, sizes)
-    return load_task(folder, seed=args.seed, root=args.data_dir, **sizes)
+    for _ in range(5):
+        spare = spare_test_rows(folder, n_train=sizes["n_train"], n_val=sizes["n_val"])
+        if spare >= min(sizes["n_test"], sizes["n_val"]):  # else the test split would be tiny
+            if spare < sizes["n_test"]:
+                logger.info("%s: %d test rows fit beside train and val", folder.name, spare)
+                sizes["n_test"] = spare
+            try:
+                return load_task(folder, seed=seed, root=args.data_dir, **sizes)
+            except ValueError as exc:  # a split's own file is too small (a tiny train file)
+                if "no rows left" not in str(exc):
+                    raise
+        if min(sizes.values()) < 2:
+            break
+        sizes = {k: max(1, v // 2) for k, v in sizes.items()}
+        logger.info("%s: too few rows for the asked sizes; trying %s", folder.name, sizes)
+    return load_task(folder, seed=seed, root=args.data_dir, **sizes)
 
 
 def make_lm(args: argparse.Namespace) -> promptc.LM:
@@ -257,12 +343,12 @@ def _write_results(
     lm: promptc.LM,
     tasks: Sequence[Task],
     rows: Sequence[ResultRow],
+    folder: Path,
 ) -> tuple[Path, str]:
-    """The JSON results file, its ``.md`` and ``.svg`` beside it; returns the path and the
-    printed report (summary and tables)."""
+    """The JSON results file beside the run's ``folder``, its ``.md`` and ``.svg`` plots
+    beside it; returns the path and the printed report (summary and tables)."""
     table, diffs = format_table(rows), differences(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"compile_tasks-{started:%Y-%m-%dT%H%M%SZ}.json"
+    path = folder.with_name(f"{folder.name}.json")
     payload = {
         "script": "benchmarks/compile_tasks.py",
         "argv": sys.argv[1:] if argv is None else argv,
@@ -274,21 +360,31 @@ def _write_results(
         "results": rows_to_json(rows),
         "table": table,
         "differences": [d.to_json() for d in diffs],
+        "run_folder": folder.name,
+        "seeds": args.seeds,
+        "evidence": evidence_tables.evidence_json(rows),
+        "curves": evidence.curves_json(rows),
     }
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str) + "\n")
+    first = [t for t in tasks if t.seed == args.seeds[0]]
     sizes = ", ".join(
-        f"{t.name} {t.sizes()['train']}/{t.sizes()['val']}/{t.sizes()['test']}" for t in tasks
+        f"{t.name} {t.sizes()['train']}/{t.sizes()['val']}/{t.sizes()['test']}" for t in first
     )
+    seeds = " ".join(map(str, args.seeds))
     summary = (
-        f"LM {lm.settings()}; seed {args.seed}; budget {args.budget} LM requests per compile; "
-        f"rows train/val/test: {sizes}; total wall {wall:.0f} s"
+        f"LM {lm.settings()}; seed{'s' if len(args.seeds) > 1 else ''} {seeds}; budget "
+        f"{args.budget} LM requests per compile; rows train/val/test: {sizes}; "
+        f"total wall {wall:.0f} s"
     )
     report = f"{summary}\n\n{table}\n\n{format_differences(diffs)}"
-    plot_path = path.with_suffix(".svg")
-    plot_path.write_text(plot.accuracy_vs_calls_svg(rows), encoding="utf-8")
-    path.with_suffix(".md").write_text(
-        f"{report}\n\n![score vs LM requests]({plot_path.name})\n", encoding="utf-8"
-    )
+    report += "".join(f"\n\n{part}" for part in evidence_tables.format_evidence(rows))
+    plots = f"![score vs LM requests]({path.with_suffix('.svg').name})"
+    path.with_suffix(".svg").write_text(plot.accuracy_vs_calls_svg(rows), encoding="utf-8")
+    if payload["curves"]:
+        curves = path.with_suffix(".curves.svg")
+        curves.write_text(plot.best_val_vs_requests_svg(rows), encoding="utf-8")
+        plots += f"\n\n![best validation score vs LM requests]({curves.name})"
+    path.with_suffix(".md").write_text(f"{report}\n\n{plots}\n", encoding="utf-8")
     return path, report
 
 
@@ -296,24 +392,50 @@ def main(argv: list[str] | None = None) -> int:
     """Run the task table; exit status 1 if a system failed on a task."""
     args = parse_args(argv)
     with _log_to_stderr():
-        return _run(args, argv)
+        try:
+            return _run(args, argv)
+        except ConfigurationError as exc:  # a results folder of another run
+            raise SystemExit(f"compile_tasks: {exc}") from None
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    tasks = [load_fitted(folder, args) for folder in find_tasks(args.data_dir, args.tasks)]
+    folders = find_tasks(args.data_dir, args.tasks)
+    by_seed = {seed: [load_fitted(f, args, seed) for f in folders] for seed in args.seeds}
     lm = make_lm(args)
-    systems = make_systems(args.systems, RunOptions(args.threads, args.progress))
-    rows: list[ResultRow] = []
-    for task in tasks:
-        logger.info(
-            "%s: metric %s, rows %s, from %s", task.name, task.metric, task.sizes(), task.sources
-        )
-        rows.extend(run_task(task, systems, lm, budget=args.budget, seed=args.seed))
-    path, report = _write_results(args, argv, started, time.perf_counter() - clock, lm, tasks, rows)
+    options = RunOptions(args.threads, args.progress)
+    systems = make_systems(args.systems, options, dspy_adapter=args.dspy_adapter)
+    settings = {
+        "tasks": [t.name for t in by_seed[args.seed]],
+        "systems": [s.name for s in systems],
+        **{k: getattr(args, k) for k in ("seeds", "model", "budget", "max_tokens")},
+        **{k: getattr(args, k) for k in ("n_train", "n_val", "n_test")},
+    }
+    run = RunFolder.of_run(
+        args.out / f"compile_tasks-{args.run_id or f'{started:%Y-%m-%dT%H%M%SZ}'}",
+        settings,
+        command=sys.argv[1:] if argv is None else argv,
+        resume=args.resume,
+    )
+    plan = [
+        (Cell(t.name, s.name, seed), _work(t, s, lm, args.budget, seed))
+        for seed in args.seeds
+        for t in by_seed[seed]
+        for s in systems
+    ]
+    rows = run_cells(run, plan)
+    tasks = [t for seed in args.seeds for t in by_seed[seed]]
+    wall = time.perf_counter() - clock
+    path, report = _write_results(args, argv, started, wall, lm, tasks, rows, run.path)
     print(report)
     print(f"\nresults: {path}\ntable: {path.with_suffix('.md')}\nplot: {path.with_suffix('.svg')}")
     return 1 if any(r.result.error is not None for r in rows) else 0
+
+
+def _work(
+    task: Task, system: System, lm: promptc.LM, budget: int, seed: int
+) -> Callable[[], tuple[ResultRow, dict[str, Any]]]:
+    return lambda: (run_cell(task, system, lm, budget=budget, seed=seed), _task_record(task))
 
 
 if __name__ == "__main__":

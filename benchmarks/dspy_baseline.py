@@ -6,7 +6,10 @@ dspy-mipro`` with ``MIPROv2``; the compiled DSPy program is then scored on the t
 with the task's promptc metric, through the same ``promptc.LM`` (so the same model, settings and
 cache, every request counted). DSPy does not enforce a budget: its settings are sized from
 ``--budget`` (see :func:`bfrs_settings` and :func:`mipro_settings`) and the requests it really
-made are reported. :class:`DSPySystem` is the :class:`~benchmarks.systems.System` of both.
+made are reported. :class:`DSPySystem` is the :class:`~benchmarks.systems.System` of both,
+with DSPy's default adapter (``ChatAdapter``), another one, or the best of the three on the
+validation rows (:func:`choose_adapter`; :mod:`benchmarks.dspy_adapters`). A program with no
+DSPy twin (:func:`benchmarks.dspy_twin.twin_problem`) makes a DSPy system ``n/a`` on that task.
 
 Needs ``pip install -e '.[dspy,compile]'`` (MIPROv2 uses optuna).
 """
@@ -17,9 +20,16 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import promptc
+from benchmarks.dspy_adapters import (
+    ADAPTERS,
+    AdapterRun,
+    ValidationCurve,
+    make_adapter,
+    merge_choice,
+)
 from benchmarks.dspy_twin import (
     dspy_examples,
     dspy_lm,
@@ -28,6 +38,7 @@ from benchmarks.dspy_twin import (
     import_dspy,
     outputs,
     program_inputs,
+    twin_problem,
 )
 from benchmarks.metrics import metric_for
 from benchmarks.records import DSPyCompile, ExampleOutcome, Scores, SystemResult, TestRecord
@@ -40,6 +51,7 @@ __all__ = [
     "DSPY_SYSTEMS",
     "DSPySystem",
     "bfrs_settings",
+    "choose_adapter",
     "compile_dspy",
     "evaluate_dspy",
     "mipro_settings",
@@ -150,11 +162,20 @@ def _optimizer(
 
 
 def compile_dspy(
-    system: str, task: Task, lm: promptc.LM, *, budget: int, seed: int, threads: int
+    system: str,
+    task: Task,
+    lm: promptc.LM,
+    *,
+    budget: int,
+    seed: int,
+    threads: int,
+    adapter: str = "chat",
 ) -> tuple[Any, DSPyCompile]:
-    """Compile the DSPy twin of ``task``'s program on its train and val rows.
+    """Compile the DSPy twin of ``task``'s program on its train and val rows, with the DSPy
+    adapter ``adapter`` (``chat``: DSPy's default; ``xml``; ``json``).
 
     Every DSPy request goes to ``lm``; the usage reported is ``lm``'s usage during the compile.
+    The record's curve has a point after each full validation pass.
 
     Returns:
         The compiled DSPy program, and its compile record.
@@ -167,7 +188,8 @@ def compile_dspy(
         system, dspy_metric(metric_for(task.metric)), twin, budget, task, seed, threads
     )
     before, started = lm.usage.total(), time.perf_counter()
-    with dspy.context(lm=twin):
+    curve = ValidationCurve(len(task.val), lambda: requests(_usage_since(lm, before)))
+    with dspy.context(lm=twin, adapter=make_adapter(adapter), callbacks=[curve.callback()]):
         compiled = optimizer.compile(
             dspy_program(program),
             trainset=dspy_examples(task.train, inputs),
@@ -183,8 +205,43 @@ def compile_dspy(
         val_best=_val_score(compiled),
         settings=settings,
         demos={name: len(p.demos) for name, p in compiled.named_predictors()},
+        adapter=adapter,
+        curve=curve.curve(),
     )
     return compiled, record
+
+
+def choose_adapter(
+    system: str, task: Task, lm: promptc.LM, *, budget: int, seed: int, threads: int
+) -> tuple[Any, DSPyCompile]:
+    """Compile with each DSPy adapter and keep the program that scored best on the validation
+    rows (DSPy's own score of its pick; measured on the validation rows when it has none).
+
+    An adapter whose compile raises is left out (its error is in the record's ``adapters``).
+
+    Returns:
+        The chosen compiled program, and the record of the whole choice (its spend is every
+        adapter's compile).
+    """
+    inputs = program_inputs(program_for(task))
+    runs = []
+    for adapter in ADAPTERS:
+        try:
+            program, record = compile_dspy(
+                system, task, lm, budget=budget, seed=seed, threads=threads, adapter=adapter
+            )
+        except Exception as exc:  # one adapter breaking leaves the others to choose from
+            runs.append(AdapterRun(adapter, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        if record.val_best is not None:
+            runs.append(AdapterRun(adapter, program, record, record.val_best))
+            continue
+        val = evaluate_dspy(program, task, inputs, lm, threads=threads, adapter=adapter, rows="val")
+        runs.append(
+            AdapterRun(adapter, program, record, val.scores.mean, val.lm_requests, val.usage)
+        )
+    chosen, record = merge_choice(runs)
+    return chosen.program, record
 
 
 def evaluate_dspy(
@@ -194,16 +251,21 @@ def evaluate_dspy(
     lm: promptc.LM,
     *,
     threads: int,
+    adapter: str = "chat",
+    rows: Literal["test", "val"] = "test",
 ) -> TestRecord:
-    """Run a DSPy program on every test row (``threads`` at once) and score it with the task's
-    metric. A row whose run raises scores 0 and keeps its error, as in ``promptc.evaluate``."""
+    """Run a DSPy program on every test row (or validation row), ``threads`` at once, with
+    the DSPy adapter ``adapter``, and score it with the task's metric. A row whose run raises
+    scores 0 and keeps its error, as in ``promptc.evaluate``."""
     dspy = import_dspy()
     twin = dspy_lm(lm)
     metric: Metric = metric_for(task.metric)
+    scored = task.test if rows == "test" else task.val
 
     def run(row: Mapping[str, Any]) -> tuple[float, Any, str | None]:
         try:
-            with dspy.context(lm=twin):
+            # Each worker thread sets its own context: DSPy's settings are per thread.
+            with dspy.context(lm=twin, adapter=make_adapter(adapter)):
                 prediction = program(**{n: row[n] for n in inputs})
         except Exception as exc:  # a failing row scores 0; the run goes on
             return 0.0, None, f"{type(exc).__name__}: {exc}"
@@ -212,7 +274,7 @@ def evaluate_dspy(
 
     before, started = lm.usage.total(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        outcomes = list(pool.map(run, task.test))
+        outcomes = list(pool.map(run, scored))
     wall = time.perf_counter() - started
     usage = _usage_since(lm, before)
     row_scores = [o[0] for o in outcomes]
@@ -220,7 +282,7 @@ def evaluate_dspy(
     errors = sum(o[2] is not None for o in outcomes)
     examples = tuple(
         ExampleOutcome(row["id"], score, prediction, error)
-        for row, (score, prediction, error) in zip(task.test, outcomes, strict=True)
+        for row, (score, prediction, error) in zip(scored, outcomes, strict=True)
     )
     return TestRecord(
         Scores(mean, bootstrap_ci(row_scores), len(row_scores), errors),
@@ -233,22 +295,53 @@ def evaluate_dspy(
 
 @dataclass(frozen=True)
 class DSPySystem:
-    """A DSPy optimizer (``dspy-bfrs`` or ``dspy-mipro``) as a task-table system."""
+    """A DSPy optimizer (``dspy-bfrs`` or ``dspy-mipro``) as a task-table system.
 
-    name: str
+    Attributes:
+        optimizer: ``dspy-bfrs`` or ``dspy-mipro``.
+        options: how it runs.
+        adapter: the DSPy adapter (``chat``, DSPy's default; ``xml``; ``json``), or ``best``:
+            the best of the three on the validation rows (:func:`choose_adapter`). The
+            system's name is the optimizer's, with ``+xml`` / ``+json`` / ``+best`` unless
+            ``chat``.
+    """
+
+    optimizer: str
     options: RunOptions
+    adapter: str = "chat"
+
+    @property
+    def name(self) -> str:
+        return self.optimizer if self.adapter == "chat" else f"{self.optimizer}+{self.adapter}"
 
     def compile(self, task: Task, lm: promptc.LM, budget: int, seed: int) -> SystemResult:
-        """Compile the DSPy twin, score it on test; any failure is an error row."""
+        """Compile the DSPy twin, score it on test; a program without a twin is ``n/a``, any
+        other failure an error row."""
+        problem = twin_problem(program_for(task))
+        if problem is not None:
+            return SystemResult(skipped=problem)
         announce(task, self.name, budget)
         threads = self.options.threads
         try:
-            program, record = compile_dspy(
-                self.name, task, lm, budget=budget, seed=seed, threads=threads
-            )
-            announce_test(task, f"{self.name}-compiled")
+            if self.adapter == "best":
+                program, record = choose_adapter(
+                    self.optimizer, task, lm, budget=budget, seed=seed, threads=threads
+                )
+            else:
+                program, record = compile_dspy(
+                    self.optimizer,
+                    task,
+                    lm,
+                    budget=budget,
+                    seed=seed,
+                    threads=threads,
+                    adapter=self.adapter,
+                )
+            announce_test(task, f"{self.name}-compiled ({record.adapter} adapter)")
             inputs = program_inputs(program_for(task))
-            test = evaluate_dspy(program, task, inputs, lm, threads=threads)
+            test = evaluate_dspy(
+                program, task, inputs, lm, threads=threads, adapter=record.adapter or "chat"
+            )
         except Exception as exc:  # a baseline that breaks is reported, not fatal
             return SystemResult(error=f"{type(exc).__name__}: {exc}")
         return SystemResult(compile=record, test=test)

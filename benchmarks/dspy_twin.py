@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import promptc
+from benchmarks.task_programs import InputTarget
 from promptc.metrics import Metric
 from promptc.programs import MultiHopQA  # type: ignore[import-not-found,unused-ignore]
 
@@ -29,6 +30,7 @@ __all__ = [
     "import_dspy",
     "outputs",
     "program_inputs",
+    "twin_problem",
 ]
 
 
@@ -108,8 +110,39 @@ def _multihop_twin(program: MultiHopQA) -> Any:
     return MultiHop()
 
 
+def _input_target_twin(program: InputTarget) -> Any:
+    """DSPy's version of :class:`~benchmarks.task_programs.InputTarget`: the twin predictor,
+    with the row's ``input`` and ``target`` mapped to its fields the same way."""
+    dspy = import_dspy()
+    solve = _twin_predictor(program.solve)
+    source, target = program.input_field, program.target_field
+
+    class OnRows(dspy.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.solve = solve
+
+        def forward(self, input: str) -> Any:
+            reply = self.solve(**{source: input})
+            return dspy.Prediction(target=reply[target], reasoning=reply.get("reasoning"))
+
+    return OnRows()
+
+
 def _passages(found: Sequence[str]) -> str:
     return "\n".join(f"[{i}] {p}" for i, p in enumerate(found, start=1)) or "(nothing found)"
+
+
+def twin_problem(program: promptc.Module) -> str | None:
+    """Why ``program`` has no DSPy twin, or ``None`` when :func:`dspy_program` converts it."""
+    if isinstance(program, (promptc.Predict, MultiHopQA)):
+        return None
+    if isinstance(program, InputTarget) and isinstance(program.solve, promptc.Predict):
+        return None
+    return (
+        f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the multi-hop "
+        "program are converted (a one-prompt program may sit in an InputTarget)"
+    )
 
 
 def dspy_program(program: promptc.Module) -> Any:
@@ -118,18 +151,21 @@ def dspy_program(program: promptc.Module) -> Any:
     ``promptc.Predict`` -> ``dspy.Predict``; ``promptc.ChainOfThought`` -> ``dspy.ChainOfThought``
     (which adds its own ``reasoning`` field, so promptc's is left out); the multi-hop program
     (``MultiHopQA`` on ``input`` / ``target`` rows) -> a ``dspy.Module`` with the same three
-    prompts and the same retriever object.
+    prompts and the same retriever object; an :class:`~benchmarks.task_programs.InputTarget`
+    (MathCoT on GSM8K rows) -> its predictor's twin with the same field mapping.
 
     Raises:
-        NotImplementedError: another multi-predictor program (its ``forward`` is code to port).
+        NotImplementedError: another multi-predictor program (its ``forward`` is code to port);
+            :func:`twin_problem` says so without raising.
     """
+    problem = twin_problem(program)
+    if problem is not None:
+        raise NotImplementedError(problem)
     if isinstance(program, MultiHopQA):
         return _multihop_twin(program)
-    if not isinstance(program, promptc.Predict):
-        raise NotImplementedError(
-            f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the "
-            "multi-hop program are converted"
-        )
+    if isinstance(program, InputTarget):
+        return _input_target_twin(program)
+    assert isinstance(program, promptc.Predict)  # twin_problem said so
     return _twin_predictor(program)
 
 
@@ -155,15 +191,13 @@ def dspy_examples(rows: Sequence[Mapping[str, Any]], inputs: Sequence[str]) -> l
 
 def program_inputs(program: promptc.Module) -> list[str]:
     """The row columns a benchmark program (and its twin) reads: a predictor's input fields,
-    or the multi-hop program's ``input``."""
+    or ``input`` for the multi-hop program and an ``InputTarget``."""
+    problem = twin_problem(program)
+    if problem is not None:
+        raise NotImplementedError(problem)
     if isinstance(program, promptc.Predict):
         return list(program.signature.input_fields)
-    if isinstance(program, MultiHopQA):
-        return ["input"]
-    raise NotImplementedError(
-        f"no DSPy twin for {type(program).__name__}: only one-prompt programs and the "
-        "multi-hop program are converted"
-    )
+    return ["input"]
 
 
 # -- the litellm provider: OpenAI-style messages in, a filled ModelResponse out -----------------

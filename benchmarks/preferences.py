@@ -164,7 +164,7 @@ def _run(system: System, task: Task, lm: promptc.LM, budget: int, name: str) -> 
     result = system.compile(task, lm, budget, task.seed)
     if result.error is not None:
         logger.info("%s: %s failed: %s", task.name, name, result.error)
-    return ResultRow(task.name, task.group, task.metric, name, result)
+    return ResultRow(task.name, task.group, task.metric, name, result, task.seed)
 
 
 def labelled_budget(rows: Sequence[ResultRow], feedback_budget: int, cap: int) -> int:
@@ -308,8 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         lm = make_lm(args)
         runs = []
         for seed in args.seeds:
-            at_seed = argparse.Namespace(**{**vars(args), "seed": seed})
-            runs += [run_task(load_fitted(folder, at_seed), lm, args) for folder in folders]
+            runs += [run_task(load_fitted(folder, args, seed), lm, args) for folder in folders]
         path, report = write_results(args, argv, started, time.perf_counter() - clock, lm, runs)
     print(report)
     print(f"\nresults: {path}\ntable: {path.with_suffix('.md')}\nplot: {path.with_suffix('.svg')}")

@@ -1,11 +1,12 @@
 """Typed records of a task-table run, and their JSON (the format of ``benchmarks/results``).
 
 A run of :mod:`benchmarks.compile_tasks` is a list of :class:`ResultRow`: one per (task,
-system), each holding what the :class:`~benchmarks.systems.System` returned
+system, seed), each holding what the :class:`~benchmarks.systems.System` returned
 (:class:`SystemResult`). ``to_json`` gives the same dicts the results files have held since
-the first run, and :func:`row_from_json` reads every one of those files back, so old results
-still plot and tabulate. :mod:`benchmarks.preferences` writes the same rows, a compile from
-preferences recorded as :class:`PreferenceCompile`.
+the first run (fields added since, such as ``seed``, a DSPy compile's ``adapter`` and
+``curve``, appear only when set), and :func:`row_from_json` reads every one of those files
+back, so old results still plot and tabulate. :mod:`benchmarks.preferences` writes the same
+rows, a compile from preferences recorded as :class:`PreferenceCompile`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Curve",
     "DSPyCompile",
     "Difference",
     "ExampleOutcome",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
+#: ``(LM requests spent, best validation score so far)`` points, in order of spend.
+Curve = tuple[tuple[int, float], ...]
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,15 @@ class PromptcCompile:
     def val_best_mean(self) -> float | None:
         return self.val_best.mean
 
+    @property
+    def curve(self) -> Curve:
+        """The best validation score so far vs. LM requests, from the trial records."""
+        return tuple(
+            (int(t["requests"]), float(t["best"]))
+            for t in self.trials
+            if t.get("requests") is not None and t.get("best") is not None
+        )
+
     def to_json(self) -> JSON:
         return {
             "lm_requests": self.lm_requests,
@@ -183,6 +196,13 @@ class DSPyCompile:
         val_best: DSPy's own validation score of its pick, when it reports one.
         settings: the optimizer's settings, sized from the budget.
         demos: demos per predictor of the compiled program.
+        adapter: the DSPy adapter the compiled program formats its prompts with (``chat``,
+            ``xml``, ``json``); ``None`` in runs before adapters were chosen (``chat``).
+        adapters: with the adapter chosen on the validation rows, what each adapter's compile
+            scored there and spent (``{adapter: {"val_best", "lm_requests"}}``); its spend is
+            in ``lm_requests``.
+        curve: the best validation score so far vs. LM requests spent, one point per full
+            validation pass (:data:`Curve`); ``None`` when not recorded.
     """
 
     lm_requests: int
@@ -191,13 +211,16 @@ class DSPyCompile:
     val_best: float | None
     settings: Mapping[str, Any]
     demos: Mapping[str, int]
+    adapter: str | None = None
+    adapters: Mapping[str, Mapping[str, Any]] | None = None
+    curve: Curve | None = None
 
     @property
     def val_best_mean(self) -> float | None:
         return self.val_best
 
     def to_json(self) -> JSON:
-        return {
+        out: JSON = {
             "lm_requests": self.lm_requests,
             "run_usage": dict(self.run_usage),
             "wall_s": self.wall_s,
@@ -205,10 +228,18 @@ class DSPyCompile:
             "settings": dict(self.settings),
             "demos": dict(self.demos),
         }
+        if self.adapter is not None:
+            out["adapter"] = self.adapter
+        if self.adapters is not None:
+            out["adapters"] = {k: dict(v) for k, v in self.adapters.items()}
+        if self.curve is not None:
+            out["curve"] = [list(p) for p in self.curve]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DSPyCompile:
         best = data.get("val_best")
+        curve = data.get("curve")
         return cls(
             int(data["lm_requests"]),
             dict(data["run_usage"]),
@@ -216,6 +247,9 @@ class DSPyCompile:
             None if best is None else float(best["mean"]),
             dict(data.get("settings", {})),
             dict(data.get("demos", {})),
+            data.get("adapter"),
+            data.get("adapters"),
+            None if curve is None else tuple((int(r), float(b)) for r, b in curve),
         )
 
 
@@ -304,22 +338,27 @@ CompileRecord = PromptcCompile | DSPyCompile | PreferenceCompile
 @dataclass(frozen=True)
 class SystemResult:
     """What one system did on one task: its compile (none for the uncompiled program) and its
-    program scored on the test rows, or the error that stopped it."""
+    program scored on the test rows, or the error that stopped it, or why the system does not
+    apply to the task (``skipped``: a DSPy baseline for a program it has no twin of); a
+    skipped system is ``n/a`` in the tables, not a failure."""
 
     compile: CompileRecord | None = None
     test: TestRecord | None = None
     error: str | None = None
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One row of the task table: a system on a task."""
+    """One row of the task table: a system on a task, with the seed of the task's splits and
+    of the compile (``None`` in runs before several seeds)."""
 
     task: str
     group: str
     metric: str
     system: str
     result: SystemResult
+    seed: int | None = None
 
     def to_json(self) -> JSON:
         out: JSON = {
@@ -328,8 +367,12 @@ class ResultRow:
             "metric": self.metric,
             "system": self.system,
         }
+        if self.seed is not None:
+            out["seed"] = self.seed
         if self.result.error is not None:
             out["error"] = self.result.error
+        if self.result.skipped is not None:
+            out["skipped"] = self.result.skipped
         if self.result.compile is not None:
             out["compile"] = self.result.compile.to_json()
         if self.result.test is not None:
@@ -352,8 +395,11 @@ def row_from_json(data: Mapping[str, Any]) -> ResultRow:
         compile=_compile_from_json(data.get("compile")),
         test=None if test is None else TestRecord.from_json(test),
         error=data.get("error"),
+        skipped=data.get("skipped"),
     )
-    return ResultRow(data["task"], data["group"], data["metric"], data["system"], result)
+    return ResultRow(
+        data["task"], data["group"], data["metric"], data["system"], result, data.get("seed")
+    )
 
 
 def load_rows(path: Path) -> list[ResultRow]:
@@ -378,6 +424,7 @@ class Difference:
         mean: ``mean(a - b)`` over the rows.
         ci95: the paired-bootstrap 95% interval of that mean.
         n: rows compared.
+        seed: the seed of both rows (``None`` in runs before several seeds).
     """
 
     task: str
@@ -386,9 +433,10 @@ class Difference:
     mean: float
     ci95: tuple[float, float]
     n: int
+    seed: int | None = None
 
     def to_json(self) -> JSON:
-        return {
+        out: JSON = {
             "task": self.task,
             "a": self.a,
             "b": self.b,
@@ -396,3 +444,6 @@ class Difference:
             "ci95": list(self.ci95),
             "n": self.n,
         }
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out

@@ -78,15 +78,28 @@ def _cells(rows: Sequence[ResultRow], row: ResultRow, test: TestRecord) -> list[
     ]
 
 
+def _several_seeds(rows: Sequence[ResultRow]) -> bool:
+    return len({r.seed for r in rows}) > 1
+
+
+def _task_label(task: str, seed: int | None, several: bool) -> str:
+    """The task, with the seed when the rows span several (one seed: as in every older run)."""
+    return f"{task} · seed {seed}" if several else task
+
+
 def format_table(rows: Sequence[ResultRow]) -> str:
-    """One Markdown table: a row per (task, system), figures as measured."""
+    """One Markdown table: a row per (task, seed, system), figures as measured."""
     lines = [HEADER, "|" + "---|" * 3 + "---:|" * 10]
+    several = _several_seeds(rows)
     for r in rows:
-        head = f"| {r.task} | {r.metric} | {r.system} |"
-        if r.result.error is not None or r.result.test is None:
+        same = [x for x in rows if x.seed == r.seed]
+        head = f"| {_task_label(r.task, r.seed, several)} | {r.metric} | {r.system} |"
+        if r.result.skipped is not None:
+            lines.append(f"{head} n/a: {r.result.skipped} |" + " |" * 9)
+        elif r.result.error is not None or r.result.test is None:
             lines.append(f"{head} failed: {r.result.error} |" + " |" * 9)
-            continue
-        lines.append(f"{head} {' | '.join(_cells(rows, r, r.result.test))} |")
+        else:
+            lines.append(f"{head} {' | '.join(_cells(same, r, r.result.test))} |")
     return "\n".join(lines)
 
 
@@ -103,13 +116,13 @@ def _pairs(rows: Sequence[ResultRow]) -> list[tuple[ResultRow, ResultRow]]:
 
 
 def differences(rows: Sequence[ResultRow]) -> list[Difference]:
-    """Paired differences of test scores, per task, for the pairs the table invites.
+    """Paired differences of test scores, per task and seed, for the pairs the table invites.
 
     Pairs whose test rows differ (not the same ids in the same order) are left out.
     """
     out = []
-    for task in dict.fromkeys(r.task for r in rows):
-        for a, b in _pairs([r for r in rows if r.task == task]):
+    for task, seed in dict.fromkeys((r.task, r.seed) for r in rows):
+        for a, b in _pairs([r for r in rows if (r.task, r.seed) == (task, seed)]):
             diff = paired_difference(a, b)
             if diff is not None:
                 out.append(diff)
@@ -126,14 +139,17 @@ def paired_difference(a: ResultRow, b: ResultRow) -> Difference | None:
         return None
     sa, sb = a.result.test.row_scores(), b.result.test.row_scores()
     mean = sum(x - y for x, y in zip(sa, sb, strict=True)) / len(sa)
-    return Difference(a.task, a.system, b.system, mean, paired_bootstrap_ci(sa, sb), len(sa))
+    ci = paired_bootstrap_ci(sa, sb)
+    return Difference(a.task, a.system, b.system, mean, ci, len(sa), a.seed)
 
 
 def format_differences(diffs: Sequence[Difference]) -> str:
     """The paired differences as a Markdown table."""
     lines = [DIFF_HEADER, "|---|---|---:|---:|"]
+    several = len({d.seed for d in diffs}) > 1
     lines += [
-        f"| {d.task} | {d.a} - {d.b} | {d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] | {d.n} |"
+        f"| {_task_label(d.task, d.seed, several)} | {d.a} - {d.b} | "
+        f"{d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] | {d.n} |"
         for d in diffs
     ]
     return "\n".join(lines)

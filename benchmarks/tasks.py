@@ -23,6 +23,8 @@ only on the seed and ``n_test``. In practice:
   carved from its 53 rows, so ask for at most 53 in all (e.g. 25 / 12 / 16). Its rows carry
   their ten ``context`` paragraphs, so :func:`program_for` gives it the multi-hop program:
   BM25 over the paragraphs of every loaded row (the distractor setting's pooled corpus).
+* ``gsm8k`` is scored with ``numeric_match``, so :func:`program_for` gives it
+  :class:`promptc.programs.MathCoT` (reasoning, then a number).
 
 A test row never appears in train or val: the splits are checked to be disjoint by ``id`` (rows
 without one get ``<file>:<line>``). Identical *inputs* can still occur under different ids when
@@ -46,21 +48,24 @@ from typing import Any
 
 import promptc
 from benchmarks.metrics import task_metric
+from benchmarks.task_programs import HotpotMultiHop, InputTarget
 from promptc.programs import (  # type: ignore[import-not-found,unused-ignore]
     BM25Retriever,
-    MultiHopQA,
+    MathCoT,
     hotpotqa_passages,
 )
 
 __all__ = [
     "SPLIT_FILES",
     "HotpotMultiHop",
+    "InputTarget",
     "Task",
     "TaskNotFoundError",
     "default_data_dir",
     "find_tasks",
     "load_task",
     "program_for",
+    "spare_test_rows",
     "task_description",
 ]
 
@@ -324,6 +329,27 @@ def load_task(
     )
 
 
+def spare_test_rows(folder: Path, *, n_train: int, n_val: int) -> int:
+    """The most test rows ``folder`` can give while val and train keep ``n_val`` and
+    ``n_train`` rows (0 when even those do not fit), for any seed.
+
+    A test split with its own file can take all of it; one carved from the file val or train
+    also come from (BBH's ``test.jsonl``) leaves them their rows.
+    """
+    files = _split_files(Path(folder))
+    if not files:
+        raise TaskNotFoundError(_not_found(Path(folder).parent, Path(folder).name, Path(folder)))
+    counts = {split: len(_read_rows(path)) for split, path in files.items()}
+    source = {
+        split: split if split in files else next(s for s in _FALLBACK[split] if s in files)
+        for split in ("test", "val", "train")
+    }
+    extra = len(_extra_train(Path(folder), 0))
+    wanted = {"val": n_val, "train": max(n_train - extra, 0)}
+    taken = sum(n for split, n in wanted.items() if source[split] == source["test"])
+    return max(counts[source["test"]] - taken, 0)
+
+
 def task_description(folder: Path) -> str | None:
     """The task's description from its folder's own files (see :attr:`Task.description`)."""
     reference = folder / "reference_instructions.json"
@@ -359,31 +385,28 @@ def _check_disjoint(name: str, taken: Mapping[str, list[dict[str, Any]]]) -> Non
 _GENERIC_INSTRUCTION = "Answer the input."
 
 
-class HotpotMultiHop(MultiHopQA):  # type: ignore[misc,unused-ignore]
-    """:class:`promptc.programs.MultiHopQA` on the benchmark's ``input`` / ``target`` rows."""
-
-    def forward(self, input: str) -> promptc.Prediction:
-        out = super().forward(question=input)
-        return promptc.Prediction(
-            {"target": out["answer"], "queries": out["queries"], "passages": out["passages"]}
-        )
-
-
 def program_for(task: Task, *, described: bool = False) -> promptc.Module:
     """The uncompiled program a task starts from.
 
     With ``described``, the instruction is the task's :attr:`Task.description` (when it has
     one) instead of the generic one: what a person compiling without labels starts from.
 
-    For most tasks, ``input -> target``, one prompt, with a deliberately generic instruction
-    ("Answer the input."): it says nothing about the task, so a compiler's job is to do better
-    than that, with demos or a better instruction. For a task whose every row carries HotPotQA
-    ``context`` paragraphs, :class:`HotpotMultiHop` (two hops of query + BM25 retrieval over the
-    paragraphs of all the task's rows, then an answer); it needs the ``[retrieve]`` extra.
+    For most tasks (classification, free-form, BBH multiple choice), ``input -> target``, one
+    prompt, with a deliberately generic instruction ("Answer the input."): it says nothing
+    about the task, so a compiler's job is to do better than that, with demos or a better
+    instruction. For a task whose every row carries HotPotQA ``context`` paragraphs,
+    :class:`HotpotMultiHop` (two hops of query + BM25 retrieval over the paragraphs of all the
+    task's rows, then an answer; three prompts); it needs the ``[retrieve]`` extra. For a task
+    scored with ``numeric_match`` (GSM8K), :class:`promptc.programs.MathCoT` (reasoning, then
+    a number) on the rows through :class:`InputTarget`, with MathCoT's own instruction unless
+    a description replaces it.
     """
     rows = [*task.train, *task.val, *task.test]
     if rows and all(isinstance(r.get("context"), list) for r in rows):
         return HotpotMultiHop(BM25Retriever(hotpotqa_passages(rows)), passages_per_hop=3)
+    if task.metric == "numeric_match":
+        math = MathCoT(instruction=task.description if described else None)
+        return InputTarget(math, input_field="question", target_field="answer")
     instruction = (task.description if described else None) or _GENERIC_INSTRUCTION
     signature = promptc.make_signature("input -> target", instruction=instruction)
     return promptc.Predict(signature)

@@ -50,6 +50,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ._adam import Adam
+
 __all__ = ["DuelingNet"]
 
 Array = npt.NDArray[np.float64]
@@ -146,10 +148,8 @@ class DuelingNet:
         y: Array,
     ) -> None:
         params, n = self._params, len(self._x)
-        moments = [np.zeros_like(p) for p in params]
-        squares = [np.zeros_like(p) for p in params]
-        pull = self.lam / len(y)
-        for step in range(1, self.epochs + 1):
+        adam = Adam(params, init, self.lr, self.lam / len(y))
+        for _ in range(self.epochs):
             g, (h1, h2, d1, d2) = self._forward(params)
             f = g - g0
             err = (_sigmoid(f[a] - f[b]) - y) / len(y)
@@ -163,13 +163,7 @@ class DuelingNet:
                 c @ h2,
                 np.array([c.sum()]),
             ]
-            for i, (p, p0, grad) in enumerate(zip(params, init, grads, strict=True)):
-                grad = grad + pull * (p - p0)
-                moments[i] = 0.9 * moments[i] + 0.1 * grad
-                squares[i] = 0.999 * squares[i] + 0.001 * grad**2
-                m_hat = moments[i] / (1 - 0.9**step)
-                v_hat = squares[i] / (1 - 0.999**step)
-                p -= self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+            adam.step(grads)
 
     def utility(self) -> Array:
         """``f`` of every candidate (0 for all of them before any duel)."""

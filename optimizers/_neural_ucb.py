@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ._adam import Adam
+
 __all__ = ["NeuralUCB"]
 
 Array = npt.NDArray[np.float64]
@@ -117,10 +119,8 @@ class NeuralUCB:
 
     def _train(self, x: Array, y: Array) -> None:
         params, init = self._params, self._init
-        moments = [np.zeros_like(p) for p in params]
-        squares = [np.zeros_like(p) for p in params]
-        pull = self.lam / len(y)
-        for step in range(1, self.epochs + 1):
+        adam = Adam(params, init, self.lr, self.lam / len(y))
+        for _ in range(self.epochs):
             out, g = self._forward(x, params)
             err = 2.0 * (out - y) / len(y)
             grads = [
@@ -131,13 +131,7 @@ class NeuralUCB:
                 err @ g.h2,
                 np.array([err.sum()]),
             ]
-            for i, (p, p0, grad) in enumerate(zip(params, init, grads, strict=True)):
-                grad = grad + pull * (p - p0)
-                moments[i] = 0.9 * moments[i] + 0.1 * grad
-                squares[i] = 0.999 * squares[i] + 0.001 * grad**2
-                m_hat = moments[i] / (1 - 0.9**step)
-                v_hat = squares[i] / (1 - 0.999**step)
-                p -= self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+            adam.step(grads)
 
     def _features(self, x: Array) -> Array:
         _, g = self._forward(x, self._params)

@@ -139,3 +139,73 @@ def hotpot_reader(request: LMRequest) -> str:
     if dspy_format:
         return f"[[ ## {field} ## ]]\n{value}\n\n[[ ## completed ## ]]"
     return f"<{field}>{value}</{field}>"
+
+
+# -- DSPy's three adapters (chat, xml, json) and promptc's format, in one fake ------------------
+
+_OUTPUT_LIST = re.compile(r"Your output fields are:\n(.*?)\nAll interactions", re.DOTALL)
+_MARKERS = re.compile(r"\[\[ ## (\w+) ## \]\]\n(.*?)\n")
+_TAGS = re.compile(r"<(\w+)>\n(.*?)\n</\1>", re.DOTALL)
+
+
+def dspy_adapter(request: LMRequest) -> str | None:
+    """``chat``, ``xml`` or ``json``: the DSPy adapter that wrote the prompt; ``None``: promptc."""
+    system = request.message_list[0]["content"]
+    if "All interactions will be structured" not in system:
+        return None
+    if "Outputs will be a JSON object" in system:
+        return "json"
+    return "xml" if re.search(r"<(\w+)>\n\{\1\}\n</\1>", system) else "chat"
+
+
+def dspy_fields(request: LMRequest) -> tuple[dict[str, str], list[str]]:
+    """The input values of the last user turn and the output fields, of a DSPy prompt."""
+    messages = request.message_list
+    listed = _OUTPUT_LIST.search(messages[0]["content"])
+    outputs = re.findall(r"^\d+\. `(\w+)`", listed.group(1), re.M) if listed else []
+    pattern = _TAGS if dspy_adapter(request) == "xml" else _MARKERS
+    return dict(pattern.findall(messages[-1]["content"])), outputs
+
+
+def dspy_reply(adapter: str, values: dict[str, Any]) -> str:
+    """A reply in the format of DSPy adapter ``adapter``."""
+    if adapter == "json":
+        return json.dumps(values)
+    if adapter == "xml":
+        return "\n".join(f"<{k}>\n{v}\n</{k}>" for k, v in values.items())
+    return "".join(f"[[ ## {k} ## ]]\n{v}\n\n" for k, v in values.items()) + "[[ ## completed ## ]]"
+
+
+def adapter_reader(good: set[str]) -> Any:
+    """A fake LM for ``input -> target`` antonym rows: promptc's prompts as
+    :func:`demo_reader`; a DSPy prompt right only with demos and only when its adapter is in
+    ``good``; some text for any other field DSPy asks for (MIPROv2's proposals)."""
+
+    def answer(request: LMRequest) -> str:
+        adapter = dspy_adapter(request)
+        if adapter is None:
+            return demo_reader(request)
+        inputs, outputs = dspy_fields(request)
+        if outputs == ["target"]:
+            word = inputs["input"]
+            right = adapter in good and len(request.message_list) > 2
+            return dspy_reply(adapter, {"target": f"un{word}" if right else word})
+        return dspy_reply(adapter, dict.fromkeys(outputs, "Some text."))
+
+    return answer
+
+
+def math_reader(request: LMRequest) -> str:
+    """Solves ``N+M?`` for MathCoT (``question -> reasoning, answer``), in promptc's format
+    and in DSPy's chat format."""
+    adapter = dspy_adapter(request)
+    if adapter is None:
+        found = re.search(r"<question>\n(\d+)\+(\d+)\?", request.message_list[-1]["content"])
+        assert found is not None, request.message_list[-1]["content"]
+        total = int(found.group(1)) + int(found.group(2))
+        return f"<reasoning>Add them.</reasoning>\n<answer>{total}</answer>"
+    inputs, outputs = dspy_fields(request)
+    if "question" in inputs:
+        a, b = re.findall(r"\d+", inputs["question"])[:2]
+        return dspy_reply(adapter, {"reasoning": "Add them.", "answer": int(a) + int(b)})
+    return dspy_reply(adapter, dict.fromkeys(outputs, "Some text."))

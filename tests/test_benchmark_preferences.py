@@ -210,6 +210,8 @@ def test_main_writes_results_with_every_system_row(
     assert payload["environment"]["lm"]["model"] == "fake/t"
     systems = ["uncompiled", "apohf@4", "apohf@8", "random_pairs@4", "random_pairs@8", "labelled"]
     assert [[r["system"] for r in run["results"]] for run in payload["runs"]] == [systems] * 2
+    assert {r["seed"] for run in payload["runs"] for r in run["results"]} == {0}
+    assert {d["seed"] for run in payload["runs"] for d in run["differences"]} == {0}
     assert [run["task"]["name"] for run in payload["runs"]] == [
         "instruction_induction/fake_antonyms",
         "bbh/fake_bool",

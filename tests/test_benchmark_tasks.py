@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ from benchmark_support import ids, load, make_data_root, write_rows
 
 import promptc
 from benchmarks import metrics, tasks
+from promptc import LMRequest
+from promptc.programs import MathCoT
+from promptc.testing import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,12 +183,36 @@ def test_exact_set_compares_token_sets_after_normalising() -> None:
     assert metrics.metric_for("exact_match") is promptc.metrics.exact_match
 
 
-def test_program_for_is_the_generic_uncompiled_program(data_root: Path) -> None:
-    program = tasks.program_for(load(data_root, "gsm8k", n_train=2, n_val=2, n_test=2))
+@pytest.mark.parametrize("name", ["instruction_induction/fake_antonyms", "bbh/fake_mc"])
+def test_program_for_is_the_generic_uncompiled_program(data_root: Path, name: str) -> None:
+    program = tasks.program_for(load(data_root, name, n_train=2, n_val=2, n_test=2))
     assert isinstance(program, promptc.Predict)
     assert program.params.instruction == "Answer the input." and program.params.demos == ()
     assert list(program.signature.input_fields) == ["input"]
     assert list(program.signature.output_fields) == ["target"]
+
+
+def test_a_numeric_task_gets_math_cot_and_its_metric_reads_the_number(data_root: Path) -> None:
+    task = load(data_root, "gsm8k", n_train=2, n_val=2, n_test=3)
+    program = tasks.program_for(task)
+    assert isinstance(program, tasks.InputTarget)
+    assert isinstance(program.solve, MathCoT)
+    assert [name for name, _ in program.named_predictors()] == ["solve"]
+    assert program.solve.params.instruction.startswith("Solve the math word problem.")
+
+    def solver(request: LMRequest) -> str:
+        question = re.search(r"<question>\n(\d+)\+(\d+)\?", request.message_list[-1]["content"])
+        assert question is not None, request.message_list[-1]["content"]
+        total = int(question.group(1)) + int(question.group(2))
+        return f"<reasoning>Add them.</reasoning>\n<answer>{total}.0</answer>"
+
+    lm = promptc.LM("fake/t", backend=FakeBackend(solver), cache=False)
+    result = promptc.evaluate(program, task.test, metrics.metric_for(task.metric), lm=lm)
+    assert result.mean == 1.0 and result.errors == 0
+    first = result.results[0].prediction
+    assert first["reasoning"] == "Add them." and first["target"] == float(task.test[0]["target"])
+    described = tasks.program_for(task, described=True)  # gsm8k has no description: MathCoT's
+    assert described.get_params() == program.get_params()
 
 
 def test_a_described_program_starts_from_the_tasks_own_description(data_root: Path) -> None:

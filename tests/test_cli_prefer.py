@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,19 @@ PROGRAM = "import promptc\nprogram = promptc.Predict(\"word -> label: Literal['a
 
 
 def answer(body: dict[str, Any]) -> str:
-    return WordTask("demos")(LMRequest.build("stub", body["messages"]))
+    """The word task; as the judge, prefers the response with the right label."""
+    request = LMRequest.build("stub", body["messages"])
+    if "Compare two responses" not in request.message_list[0]["content"]:
+        return WordTask("demos")(request)
+    user = request.message_list[1]["content"]
+    word, a, b = (re.search(rf"<{n}>\n(.*?)\n</{n}>", user, re.S).group(1) for n in FIELDS)  # type: ignore[union-attr]
+    right = WordTask.label(word)
+    return (
+        f"<better>{'tie' if (a == right) == (b == right) else 'A' if a == right else 'B'}</better>"
+    )
+
+
+FIELDS = ("request", "response_a", "response_b")
 
 
 @pytest.fixture
@@ -107,3 +120,22 @@ def test_feedback_with_a_metric_is_refused_with_a_hint(project: Path) -> None:
     assert done.returncode != 0
     assert "--feedback replaces --metric" in done.stderr
     assert not (project / "out.yaml").exists()
+
+
+def test_an_lm_judge_from_the_command_line(project: Path, server: OpenAIStubServer) -> None:
+    environ = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
+    done = run_cli(
+        "compile", "words.py:program", "--train", "rows.jsonl", "--model", "openai/stub",
+        "--feedback", "judge", "--rubric", "Prefer the right label.", "--feedback-budget", "4",
+        "--optimizer", "random_pairs", "--budget", "400", "--no-cache", "--progress", "log",
+        "-o", "out/judged.yaml",
+        cwd=project, env=environ,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    artifact = yaml.safe_load((project / "out/judged.yaml").read_text())
+    prefs = artifact["provenance"]["preferences"]
+    assert prefs["judge"] == "lm" and prefs["model"] == "openai/stub"
+    assert 0 < prefs["questions"] <= 4
+    # Two judge requests per question, counted in the compile's spend.
+    assert artifact["provenance"]["spent"]["lm_requests"] >= 2 * prefs["questions"]
+    assert artifact["predictors"][0]["demos"]

@@ -18,7 +18,7 @@ import random
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from promptc._compile.board import Board, Candidate
 from promptc._compile.data import split_train_val
@@ -43,6 +43,8 @@ __all__ = ["compile_from_preferences", "resolve_dueling"]
 logger = logging.getLogger(__name__)
 
 _OUTCOME = {"A": 1.0, "B": 0.0, "tie": 0.5}
+#: Where a duel's verdict came from: asked, read back from the feedback log, or settled alone.
+Source = Literal["judge", "log", "auto"]
 #: Comparisons settled without asking, per question of the feedback budget: a strategy that
 #: keeps pairing candidates whose outputs agree must still end.
 _AUTOMATIC_PER_QUESTION = 4
@@ -71,11 +73,11 @@ def _every_output(row: Mapping[str, Any], prediction: Any) -> float:
     return 1.0
 
 
-def _judge_kind(feedback: Feedback) -> tuple[str, str | None]:
+def _judge_kind(feedback: Feedback, lm: LM) -> tuple[str, str | None]:
     from promptc.judges._pairwise import Pairwise
 
-    if isinstance(feedback, Pairwise):
-        return "lm", feedback.lm.model if feedback.lm is not None else None
+    if isinstance(feedback, Pairwise):  # without its own LM it asks the compile's
+        return "lm", (feedback.lm or lm).model
     if type(feedback).__name__ == "Person" and type(feedback).__module__.startswith("promptc."):
         return "person", None
     return "function", None
@@ -91,7 +93,7 @@ class _Tally:
     verdicts: dict[str, int] = field(default_factory=dict)
     duels: list[DuelRecord] = field(default_factory=list)
 
-    def add(self, duel: Duel, row: int, verdict: Verdict, source: str, requests: int) -> None:
+    def add(self, duel: Duel, row: int, verdict: Verdict, source: Source, requests: int) -> None:
         if source == "auto":
             self.automatic += 1
         else:
@@ -104,7 +106,7 @@ class _Tally:
             first=duel.first,
             second=duel.second,
             verdict=verdict,
-            source=source,  # type: ignore[arg-type]
+            source=source,
             requests=requests,
         )
         self.duels.append(record)
@@ -144,7 +146,7 @@ class _Duels:
             self.outputs[key] = self.run.score(program, [row]).results[0]
         return self.outputs[key]
 
-    def verdict(self, a: ExampleResult, b: ExampleResult) -> tuple[Verdict, str]:
+    def verdict(self, a: ExampleResult, b: ExampleResult) -> tuple[Verdict, Source]:
         if a.error or b.error:
             return ("tie" if a.error and b.error else "B" if a.error else "A"), "auto"
         if a.prediction == b.prediction:
@@ -276,7 +278,7 @@ def compile_from_preferences(
             duels.play(strategy, feedback_budget)
     finally:
         run.progress.close()
-    judge, model = _judge_kind(feedback)
+    judge, model = _judge_kind(feedback, lm)
     return finish_preferences(
         run,
         strategy,
