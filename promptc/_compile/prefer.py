@@ -75,10 +75,11 @@ def _every_output(row: Mapping[str, Any], prediction: Any) -> float:
 
 def _judge_kind(feedback: Feedback, lm: LM) -> tuple[str, str | None]:
     from promptc.judges._pairwise import Pairwise
+    from promptc.judges._person import Person
 
     if isinstance(feedback, Pairwise):  # without its own LM it asks the compile's
         return "lm", (feedback.lm or lm).model
-    if type(feedback).__name__ == "Person" and type(feedback).__module__.startswith("promptc."):
+    if isinstance(feedback, Person):
         return "person", None
     return "function", None
 
