@@ -81,7 +81,7 @@ def test_the_summary_the_reason_and_the_page_show_the_paired_gain(result: Compil
     summary = str(result)
     assert f"  gain        {text}" in summary.splitlines()
     assert re.search(r"^  gain        \+0\.\d{3} \[95% paired CI .*\(held-out\)$", summary, re.M)
-    assert len(summary.splitlines()) <= 8
+    assert len(summary.splitlines()) <= 9
     assert (
         result.report.outcome.kept == "compiled"
         and f"(gain {text})" in result.report.outcome.reason

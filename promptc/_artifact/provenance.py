@@ -32,6 +32,7 @@ __all__ = [
     "Record",
     "ScoreRecord",
     "Scores",
+    "Selection",
     "Spent",
     "TrialRecord",
 ]
@@ -170,6 +171,33 @@ class Comparison(Record):
     gain: PairedGain | None = None
 
 
+class Selection(Record):
+    """The winner's curse: what choosing the best candidate on the validation rows adds.
+
+    Attributes:
+        candidates: candidates scored on every validation row, the uncompiled one included
+            (the winner was the best of these).
+        rows: validation rows they were scored on.
+        expected: the estimated score on new rows of making that choice (out-of-bag
+            bootstrap over the validation rows; see ``promptc/_compile/selection.py``).
+        optimism: the compiled program's validation mean minus ``expected``: how much of its
+            validation score to expect to lose on new rows.
+    """
+
+    candidates: Count
+    rows: Count
+    expected: float
+    optimism: float
+
+    def text(self) -> str:
+        """``~0.625 expected (the best of 9 candidates on 16 rows: ...)``."""
+        return (
+            f"~{self.expected:.3f} expected (the best of {self.candidates} candidates on "
+            f"{self.rows} rows: validation overstates it by {self.optimism:+.3f}, out-of-bag "
+            "bootstrap)"
+        )
+
+
 class Scores(Record):
     """The compile's scores: validation (the rows the search selected on) and held-out.
 
@@ -180,6 +208,8 @@ class Scores(Record):
         gain: compiled minus baseline on the validation rows, paired.
         holdout: both programs re-scored on the held-out rows, when given.
         gap: the compiled program's validation mean minus its held-out mean.
+        selection: the winner's curse on the validation rows (missing when nothing was chosen
+            between, and in artifacts written before it was estimated).
     """
 
     metric: Name | None = None
@@ -188,6 +218,7 @@ class Scores(Record):
     gain: PairedGain | None = None
     holdout: Comparison | None = None
     gap: float | None = None
+    selection: Selection | None = None
 
 
 class DataSplit(Record):

@@ -34,6 +34,7 @@ from promptc._compile.run import (
     score_holdout,
     search,
 )
+from promptc._compile.selection import winners_curse
 from promptc._compile.strategy import Optimizer, SearchSpace, Trial
 from promptc._lm.context import current_lm, metering
 from promptc._lm.lm import LM, default_lm
@@ -358,6 +359,7 @@ def _compile(
         credit=credit,
         winner=winner,
         partial=partial_gains(board),
+        selection=winners_curse(board, seed),
     )
 
 

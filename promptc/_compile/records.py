@@ -19,6 +19,7 @@ from promptc._artifact.provenance import (
     Provenance,
     ScoreRecord,
     Scores,
+    Selection,
     Spent,
 )
 from promptc._compile.board import Candidate
@@ -199,6 +200,7 @@ def finish(
     credit: dict[str, float],
     winner: Candidate,
     partial: list[tuple[int, float]],
+    selection: Selection | None = None,
 ) -> CompileResult:
     """The compile's artifact (with its provenance), its report, and the result holding both.
 
@@ -209,7 +211,12 @@ def finish(
     gain = paired_gain(best, baseline)
     search, held = comparison(baseline, best, gain), _held_out(holdout, best)
     scores = Scores(
-        metric=metric, baseline=search.baseline, compiled=search.compiled, gain=gain, **held
+        metric=metric,
+        baseline=search.baseline,
+        compiled=search.compiled,
+        gain=gain,
+        selection=selection,
+        **held,
     )
     provenance = _provenance(run, opt, seed, train, scores, spent_record(run, usage, budget))
     artifact = artifact_from_program(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptc._artifact.artifact import Artifact, save_artifact
-from promptc._artifact.provenance import Spent, TrialRecord
+from promptc._artifact.provenance import Selection, Spent, TrialRecord
 from promptc._compile.evaluate import EvalResult
 from promptc._program.module import Module
 from promptc._report.models import CompileReport, PreferenceReport
@@ -115,6 +115,9 @@ class CompileResult(_Saved):
         ]
         if result.search.gain is not None:
             lines.append(f"  gain        {result.search.gain.text()}")
+        selection = selection_of(self.artifact)
+        if selection:
+            lines.append(f"  new rows    {selection.text()}")
         if self.holdout:
             base, held = self.holdout["baseline"], self.holdout["compiled"]
             lines.append(f"  held-out    {_ci(base)} -> {_ci(held)} (n={len(held.results)})")
@@ -197,3 +200,9 @@ class PreferenceResult(_Saved):
             f"{self.report.kept} of {len(self.report.candidates)}, "
             f"{self.report.preferences.questions} preferences, {self.artifact.content_hash[:19]}>"
         )
+
+
+def selection_of(artifact: Artifact) -> Selection | None:
+    """The compile's winner's-curse estimate, if its provenance has one."""
+    scores = artifact.provenance.scores if artifact.provenance else None
+    return scores.selection if scores else None

@@ -86,7 +86,7 @@ def _preference_strategy(args: argparse.Namespace) -> Any:
 
 def _print_result(result: CompileResult, out: Path) -> None:
     """The candidates table, the scores, what was spent and where the files went."""
-    from promptc._compile.result import report_path
+    from promptc._compile.result import report_path, selection_of
     from promptc._report.html import format_table
 
     spent, run, scores = result.spent, result.run_usage, result.report.result
@@ -100,6 +100,9 @@ def _print_result(result: CompileResult, out: Path) -> None:
     for split, compared in (("validation", scores.search), ("held-out", scores.holdout)):
         if compared is not None and compared.gain is not None:
             print(f"gain      {compared.gain.text()} on the {split} rows")
+    selection = selection_of(result.artifact)
+    if selection:
+        print(f"new rows  {selection.text()}")
     print(f"outcome   {result.report.outcome.reason}")
     print(
         f"spent     {spent.lm_requests} LM requests (budget {spent.budget}): "

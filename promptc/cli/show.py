@@ -40,6 +40,8 @@ def _scores(provenance: Provenance) -> list[str]:
     lines = [_score_line(key, s) for key, s in pairs if s is not None]
     if scores.gain is not None:
         lines.append(f"  gain      {scores.gain.text()}")
+    if scores.selection is not None:
+        lines.append(f"  new rows  {scores.selection.text()}")
     if scores.holdout is not None and scores.holdout.gain is not None:
         held = scores.holdout.gain
         lines.append(f"  held-out  gain {held.text()} (n={held.n})")
