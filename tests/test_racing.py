@@ -166,3 +166,24 @@ def test_ape_searches_instructions_only(fake_lm: MakeLM) -> None:
     params = result.program.get_params()["self"]
     assert "vowel" in params.instruction and params.demos == ()
     assert "bootstrap" not in result.report.spent.by_phase
+
+
+def test_ape_shows_each_proposal_its_own_examples(fake_lm: MakeLM) -> None:
+    from promptc.optimizers import APE
+
+    shown: list[str] = []
+
+    def recording(request: LMRequest) -> str:
+        if request.message_list[0]["content"].startswith("You write instructions"):
+            shown.append(request.message_list[-1]["content"])
+        return world(request)
+
+    promptc.compile(
+        Predict(SIGNATURE),
+        TRAIN,
+        exact_match,
+        valset=VAL,
+        optimizer=APE(num_instructions=4),
+        lm=fake_lm(recording),
+    )
+    assert len(shown) == len(set(shown)) == 4  # four proposals, four different samples
