@@ -187,3 +187,17 @@ def test_ape_shows_each_proposal_its_own_examples(fake_lm: MakeLM) -> None:
         lm=fake_lm(recording),
     )
     assert len(shown) == len(set(shown)) == 4  # four proposals, four different samples
+    # A one-step program: the examples alone, no "Step 1 (self) reads word ..." to describe.
+    assert all(t.startswith("<examples>") and "<program>" not in t for t in shown), shown[0]
+
+
+def test_a_multi_step_program_shows_the_proposer_its_steps() -> None:
+    from promptc._compile.propose import proposal_prompt
+
+    steps = {"query": Predict("question -> query"), "answer": Predict("question, query -> answer")}
+    demo = {"question": "Who?", "query": "who", "answer": "Ann"}
+    _, inputs = proposal_prompt("answer", steps, [demo])
+    assert set(inputs) == {"program", "step", "examples"} and inputs["step"] == "answer"
+    assert "Step 2 (answer) reads question, query and writes answer." in inputs["program"]
+    _, alone = proposal_prompt("query", {"query": steps["query"]}, [demo])
+    assert alone == {"examples": "Example 1:\nquestion: Who?\nquery: who"}
