@@ -43,16 +43,12 @@ budget), the ``cached`` counts and the wall times show how much was served from 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import logging
-import os
-import platform
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +58,7 @@ from benchmarks.cells import Cell, RunFolder, run_cells
 from benchmarks.dspy_adapters import ADAPTER_CHOICES
 from benchmarks.dspy_baseline import DSPY_SYSTEMS, DSPySystem
 from benchmarks.records import ResultRow, rows_to_json
+from benchmarks.run_env import environment, log_to_stderr, task_record
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
 from benchmarks.table import differences, format_differences, format_table
 from benchmarks.tasks import (
@@ -102,6 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="data root (default: $PROMPTC_DATA_DIR, else ../shared/data from the repo root)",
     )
     parser.add_argument("--model", default=promptc.DEFAULT_MODEL, help="default: %(default)s")
+    parser.add_argument(
+        "--proposer",
+        metavar="MODEL",
+        help="the LM that proposes instructions in promptc compiles and MIPROv2 (its\n"
+        "prompt_model), built as --model is (--lm-threads, --max-tokens); its requests\n"
+        "count in the compile's budget and spend (default: --model proposes)",
+    )
     parser.add_argument(
         "--optimizer",
         action="append",
@@ -194,21 +198,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_systems(
-    names: Sequence[str], options: RunOptions, *, dspy_adapter: str = "chat"
+    names: Sequence[str],
+    options: RunOptions,
+    *,
+    dspy_adapter: str = "chat",
+    proposer: promptc.LM | None = None,
 ) -> list[System]:
     """The uncompiled program, then the named systems (promptc strategies, DSPy optimizers).
 
     A DSPy optimizer runs with DSPy's default adapter (``chat``) and, when ``dspy_adapter``
     is another (``xml``, ``json``, ``best``), with that one too, as a second system.
+    ``proposer`` (default: the task LM) proposes the instructions of every compile.
     """
     systems: list[System] = [Uncompiled(options)]
     for name in names:
         if name not in DSPY_SYSTEMS:
-            systems.append(PromptcStrategy(name, options))
+            systems.append(PromptcStrategy(name, options, proposer=proposer))
             continue
-        systems.append(DSPySystem(name, options))
+        systems.append(DSPySystem(name, options, proposer=proposer))
         if dspy_adapter != "chat":
-            systems.append(DSPySystem(name, options, dspy_adapter))
+            systems.append(DSPySystem(name, options, dspy_adapter, proposer=proposer))
     return systems
 
 
@@ -233,46 +242,6 @@ def run_cell(task: Task, system: System, lm: promptc.LM, *, budget: int, seed: i
     if result.skipped is not None:
         logger.info("%s: %s is n/a: %s", task.name, system.name, result.skipped)
     return ResultRow(task.name, task.group, task.metric, system.name, result, seed)
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def _environment(lm: promptc.LM) -> dict[str, Any]:
-    status = _git("status", "--porcelain")
-    return {
-        "promptc_version": promptc.__version__,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "lm": lm.settings(),
-        "lm_cache": str(lm.cache.path) if lm.cache is not None else None,
-    }
-
-
-def _task_record(task: Task) -> dict[str, Any]:
-    return {
-        "name": task.name,
-        "metric": task.metric,
-        "seed": task.seed,
-        "sizes": task.sizes(),
-        "sources": task.sources,
-        "input_overlap": task.input_overlap,
-        "ids": {
-            "train": [r["id"] for r in task.train],
-            "val": [r["id"] for r in task.val],
-            "test": [r["id"] for r in task.test],
-        },
-    }
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -304,35 +273,25 @@ def load_fitted(folder: Path, args: argparse.Namespace, seed: int | None = None)
     return load_task(folder, seed=seed, root=args.data_dir, **sizes)
 
 
-def make_lm(args: argparse.Namespace) -> promptc.LM:
-    """The one LM of the run, with the default on-disk cache."""
+def make_lm(args: argparse.Namespace, model: str | None = None) -> promptc.LM:
+    """The task LM of the run (or the LM of ``model``, built the same way: the proposer),
+    with the default on-disk cache."""
+    model = args.model if model is None else model
     options: dict[str, Any] = {}
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
     if args.lm_threads is not None:
-        if not args.model.startswith("local/"):
-            raise SystemExit("--lm-threads applies to local/ models only")
-        name = args.model.removeprefix("local/")
+        if not model.startswith("local/"):
+            raise SystemExit(f"--lm-threads applies to local/ models only, not {model}")
+        name = model.removeprefix("local/")
         options["backend"] = promptc.LocalBackend(name, num_threads=args.lm_threads)
-    return promptc.LM(args.model, **options)
+    return promptc.LM(model, **options)
 
 
-@contextlib.contextmanager
-def _log_to_stderr() -> Iterator[None]:
-    """Progress lines of the benchmarks (``task: compiling with ...``) on stderr, meanwhile."""
-    root = logging.getLogger("benchmarks")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    level, propagate = root.level, root.propagate
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        root.propagate = propagate
+def make_proposer(args: argparse.Namespace) -> promptc.LM | None:
+    """The ``--proposer`` LM, built as :func:`make_lm` builds the task LM; ``None`` without
+    ``--proposer`` (the task LM proposes)."""
+    return None if args.proposer is None else make_lm(args, args.proposer)
 
 
 def _write_results(
@@ -340,14 +299,15 @@ def _write_results(
     argv: list[str] | None,
     started: dt.datetime,
     wall: float,
-    lm: promptc.LM,
+    lms: tuple[promptc.LM, promptc.LM | None],
     tasks: Sequence[Task],
     rows: Sequence[ResultRow],
     folder: Path,
 ) -> tuple[Path, str]:
     """The JSON results file beside the run's ``folder``, its ``.md`` and ``.svg`` plots
-    beside it; returns the path and the printed report (summary and tables)."""
-    table, diffs = format_table(rows), differences(rows)
+    beside it; ``lms`` are the task LM and the proposer (``None``: the task LM); returns
+    the path and the printed report (summary and tables)."""
+    (lm, proposer), (table, diffs) = lms, (format_table(rows), differences(rows))
     path = folder.with_name(f"{folder.name}.json")
     payload = {
         "script": "benchmarks/compile_tasks.py",
@@ -355,8 +315,8 @@ def _write_results(
         "settings": _settings(args),
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round(wall, 1),
-        "environment": _environment(lm),
-        "tasks": [_task_record(t) for t in tasks],
+        "environment": environment(lm, proposer),
+        "tasks": [task_record(t) for t in tasks],
         "results": rows_to_json(rows),
         "table": table,
         "differences": [d.to_json() for d in diffs],
@@ -371,8 +331,9 @@ def _write_results(
         f"{t.name} {t.sizes()['train']}/{t.sizes()['val']}/{t.sizes()['test']}" for t in first
     )
     seeds = " ".join(map(str, args.seeds))
+    proposed = "" if proposer is None else f"proposer {proposer.settings()}; "
     summary = (
-        f"LM {lm.settings()}; seed{'s' if len(args.seeds) > 1 else ''} {seeds}; budget "
+        f"LM {lm.settings()}; {proposed}seed{'s' if len(args.seeds) > 1 else ''} {seeds}; budget "
         f"{args.budget} LM requests per compile; rows train/val/test: {sizes}; "
         f"total wall {wall:.0f} s"
     )
@@ -391,7 +352,7 @@ def _write_results(
 def main(argv: list[str] | None = None) -> int:
     """Run the task table; exit status 1 if a system failed on a task."""
     args = parse_args(argv)
-    with _log_to_stderr():
+    with log_to_stderr():
         try:
             return _run(args, argv)
         except ConfigurationError as exc:  # a results folder of another run
@@ -402,13 +363,13 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     folders = find_tasks(args.data_dir, args.tasks)
     by_seed = {seed: [load_fitted(f, args, seed) for f in folders] for seed in args.seeds}
-    lm = make_lm(args)
+    lm, proposer = make_lm(args), make_proposer(args)
     options = RunOptions(args.threads, args.progress)
-    systems = make_systems(args.systems, options, dspy_adapter=args.dspy_adapter)
+    systems = make_systems(args.systems, options, dspy_adapter=args.dspy_adapter, proposer=proposer)
     settings = {
         "tasks": [t.name for t in by_seed[args.seed]],
         "systems": [s.name for s in systems],
-        **{k: getattr(args, k) for k in ("seeds", "model", "budget", "max_tokens")},
+        **{k: getattr(args, k) for k in ("seeds", "model", "proposer", "budget", "max_tokens")},
         **{k: getattr(args, k) for k in ("n_train", "n_val", "n_test")},
     }
     run = RunFolder.of_run(
@@ -426,7 +387,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     rows = run_cells(run, plan)
     tasks = [t for seed in args.seeds for t in by_seed[seed]]
     wall = time.perf_counter() - clock
-    path, report = _write_results(args, argv, started, wall, lm, tasks, rows, run.path)
+    path, report = _write_results(args, argv, started, wall, (lm, proposer), tasks, rows, run.path)
     print(report)
     print(f"\nresults: {path}\ntable: {path.with_suffix('.md')}\nplot: {path.with_suffix('.svg')}")
     return 1 if any(r.result.error is not None for r in rows) else 0
@@ -435,7 +396,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
 def _work(
     task: Task, system: System, lm: promptc.LM, budget: int, seed: int
 ) -> Callable[[], tuple[ResultRow, dict[str, Any]]]:
-    return lambda: (run_cell(task, system, lm, budget=budget, seed=seed), _task_record(task))
+    return lambda: (run_cell(task, system, lm, budget=budget, seed=seed), task_record(task))
 
 
 if __name__ == "__main__":

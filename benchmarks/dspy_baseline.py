@@ -122,6 +122,16 @@ def _usage_since(lm: promptc.LM, before: promptc.Usage) -> dict[str, Any]:
     return diff
 
 
+def _usages_since(marks: Sequence[tuple[promptc.LM, promptc.Usage]]) -> dict[str, Any]:
+    """The usage of every LM since its mark, summed (the task LM and the proposer)."""
+    total: dict[str, Any] = {}
+    for lm, before in marks:
+        for key, value in _usage_since(lm, before).items():
+            total[key] = total.get(key, 0) + value
+    total["cost"] = round(total["cost"], 6)
+    return total
+
+
 def _val_score(program: Any) -> float | None:
     score = getattr(program, "score", None)  # MIPROv2
     if score is None:
@@ -131,8 +141,15 @@ def _val_score(program: Any) -> float | None:
 
 
 def _optimizer(
-    system: str, metric: Any, twin: Any, budget: int, task: Task, seed: int, threads: int
+    system: str,
+    metric: Any,
+    twins: tuple[Any, Any],
+    budget: int,
+    task: Task,
+    seed: int,
+    threads: int,
 ) -> Any:
+    twin, prompt_twin = twins  # the task LM, and the LM that proposes MIPROv2's instructions
     dspy = import_dspy()
     n_train, n_val = len(task.train), len(task.val)
     if system == "dspy-bfrs":
@@ -146,7 +163,7 @@ def _optimizer(
         settings = mipro_settings(budget, n_train, n_val)
         optimizer = dspy.MIPROv2(
             metric=metric,
-            prompt_model=twin,
+            prompt_model=prompt_twin,
             task_model=twin,
             auto=None,
             num_candidates=settings["num_candidates"],
@@ -170,12 +187,14 @@ def compile_dspy(
     seed: int,
     threads: int,
     adapter: str = "chat",
+    proposer: promptc.LM | None = None,
 ) -> tuple[Any, DSPyCompile]:
     """Compile the DSPy twin of ``task``'s program on its train and val rows, with the DSPy
     adapter ``adapter`` (``chat``: DSPy's default; ``xml``; ``json``).
 
-    Every DSPy request goes to ``lm``; the usage reported is ``lm``'s usage during the compile.
-    The record's curve has a point after each full validation pass.
+    Every DSPy request goes to ``lm``, but MIPROv2's proposals (its ``prompt_model``) go to
+    ``proposer`` when given; the usage reported is both LMs' usage during the compile. The
+    record's curve has a point after each full validation pass.
 
     Returns:
         The compiled DSPy program, and its compile record.
@@ -184,11 +203,13 @@ def compile_dspy(
     program = program_for(task)
     inputs = program_inputs(program)
     twin = dspy_lm(lm)
+    twins = (twin, twin if proposer is None else dspy_lm(proposer))
     optimizer, settings, extra = _optimizer(
-        system, dspy_metric(metric_for(task.metric)), twin, budget, task, seed, threads
+        system, dspy_metric(metric_for(task.metric)), twins, budget, task, seed, threads
     )
-    before, started = lm.usage.total(), time.perf_counter()
-    curve = ValidationCurve(len(task.val), lambda: requests(_usage_since(lm, before)))
+    marks = [(m, m.usage.total()) for m in (lm, proposer) if m is not None]
+    started = time.perf_counter()
+    curve = ValidationCurve(len(task.val), lambda: requests(_usages_since(marks)))
     with dspy.context(lm=twin, adapter=make_adapter(adapter), callbacks=[curve.callback()]):
         compiled = optimizer.compile(
             dspy_program(program),
@@ -197,7 +218,7 @@ def compile_dspy(
             **extra,
         )
     wall = time.perf_counter() - started
-    usage = _usage_since(lm, before)
+    usage = _usages_since(marks)
     record = DSPyCompile(
         lm_requests=requests(usage),
         run_usage=usage,
@@ -212,10 +233,18 @@ def compile_dspy(
 
 
 def choose_adapter(
-    system: str, task: Task, lm: promptc.LM, *, budget: int, seed: int, threads: int
+    system: str,
+    task: Task,
+    lm: promptc.LM,
+    *,
+    budget: int,
+    seed: int,
+    threads: int,
+    proposer: promptc.LM | None = None,
 ) -> tuple[Any, DSPyCompile]:
     """Compile with each DSPy adapter and keep the program that scored best on the validation
-    rows (DSPy's own score of its pick; measured on the validation rows when it has none).
+    rows (DSPy's own score of its pick; measured on the validation rows when it has none);
+    ``proposer`` as in :func:`compile_dspy`.
 
     An adapter whose compile raises is left out (its error is in the record's ``adapters``).
 
@@ -228,7 +257,14 @@ def choose_adapter(
     for adapter in ADAPTERS:
         try:
             program, record = compile_dspy(
-                system, task, lm, budget=budget, seed=seed, threads=threads, adapter=adapter
+                system,
+                task,
+                lm,
+                budget=budget,
+                seed=seed,
+                threads=threads,
+                adapter=adapter,
+                proposer=proposer,
             )
         except Exception as exc:  # one adapter breaking leaves the others to choose from
             runs.append(AdapterRun(adapter, error=f"{type(exc).__name__}: {exc}"))
@@ -304,11 +340,14 @@ class DSPySystem:
             the best of the three on the validation rows (:func:`choose_adapter`). The
             system's name is the optimizer's, with ``+xml`` / ``+json`` / ``+best`` unless
             ``chat``.
+        proposer: the LM that proposes MIPROv2's instructions (its ``prompt_model``);
+            ``None``: the task LM. BootstrapFewShotWithRandomSearch proposes none.
     """
 
     optimizer: str
     options: RunOptions
     adapter: str = "chat"
+    proposer: promptc.LM | None = None
 
     @property
     def name(self) -> str:
@@ -325,7 +364,13 @@ class DSPySystem:
         try:
             if self.adapter == "best":
                 program, record = choose_adapter(
-                    self.optimizer, task, lm, budget=budget, seed=seed, threads=threads
+                    self.optimizer,
+                    task,
+                    lm,
+                    budget=budget,
+                    seed=seed,
+                    threads=threads,
+                    proposer=self.proposer,
                 )
             else:
                 program, record = compile_dspy(
@@ -336,6 +381,7 @@ class DSPySystem:
                     seed=seed,
                     threads=threads,
                     adapter=self.adapter,
+                    proposer=self.proposer,
                 )
             announce_test(task, f"{self.name}-compiled ({record.adapter} adapter)")
             inputs = program_inputs(program_for(task))

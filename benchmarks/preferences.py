@@ -48,17 +48,11 @@ from typing import Any
 
 import promptc
 from benchmarks import plot
-from benchmarks.compile_tasks import (
-    _environment,
-    _log_to_stderr,
-    _settings,
-    _task_record,
-    load_fitted,
-    make_lm,
-)
+from benchmarks.compile_tasks import _settings, load_fitted, make_lm
 from benchmarks.preference_systems import OptimizerSpec, PreferenceStrategy
 from benchmarks.preference_table import BudgetSummary, format_summary, format_table, summarize
 from benchmarks.records import Difference, PreferenceCompile, ResultRow, rows_to_json
+from benchmarks.run_env import environment, log_to_stderr, task_record
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
 from benchmarks.table import format_differences, paired_difference
 from benchmarks.tasks import REPO_ROOT, Task, default_data_dir, find_tasks
@@ -278,10 +272,10 @@ def write_results(
         "settings": _settings(args),
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round(wall, 1),
-        "environment": _environment(lm),
+        "environment": environment(lm),
         "runs": [
             {
-                "task": _task_record(r.task),
+                "task": task_record(r.task),
                 "results": rows_to_json(r.rows),
                 "differences": [d.to_json() for d in r.differences],
             }
@@ -302,7 +296,7 @@ def write_results(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 1 if a system failed on a task."""
     args = parse_args(argv)
-    with _log_to_stderr():
+    with log_to_stderr():
         started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
         folders = find_tasks(args.data_dir, args.tasks)
         lm = make_lm(args)

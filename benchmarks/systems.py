@@ -138,6 +138,9 @@ class PromptcStrategy:
     options: RunOptions
     #: Compile the program that starts from the task's description (``program_for``).
     described: bool = False
+    #: The LM that proposes instructions (``promptc.compile``'s ``proposer``); its requests
+    #: count in the budget. ``None``: the task LM proposes.
+    proposer: promptc.LM | None = None
 
     def compile(self, task: Task, lm: promptc.LM, budget: int, seed: int) -> SystemResult:
         """Compile with the strategy under ``budget``; a budget too small is an error row."""
@@ -153,6 +156,7 @@ class PromptcStrategy:
                 budget=budget,
                 seed=seed,
                 lm=lm,
+                proposer=self.proposer,
                 num_threads=self.options.threads,
                 progress=self.options.progress,
             )

@@ -87,7 +87,12 @@ def _instructions(
     out = {}
     for name in space.predictors:
         seed = space.base[name].instruction
-        shown = [d for d in demo_sets[name] if d] or [space.sample_demos(name, pool.k, rng)]
+        # Without demo sets of its own (APE), each proposal gets its own sample of examples,
+        # as in APE's forward generation: one sample shown to every proposal yields one
+        # instruction from a greedy or fixed-seed proposer (the local backend's seed is 0).
+        shown = [d for d in demo_sets[name] if d] or [
+            space.sample_demos(name, pool.k, rng) for _ in range(pool.num_instructions)
+        ]
         shown_sets = [shown[i % len(shown)] for i in range(pool.num_instructions)]
         proposals = space.propose_instructions(name, shown_sets) if any(shown_sets) else []
         variants = space.resample_instructions(seed, pool.num_variants)

@@ -22,6 +22,7 @@ from benchmarks.records import ResultRow, SystemResult, TestRecord, row_from_jso
 from benchmarks.spend import spend_of
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
 from benchmarks.tasks import Task
+from promptc import LMRequest
 from promptc.testing import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,6 +185,82 @@ def test_parse_args_refuses_bad_values(capsys: pytest.CaptureFixture[str]) -> No
         compile_tasks.parse_args(["--tasks", "x", "--optimizer", "nope"])
     args = compile_tasks.parse_args(["--tasks", "x", "--quick", "--n-test", "9"])
     assert isinstance(args, argparse.Namespace) and (args.n_test, args.n_val) == (9, 4)
+
+
+def _proposer_reader(request: LMRequest) -> str:
+    """A fake proposer: one instruction per proposal, a rewording per variation request."""
+    system = request.message_list[0]["content"]
+    assert system.startswith(("You write instructions", "Write a variation")), system
+    if system.startswith("Write a variation"):
+        return "<variation>Give the opposite word.</variation>"
+    return (
+        f"<proposed_instruction>Write the antonym, take {request.rollout}.</proposed_instruction>"
+    )
+
+
+def test_a_proposer_lm_proposes_every_instruction_within_the_budget(data_root: Path) -> None:
+    task_backend, proposer_backend = FakeBackend(demo_reader), FakeBackend(_proposer_reader)
+    lm = promptc.LM("fake/t", backend=task_backend, cache=False)
+    proposer = promptc.LM("fake/p", backend=proposer_backend, cache=False)
+    systems = compile_tasks.make_systems(["ape"], RunOptions(threads=4), proposer=proposer)
+    assert [getattr(s, "proposer", None) for s in systems] == [None, proposer]
+    rows = compile_tasks.run_task(_antonyms(data_root), systems, lm, budget=40, seed=0)
+    ape = rows[1]
+    record = ape.result.compile
+    assert record is not None and proposer_backend.calls > 0
+    # Every proposal went to the proposer (the task LM's fake asserts it sees task prompts
+    # only), and the proposer's requests are charged to the compile's budget.
+    assert record.spent["by_phase"]["propose"]["requests"] == proposer_backend.calls
+    compiling = task_backend.calls - sum(_test(r).lm_requests for r in rows)
+    assert record.lm_requests == compiling + proposer_backend.calls <= 40
+    tried = [
+        c["self"]["instruction"] for t in record.trials if isinstance(c := t["candidate"], dict)
+    ]
+    assert any(text.startswith("Write the antonym, take") for text in tried), tried
+
+
+def test_main_records_the_proposer_and_refuses_to_resume_with_another(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+
+    def make_lm(args: argparse.Namespace, model: str | None = None) -> promptc.LM:
+        made.append(model or args.model)
+        handler = demo_reader if model is None else _proposer_reader
+        return promptc.LM(model or "fake/t", backend=FakeBackend(handler), cache=False)
+
+    monkeypatch.setattr(compile_tasks, "make_lm", make_lm)
+    argv = ["--tasks", "instruction_induction/fake_antonyms", "--quick", "--optimizer", "ape"]
+    argv += ["--data-dir", str(data_root), "--out", str(tmp_path), "--run-id", "p"]
+    assert compile_tasks.main([*argv, "--proposer", "fake/p"]) == 0
+    assert made == [compile_tasks.parse_args(argv).model, "fake/p"]
+    payload = json.loads((tmp_path / "compile_tasks-p.json").read_text(encoding="utf-8"))
+    assert payload["settings"]["proposer"] == "fake/p"
+    assert payload["environment"]["proposer"]["model"] == "fake/p"
+    run = json.loads((tmp_path / "compile_tasks-p" / "run.json").read_text(encoding="utf-8"))
+    assert run["settings"]["proposer"] == "fake/p"
+    for other in (["--proposer", "fake/q"], []):
+        with pytest.raises(SystemExit, match="proposer: 'fake/p' in the folder"):
+            compile_tasks.main([*argv, *other])
+
+
+def test_make_lm_builds_the_proposer_as_the_task_lm(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[tuple[str, int]] = []
+
+    class Backend:
+        def __init__(self, name: str, *, num_threads: int) -> None:
+            built.append((name, num_threads))
+
+    monkeypatch.setattr(promptc, "LocalBackend", Backend)
+    monkeypatch.setattr(promptc, "LM", lambda model, **options: (model, options))
+    argv = ["--tasks", "x", "--lm-threads", "1", "--max-tokens", "64"]
+    assert compile_tasks.make_proposer(compile_tasks.parse_args(argv)) is None
+    args = compile_tasks.parse_args([*argv, "--proposer", "local/qwen2.5-coder-1.5b"])
+    model, options = compile_tasks.make_proposer(args)  # type: ignore[misc]
+    assert (model, options["max_tokens"]) == ("local/qwen2.5-coder-1.5b", 64)
+    assert built == [("qwen2.5-coder-1.5b", 1)]
+    with pytest.raises(SystemExit, match="local/ models only, not fake/p"):
+        compile_tasks.make_proposer(compile_tasks.parse_args([*argv, "--proposer", "fake/p"]))
 
 
 # -- the module, for real ------------------------------------------------------------------------

@@ -143,6 +143,23 @@ def test_main_writes_json_table_and_plot(
     assert path.with_suffix(".svg").read_text(encoding="utf-8").count("<g transform") == 2
 
 
+def test_mipro_proposes_with_the_proposer_and_counts_its_requests(
+    data_root: Path, dspy: ModuleType
+) -> None:
+    task_backend, proposer_backend = FakeBackend(both_formats), FakeBackend(both_formats)
+    lm = promptc.LM("fake/t", backend=task_backend, cache=False)
+    proposer = promptc.LM("fake/p", backend=proposer_backend, cache=False)
+    task = load(data_root, "instruction_induction/fake_antonyms", n_train=8, n_val=4, n_test=6)
+    _, record = dspy_baseline.compile_dspy(
+        "dspy-mipro", task, lm, budget=40, seed=0, threads=2, proposer=proposer
+    )
+    assert proposer_backend.calls > 0  # data and program summaries, instructions
+    proposals = [r.message_list[0]["content"] for r in proposer_backend.requests]
+    assert not any("`target` (str)" in text for text in proposals)  # never the task's prompt
+    assert record.lm_requests == task_backend.calls + proposer_backend.calls
+    assert record.run_usage["calls"] == record.lm_requests
+
+
 # -- the multi-hop HotPotQA task ----------------------------------------------------------------
 
 

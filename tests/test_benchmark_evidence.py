@@ -203,7 +203,9 @@ def test_a_killed_run_resumes_with_only_the_missing_cells(
 
     compiles = Compiles(fail_at=5)
 
-    def systems(names: list[str], options: RunOptions, *, dspy_adapter: str) -> list[System]:
+    def systems(
+        names: list[str], options: RunOptions, *, dspy_adapter: str, proposer: object
+    ) -> list[System]:
         return [Counting(name, compiles) for name in ("a", "b", "c")]
 
     monkeypatch.setattr(compile_tasks, "make_systems", systems)

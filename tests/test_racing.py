@@ -166,3 +166,38 @@ def test_ape_searches_instructions_only(fake_lm: MakeLM) -> None:
     params = result.program.get_params()["self"]
     assert "vowel" in params.instruction and params.demos == ()
     assert "bootstrap" not in result.report.spent.by_phase
+
+
+def test_ape_shows_each_proposal_its_own_examples(fake_lm: MakeLM) -> None:
+    from promptc.optimizers import APE
+
+    shown: list[str] = []
+
+    def recording(request: LMRequest) -> str:
+        if request.message_list[0]["content"].startswith("You write instructions"):
+            shown.append(request.message_list[-1]["content"])
+        return world(request)
+
+    promptc.compile(
+        Predict(SIGNATURE),
+        TRAIN,
+        exact_match,
+        valset=VAL,
+        optimizer=APE(num_instructions=4),
+        lm=fake_lm(recording),
+    )
+    assert len(shown) == len(set(shown)) == 4  # four proposals, four different samples
+    # A one-step program: the examples alone, no "Step 1 (self) reads word ..." to describe.
+    assert all(t.startswith("<examples>") and "<program>" not in t for t in shown), shown[0]
+
+
+def test_a_multi_step_program_shows_the_proposer_its_steps() -> None:
+    from promptc._compile.propose import proposal_prompt
+
+    steps = {"query": Predict("question -> query"), "answer": Predict("question, query -> answer")}
+    demo = {"question": "Who?", "query": "who", "answer": "Ann"}
+    _, inputs = proposal_prompt("answer", steps, [demo])
+    assert set(inputs) == {"program", "step", "examples"} and inputs["step"] == "answer"
+    assert "Step 2 (answer) reads question, query and writes answer." in inputs["program"]
+    _, alone = proposal_prompt("query", {"query": steps["query"]}, [demo])
+    assert alone == {"examples": "Example 1:\nquestion: Who?\nquery: who"}

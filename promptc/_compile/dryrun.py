@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from promptc._compile.plan import CompilePlan, PhasePlan, PlanShape, model_price
-from promptc._compile.propose import ProposeInstruction, _describe_program, _show_examples
+from promptc._compile.propose import proposal_prompt
 from promptc._lm.backend import Message
 from promptc._program.adapter import ChatAdapter
 from promptc._program.module import Module, Predict
@@ -94,12 +94,8 @@ def _proposal_prompt(program: Module, train: Sequence[Mapping[str, Any]], k: int
     sizes = []
     for name, p in predictors.items():
         demos = [{f: r[f] for f in p.signature.fields() if f in r} for r in train[: max(1, k)]]
-        inputs = {
-            "program": _describe_program(predictors),
-            "step": name,
-            "examples": _show_examples(p, demos),
-        }
-        sizes.append(tokens(ChatAdapter().format(ProposeInstruction, [], inputs)))
+        signature, inputs = proposal_prompt(name, predictors, demos)
+        sizes.append(tokens(ChatAdapter().format(signature, [], inputs)))
     return sum(sizes) / max(1, len(sizes))
 
 

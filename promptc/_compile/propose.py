@@ -42,6 +42,16 @@ class ProposeInstruction(Signature):
     proposed_instruction: str = OutputField(desc="the instruction")
 
 
+class ProposeFromExamples(Signature):
+    """You write instructions for a language model. Read the examples of inputs and correct
+    outputs, then write one clear, specific instruction (one to three sentences) that would
+    lead a model to produce exactly such outputs from such inputs. State the task and the
+    expected output form; do not copy the examples."""
+
+    examples: str = InputField(desc="inputs and correct outputs")
+    proposed_instruction: str = OutputField(desc="the instruction")
+
+
 class ResampleInstruction(Signature):
     """Write a variation of the instruction that keeps its meaning: same task, same expected
     output form, different wording, possibly more precise."""
@@ -68,6 +78,21 @@ def _plausible(text: str) -> bool:
         and len(set(words)) >= len(words) / 3
         and any(c.isalpha() for c in text)
     )
+
+
+def proposal_prompt(
+    name: str, predictors: Mapping[str, Predict], demos: Sequence[Mapping[str, Any]]
+) -> tuple[type[Signature], dict[str, Any]]:
+    """The proposer's signature and inputs for step ``name`` shown ``demos``.
+
+    A one-step program gets the examples alone: told "Step 1 (self) reads input and writes
+    target", small proposers (Qwen2.5-Coder-1.5B) describe that plumbing instead of the task.
+    """
+    examples = _show_examples(predictors[name], demos)
+    if len(predictors) == 1:
+        return ProposeFromExamples, {"examples": examples}
+    inputs = {"program": _describe_program(predictors), "step": name, "examples": examples}
+    return ProposeInstruction, inputs
 
 
 def _show_examples(predictor: Predict, demos: Sequence[Mapping[str, Any]]) -> str:
@@ -112,12 +137,8 @@ def propose_instructions(
     predictor = predictors[name]
     out: list[str] = []
     for rollout, demos in enumerate(demo_sets):
-        inputs = {
-            "program": _describe_program(predictors),
-            "step": name,
-            "examples": _show_examples(predictor, demos),
-        }
-        text = _sample(lm, ProposeInstruction, inputs, rollout=rollout, temperature=temperature)
+        signature, inputs = proposal_prompt(name, predictors, demos)
+        text = _sample(lm, signature, inputs, rollout=rollout, temperature=temperature)
         if text and text not in out and text != predictor.signature.instruction:
             out.append(text)
     return out

@@ -1,0 +1,83 @@
+"""What a benchmark run records about where it ran, and its progress lines on stderr.
+
+Shared by the task table (:mod:`benchmarks.compile_tasks`) and the preference benchmark
+(:mod:`benchmarks.preferences`): the environment of a results file (versions, commit, the LMs)
+and the record of a task's splits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import promptc
+from benchmarks.tasks import REPO_ROOT, Task
+
+__all__ = ["environment", "log_to_stderr", "task_record"]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def environment(lm: promptc.LM, proposer: promptc.LM | None = None) -> dict[str, Any]:
+    """Versions, commit, machine, and the settings of the task LM and the proposer."""
+    status = _git("status", "--porcelain")
+    return {
+        "promptc_version": promptc.__version__,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "lm": lm.settings(),
+        "proposer": None if proposer is None else proposer.settings(),
+        "lm_cache": str(lm.cache.path) if lm.cache is not None else None,
+    }
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """The task's name, metric, seed, sizes, sources and the ids of its splits."""
+    return {
+        "name": task.name,
+        "metric": task.metric,
+        "seed": task.seed,
+        "sizes": task.sizes(),
+        "sources": task.sources,
+        "input_overlap": task.input_overlap,
+        "ids": {
+            "train": [r["id"] for r in task.train],
+            "val": [r["id"] for r in task.val],
+            "test": [r["id"] for r in task.test],
+        },
+    }
+
+
+@contextlib.contextmanager
+def log_to_stderr() -> Iterator[None]:
+    """Progress lines of the benchmarks (``task: compiling with ...``) on stderr, meanwhile."""
+    root = logging.getLogger("benchmarks")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = root.level, root.propagate
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        root.propagate = propagate
