@@ -7,9 +7,9 @@ how much less, from the per-row scores the board already holds (no LM request): 
 validation rows with replacement, choose the winner on the drawn rows by the compile's own rule,
 and score that choice on the rows *not* drawn. Averaged per row, then over rows (Efron's
 leave-one-out bootstrap), that is the expected score of "choose the best of these candidates" on
-rows the choice did not see. It is slightly pessimistic (each choice sees about 63% of the distinct rows), and it
-covers the candidates scored on every row only: a strategy that screened more candidates on a
-subset of rows first had more chances to be lucky than it counts.
+rows the choice did not see. It is slightly pessimistic (each choice sees about 63% of the
+distinct rows), and it covers the candidates scored on every row only: a strategy that screened
+more candidates on a subset of rows first had more chances to be lucky than it counts.
 """
 
 from __future__ import annotations
