@@ -9,7 +9,11 @@ A *cell* is one system on one task with one seed. The folder holds::
 A rerun with the same folder skips every cell that has a file (a finished cell is never run
 again, failed or not) and runs the others, so a killed run restarts at the cell it was in. The
 folder refuses settings that differ from its ``run.json`` (:class:`RunFolder`), since its
-cells would no longer be comparable. :class:`Progress` says how far a run is, with an ETA.
+cells would no longer be comparable. Which cells a command asks for (its tasks, systems and
+seeds) is not such a setting: a cell is named by them, so a later command may add a system or a
+seed to the run, and two processes may fill one folder with different cells (each cell is
+checked again just before it starts, so a cell another process finished is not rerun).
+:class:`Progress` says how far a run is, with an ETA.
 """
 
 from __future__ import annotations
@@ -208,14 +212,23 @@ class Progress:
 Work = Callable[[], tuple[ResultRow, Mapping[str, Any]]]
 
 
-def run_cells(folder: RunFolder, plan: Sequence[tuple[Cell, Work]]) -> list[ResultRow]:
+def run_cells(
+    folder: RunFolder, plan: Sequence[tuple[Cell, Work]], *, finished_only: bool = False
+) -> list[ResultRow]:
     """Run, in order, every cell of ``plan`` that ``folder`` does not hold finished, writing
-    each as it finishes and logging progress; return the rows of all cells, in plan order."""
+    each as it finishes and logging progress; return the rows of all cells, in plan order
+    (with ``finished_only``, run none and return the rows of the finished cells)."""
     done = {cell: found for cell, _ in plan if (found := folder.finished(cell)) is not None}
     progress = Progress([cell for cell, _ in plan], {c: r.wall_s for c, r in done.items()})
     logger.info("results folder %s: %s before this session", folder.path, progress.status())
+    if finished_only:
+        return [done[cell].row for cell, _ in plan if cell in done]
     for cell, work in plan:
         if cell in done:
+            continue
+        if (found := folder.finished(cell)) is not None:  # another process finished it
+            done[cell] = found
+            logger.info("%s", progress.finished(cell, found.wall_s))
             continue
         started = time.perf_counter()
         row, task = work()

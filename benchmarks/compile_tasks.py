@@ -21,7 +21,10 @@ and plots (``.svg``, ``.curves.svg``) beside it.
 Each finished task x system x seed cell is also written to the run's folder
 ``OUT/compile_tasks-RUN_ID/`` (:mod:`benchmarks.cells`) as it finishes, with progress and an
 ETA on stderr; the same command with the same ``--run-id`` (or ``--resume DIR``) resumes a
-killed run where it stopped, never rerunning a finished cell, and refuses other settings.
+killed run where it stopped, never rerunning a finished cell, and refuses other settings
+(model, proposer, budget, sizes); a later command may add tasks, systems or seeds to the run,
+two processes may fill one folder with different cells, and ``--finished-only`` reports the
+cells a folder holds without running any.
 
 Run from the repository root with promptc installed (``pip install -e '.[local]'``)::
 
@@ -75,7 +78,13 @@ from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unuse
 DEFAULTS = {"n_train": 30, "n_val": 16, "n_test": 40, "budget": 200}
 QUICK = {"n_train": 8, "n_val": 4, "n_test": 6, "budget": 40}
 DEFAULT_OPTIMIZERS = ["labeled"]
-SYSTEMS = [*sorted(OPTIMIZERS), *DSPY_SYSTEMS]
+#: A DSPy system alone (``dspy-mipro``) runs with DSPy's default adapter and --dspy-adapter's;
+#: with its adapter (``dspy-mipro+best``), with that adapter only.
+SYSTEMS = [
+    *sorted(OPTIMIZERS),
+    *DSPY_SYSTEMS,
+    *(f"{d}+{a}" for d in DSPY_SYSTEMS for a in ADAPTER_CHOICES if a != "chat"),
+]
 
 # Named, not __name__: run as ``python -m``, this module is __main__, outside "benchmarks".
 logger = logging.getLogger("benchmarks.compile_tasks")
@@ -118,7 +127,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         choices=SYSTEMS,
         help="a promptc strategy or a DSPy baseline (dspy-bfrs: BootstrapFewShotWithRandomSearch,\n"
-        "dspy-mipro: MIPROv2; needs the [dspy] extra); repeatable, run after --optimizer ones",
+        "dspy-mipro: MIPROv2; needs the [dspy] extra), run with DSPy's default adapter and\n"
+        "--dspy-adapter's, or with one adapter only (dspy-mipro+best); repeatable, run after\n"
+        "--optimizer ones",
     )
     helps = {
         "budget": "LM requests per compile",
@@ -177,6 +188,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         help="resume the run in DIR (OUT/compile_tasks-RUN_ID), same settings",
     )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="run no cell: report the asked cells the run's folder holds finished (a report\n"
+        "of a run still going, or of one filled by several processes)",
+    )
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else DEFAULTS
@@ -207,11 +224,16 @@ def make_systems(
     """The uncompiled program, then the named systems (promptc strategies, DSPy optimizers).
 
     A DSPy optimizer runs with DSPy's default adapter (``chat``) and, when ``dspy_adapter``
-    is another (``xml``, ``json``, ``best``), with that one too, as a second system.
+    is another (``xml``, ``json``, ``best``), with that one too, as a second system; a name
+    with its adapter (``dspy-mipro+best``) runs with that adapter only.
     ``proposer`` (default: the task LM) proposes the instructions of every compile.
     """
     systems: list[System] = [Uncompiled(options)]
     for name in names:
+        base, _, adapter = name.partition("+")
+        if adapter:
+            systems.append(DSPySystem(base, options, adapter, proposer=proposer))
+            continue
         if name not in DSPY_SYSTEMS:
             systems.append(PromptcStrategy(name, options, proposer=proposer))
             continue
@@ -366,10 +388,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     lm, proposer = make_lm(args), make_proposer(args)
     options = RunOptions(args.threads, args.progress)
     systems = make_systems(args.systems, options, dspy_adapter=args.dspy_adapter, proposer=proposer)
-    settings = {
-        "tasks": [t.name for t in by_seed[args.seed]],
-        "systems": [s.name for s in systems],
-        **{k: getattr(args, k) for k in ("seeds", "model", "proposer", "budget", "max_tokens")},
+    settings = {  # not tasks, systems, seeds: they name the cells (a run may gain some)
+        **{k: getattr(args, k) for k in ("model", "proposer", "budget", "max_tokens")},
         **{k: getattr(args, k) for k in ("n_train", "n_val", "n_test")},
     }
     run = RunFolder.of_run(
@@ -384,7 +404,9 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         for t in by_seed[seed]
         for s in systems
     ]
-    rows = run_cells(run, plan)
+    rows = run_cells(run, plan, finished_only=args.finished_only)
+    if not rows:
+        raise ConfigurationError(f"--finished-only: {run.path} holds none of the asked cells")
     tasks = [t for seed in args.seeds for t in by_seed[seed]]
     wall = time.perf_counter() - clock
     path, report = _write_results(args, argv, started, wall, (lm, proposer), tasks, rows, run.path)

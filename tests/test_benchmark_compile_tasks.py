@@ -187,6 +187,16 @@ def test_parse_args_refuses_bad_values(capsys: pytest.CaptureFixture[str]) -> No
     assert isinstance(args, argparse.Namespace) and (args.n_test, args.n_val) == (9, 4)
 
 
+def test_a_dspy_system_runs_with_one_adapter_when_named_with_it() -> None:
+    options = RunOptions(threads=1)
+    both = compile_tasks.make_systems(["dspy-mipro"], options, dspy_adapter="best")
+    assert [s.name for s in both] == ["uncompiled", "dspy-mipro", "dspy-mipro+best"]
+    one = compile_tasks.make_systems(["dspy-mipro+best", "dspy-bfrs+xml"], options)
+    assert [s.name for s in one] == ["uncompiled", "dspy-mipro+best", "dspy-bfrs+xml"]
+    args = compile_tasks.parse_args(["--tasks", "x", "--system", "dspy-mipro+json"])
+    assert args.systems == ["dspy-mipro+json"]
+
+
 def _proposer_reader(request: LMRequest) -> str:
     """A fake proposer: one instruction per proposal, a rewording per variation request."""
     system = request.message_list[0]["content"]
