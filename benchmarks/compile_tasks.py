@@ -72,6 +72,7 @@ from benchmarks.tasks import (
     load_task,
     spare_test_rows,
 )
+from promptc._compile.auto import AUTO
 from promptc.exceptions import ConfigurationError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
@@ -80,8 +81,9 @@ QUICK = {"n_train": 8, "n_val": 4, "n_test": 6, "budget": 40}
 DEFAULT_OPTIMIZERS = ["labeled"]
 #: A DSPy system alone (``dspy-mipro``) runs with DSPy's default adapter and --dspy-adapter's;
 #: with its adapter (``dspy-mipro+best``), with that adapter only.
+STRATEGIES = [AUTO, *sorted(OPTIMIZERS)]
 SYSTEMS = [
-    *sorted(OPTIMIZERS),
+    *STRATEGIES,
     *DSPY_SYSTEMS,
     *(f"{d}+{a}" for d in DSPY_SYSTEMS for a in ADAPTER_CHOICES if a != "chat"),
 ]
@@ -118,8 +120,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--optimizer",
         action="append",
-        choices=sorted(OPTIMIZERS),
-        help="a promptc strategy; repeatable "
+        choices=STRATEGIES,
+        help="a promptc strategy (auto: the default, on train and val rows together, which\n"
+        "the compile splits itself); repeatable "
         f"(default, without --optimizer or --system: {' '.join(DEFAULT_OPTIMIZERS)})",
     )
     parser.add_argument(

@@ -20,6 +20,7 @@ from benchmarks.metrics import metric_for
 from benchmarks.records import ExampleOutcome, PromptcCompile, Scores, SystemResult, TestRecord
 from benchmarks.spend import spend_of, trials_of
 from benchmarks.tasks import Task, program_for
+from promptc._compile.auto import AUTO
 from promptc.compiler import EvalResult
 from promptc.exceptions import BudgetExhaustedError
 
@@ -132,7 +133,9 @@ class Uncompiled:
 
 @dataclass(frozen=True)
 class PromptcStrategy:
-    """``promptc.compile`` with one registered strategy (``random``, ``ease``, ...)."""
+    """``promptc.compile`` with one registered strategy (``random``, ``ease``, ...) on the
+    task's train rows, scored on its val rows; or with ``auto`` (the default) on both, which
+    the compile splits itself (:func:`promptc._compile.data.validation_size`)."""
 
     name: str
     options: RunOptions
@@ -146,12 +149,15 @@ class PromptcStrategy:
         """Compile with the strategy under ``budget``; a budget too small is an error row."""
         announce(task, self.name, budget)
         started = time.perf_counter()
+        # auto, the default, is run as a user runs it: the labelled rows, split by compile.
+        auto = self.name == AUTO
+        rows = [*task.train, *task.val] if auto else list(task.train)
         try:
             compiled = promptc.compile(
                 program_for(task, described=self.described),
-                list(task.train),
+                rows,
                 metric_for(task.metric),
-                valset=list(task.val),
+                valset=None if auto else list(task.val),
                 optimizer=self.name,
                 budget=budget,
                 seed=seed,

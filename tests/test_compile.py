@@ -183,7 +183,9 @@ def test_unknown_optimizer_lists_the_names(fake_lm: MakeLM) -> None:
         promptc.compile(
             Predict(SIGNATURE), TRAIN, exact_match, optimizer="genetic", lm=fake_lm(needs_demos)
         )
-    assert "['ape', 'ease', 'labeled', 'racing', 'random', 'thompson', 'tpe']" in str(info.value)
+    assert "['auto', 'ape', 'ease', 'labeled', 'racing', 'random', 'thompson', 'tpe']" in str(
+        info.value
+    )
 
 
 def test_provenance_records_the_run(tmp_path: Path) -> None:
@@ -319,7 +321,9 @@ def test_driver_calls_setup_ask_tell_and_hands_over_the_trainset_only(fake_lm: M
 def test_compile_uses_the_context_lm(fake_lm: MakeLM) -> None:
     lm = fake_lm(needs_demos)
     with promptc.context(lm=lm):
-        result = promptc.compile(Predict(SIGNATURE), TRAIN, exact_match, valset=VAL)
+        result = promptc.compile(
+            Predict(SIGNATURE), TRAIN, exact_match, valset=VAL, optimizer="labeled"
+        )
     assert calls(lm) == 2 * len(VAL)
     assert result.best.mean == 1.0
 

@@ -236,10 +236,12 @@ class DataRecord(Record):
 
 
 class OptimizerRecord(Record):
-    """The strategy: its registered name and its settings."""
+    """The strategy: its registered name, its settings, and, when ``optimizer="auto"`` chose
+    it (the default), why (``chosen_by``)."""
 
     name: Name
     config: Annotated[dict[Name, JsonValue], pydantic.Field(max_length=MAX_KEYS)] = {}
+    chosen_by: Name | None = None
 
 
 class PhaseSpend(Record):

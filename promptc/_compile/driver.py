@@ -8,14 +8,16 @@ the incumbent, the held-out re-score, and the artifact with its provenance
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, overload
 
+from promptc._compile.auto import AUTO, choose_strategy
 from promptc._compile.board import Board, Candidate
-from promptc._compile.data import check_labels, split_train_val
+from promptc._compile.data import check_labels, split_train_val, validation_size
 from promptc._compile.dryrun import Models, make_plan
 from promptc._compile.duel import DuelingOptimizer
 from promptc._compile.evaluate import program_inputs, program_name
@@ -67,7 +69,9 @@ def resolve_optimizer(spec: Optimizer | str, **kwargs: Any) -> Optimizer:
     from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
     if spec not in OPTIMIZERS:
-        raise ConfigurationError(f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS)}")
+        raise ConfigurationError(
+            f"unknown optimizer {spec!r}; choose one of {[AUTO, *sorted(OPTIMIZERS)]}"
+        )
     optimizer: Optimizer = OPTIMIZERS[spec](**kwargs)
     return optimizer
 
@@ -187,12 +191,19 @@ def compile_program(
 
     Args:
         program: the program to compile; it is never changed.
-        trainset: rows to draw demos from; also split for validation when ``valset`` is None.
+        trainset: rows to draw demos from; also split for validation when ``valset`` is None:
+            validation takes all but a third of the rows (at least 8 stay for demos), at most
+            200 and at most a fifth of what the budget pays for
+            (:func:`~promptc._compile.data.validation_size`).
         metric: ``metric(row, prediction) -> float | bool``, or a built-in metric's name
             (not with ``feedback``).
-        optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``
-            (default ``"labeled"``); with ``feedback``, a preference strategy or its name in
-            ``PREFERENCE_OPTIMIZERS`` (default ``"apohf"``).
+        optimizer: the search strategy, or its name in ``promptc.optimizers.OPTIMIZERS``, or
+            ``"auto"`` (the default): ``labeled`` when the budget pays for fewer than four
+            evaluations of the validation rows, ``tpe`` when ``proposer`` is given, else
+            ``random`` with as many candidates as the budget pays for (at most 8); the choice
+            and why are in the artifact's ``provenance.optimizer.chosen_by`` (see
+            ``promptc/_compile/auto.py``). With ``feedback``, a preference strategy or its
+            name in ``PREFERENCE_OPTIMIZERS`` (default ``"apohf"``).
         lm: the LM to compile with (default: the one in context, else :func:`default_lm`).
         valset: rows candidates are scored on.
         holdout: rows the search never sees; the uncompiled and compiled programs are re-scored
@@ -260,12 +271,21 @@ def compile_program(
         )
     if budget is not None and budget < 1:
         raise ConfigurationError(f"budget must be a positive number of LM requests, got {budget}")
-    optimizer = resolve_optimizer(optimizer or "labeled")
     metric = resolve_metric(metric)
     check_labels(trainset, _output_types(program))
     lm = lm or current_lm() or default_lm()
-    train, val = split_train_val(trainset, valset, seed)
     held = [dict(r) for r in holdout or []]
+    per_row = max(1, len(program.named_predictors()))
+    searchable = None if budget is None else max(0, budget - 2 * len(held) * per_row)
+    size = validation_size(len(trainset), searchable, per_row)
+    train, val = split_train_val(trainset, valset, seed, val_rows=size)
+    chosen_by = None
+    if optimizer is None or optimizer == AUTO:
+        choice = choose_strategy(
+            n_val=len(val), budget=searchable, per_row=per_row, proposer_given=proposer is not None
+        )
+        optimizer, chosen_by = choice.optimizer, choice.reason
+    optimizer = resolve_optimizer(optimizer)
     required, optional = program_inputs(program)
     name = name or program_name(program)
     spend = Budget(
@@ -280,7 +300,7 @@ def compile_program(
     )
     if dry_run:
         models = Models(*((m.model, m.max_tokens) for m in (lm, teacher, proposer)))
-        return make_plan(
+        plan = make_plan(
             program,
             optimizer,
             name=name,
@@ -290,6 +310,8 @@ def compile_program(
             held=held,
             budget=budget,
         )
+        chosen = () if chosen_by is None else (chosen_by,)
+        return dataclasses.replace(plan, assumptions=(*chosen, *plan.assumptions))
     inputs = [*required, *optional]
     _warn_overlap(train, val, inputs)
     label = f"{name} ({optimizer.name})"
@@ -307,7 +329,7 @@ def compile_program(
         TrialDescriber(dict(program.named_predictors()), program.get_params(), train),
     )
     try:
-        return _compile(run, optimizer, program, train, held, budget, seed, name, entry)
+        return _compile(run, optimizer, program, train, held, budget, seed, name, entry, chosen_by)
     finally:
         run.progress.close()
 
@@ -322,6 +344,7 @@ def _compile(
     seed: int,
     name: str,
     entry: str | None,
+    chosen_by: str | None,
 ) -> CompileResult:
     val, spend = run.val, run.budget
     reserve = 2 * len(held) * max(1, len(program.named_predictors()))
@@ -360,6 +383,7 @@ def _compile(
         winner=winner,
         partial=partial_gains(board),
         selection=winners_curse(board, seed),
+        chosen_by=chosen_by,
     )
 
 

@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from promptc._compile.auto import AUTO
 from promptc._compile.strategy import Optimizer, StrategyOption
 from promptc.exceptions import ConfigurationError
 
@@ -62,10 +63,20 @@ def strategy_options(args: argparse.Namespace, name: str) -> dict[str, Any]:
     :func:`add_strategy_options` built (``{}`` for an unknown name: resolving it says so).
 
     Raises:
-        ConfigurationError: a flag was given that strategy ``name`` does not take.
+        ConfigurationError: a flag was given that strategy ``name`` does not take (with
+            ``auto``, which chooses its strategy's settings itself: any flag).
     """
     from promptc.optimizers import OPTIMIZERS, strategy_class  # type: ignore[import-not-found,unused-ignore]
 
+    if name == AUTO:
+        for flag, names in _declared(_strategies()).items():
+            if getattr(args, _dest(flag), None) is not None:
+                raise ConfigurationError(
+                    f"{flag} sets a setting of {' and '.join(names)}, but --optimizer auto (the "
+                    f"default) chooses the strategy and its settings itself; name the strategy "
+                    f"to set it: --optimizer {names[0]} {flag} ..."
+                )
+        return {}
     if name not in OPTIMIZERS:
         return {}
     strategy: type[Optimizer] = strategy_class(name)

@@ -110,11 +110,14 @@ def _usage(usage: Usage) -> UsageRecord:
     return UsageRecord(requests=usage.requests, **usage.to_dict())
 
 
-def optimizer_record(optimizer: Optimizer | DuelingOptimizer) -> OptimizerRecord:
-    """The strategy's name and settings."""
+def optimizer_record(
+    optimizer: Optimizer | DuelingOptimizer, chosen_by: str | None = None
+) -> OptimizerRecord:
+    """The strategy's name and settings, and why ``optimizer="auto"`` chose it."""
     # A strategy's settings may hold anything; the record keeps their JSON (text otherwise).
     config = json.loads(json.dumps(optimizer.config(), sort_keys=True, default=str))
-    return OptimizerRecord(name=optimizer.name, config=config)
+    chosen = {} if chosen_by is None else {"chosen_by": chosen_by}
+    return OptimizerRecord(name=optimizer.name, config=config, **chosen)
 
 
 def data_record(train: list[dict[str, Any]], val: list[dict[str, Any]]) -> DataRecord:
@@ -201,13 +204,14 @@ def finish(
     winner: Candidate,
     partial: list[tuple[int, float]],
     selection: Selection | None = None,
+    chosen_by: str | None = None,
 ) -> CompileResult:
     """The compile's artifact (with its provenance), its report, and the result holding both.
 
     Both records are built here from the same parts: the optimizer record, the trial records
     and the score comparisons with their paired gains.
     """
-    metric, opt = getattr(run.metric, "__name__", "metric"), optimizer_record(optimizer)
+    metric, opt = getattr(run.metric, "__name__", "metric"), optimizer_record(optimizer, chosen_by)
     gain = paired_gain(best, baseline)
     search, held = comparison(baseline, best, gain), _held_out(holdout, best)
     scores = Scores(

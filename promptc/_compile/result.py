@@ -111,8 +111,12 @@ class CompileResult(_Saved):
         lines = [
             f"promptc compile of {self.artifact.program.name} with "
             f"{self.report.optimizer.name!r}: {len(self.trials)} trials",
-            f"  validation  {_ci(self.baseline)} -> {_ci(self.best)} (n={len(self.best.results)})",
         ]
+        if self.report.optimizer.chosen_by:
+            lines.append(f"  strategy    {self.report.optimizer.chosen_by}")
+        lines.append(
+            f"  validation  {_ci(self.baseline)} -> {_ci(self.best)} (n={len(self.best.results)})"
+        )
         if result.search.gain is not None:
             lines.append(f"  gain        {result.search.gain.text()}")
         selection = selection_of(self.artifact)

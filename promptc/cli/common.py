@@ -95,8 +95,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, help="completion length cap (default 512)")
 
 
-def build_lm(args: argparse.Namespace) -> LM:
-    """The LM the options of :func:`add_common` name."""
+def build_lm(args: argparse.Namespace, model: str | None = None) -> LM:
+    """The LM the options of :func:`add_common` name (or ``model``, built with the same
+    options: ``--proposer``)."""
     kwargs: dict[str, Any] = {}
     if getattr(args, "no_cache", False):
         kwargs["cache"] = False
@@ -104,8 +105,9 @@ def build_lm(args: argparse.Namespace) -> LM:
         kwargs["max_tokens"] = args.max_tokens
     if args.api_base:
         kwargs["api_base"] = args.api_base
-    if args.model:
-        return LM(args.model, **kwargs)
+    model = model or args.model
+    if model:
+        return LM(model, **kwargs)
     return default_lm(**kwargs)
 
 

@@ -39,6 +39,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {
         "optimizer": None if args.feedback else _metric_strategy(args),
         "lm": build_lm(args),
+        "proposer": build_lm(args, args.proposer) if args.proposer else None,
         "valset": val,
         "holdout": holdout,
         "budget": args.budget,
@@ -71,11 +72,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _metric_strategy(args: argparse.Namespace) -> Any:
+    from promptc._compile.auto import AUTO
     from promptc._compile.driver import resolve_optimizer
     from promptc._compile.options import strategy_options
 
-    name = args.optimizer or "labeled"
-    return resolve_optimizer(name, **strategy_options(args, name))
+    name = args.optimizer or AUTO
+    options = strategy_options(args, name)
+    return AUTO if name == AUTO else resolve_optimizer(name, **options)
 
 
 def _preference_strategy(args: argparse.Namespace) -> Any:
@@ -103,6 +106,8 @@ def _print_result(result: CompileResult, out: Path) -> None:
     selection = selection_of(result.artifact)
     if selection:
         print(f"new rows  {selection.text()}")
+    if result.report.optimizer.chosen_by:
+        print(f"strategy  {result.report.optimizer.name}, {result.report.optimizer.chosen_by}")
     print(f"outcome   {result.report.outcome.reason}")
     print(
         f"spent     {spent.lm_requests} LM requests (budget {spent.budget}): "
@@ -140,7 +145,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c = sub.add_parser("compile", help="compile a program into an artifact")
     c.add_argument("program", help="FILE.py:OBJECT or MODULE:OBJECT")
     c.add_argument("--train", required=True, help="training rows (.jsonl or .csv)")
-    c.add_argument("--val", help="validation rows (default: half of --train)")
+    c.add_argument(
+        "--val",
+        help="validation rows (default: all but a third of --train, sized to the budget)",
+    )
     c.add_argument("--holdout", help="rows the search never sees, re-scored at the end")
     c.add_argument(
         "--metric",
@@ -148,8 +156,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     c.add_argument(
         "--optimizer",
-        help="strategy (labeled, random, ape, racing, thompson, tpe, ease; default labeled); "
+        help="strategy (auto, labeled, random, ape, racing, thompson, tpe, ease; default auto: "
+        "labeled, random or tpe by the budget and --proposer); "
         "with --feedback: apohf (default) or random_pairs",
+    )
+    c.add_argument(
+        "--proposer",
+        metavar="MODEL",
+        help="an LM that writes instruction candidates, built as --model is (default: --model); "
+        "with --optimizer auto it makes the search tpe (instructions and demos)",
     )
     c.add_argument("--budget", type=int, help="hard cap on LM calls")
     c.add_argument("--token-budget", type=int, help="cap on prompt + completion tokens")

@@ -67,6 +67,8 @@ def show_artifact(a: Artifact) -> str:
             f"compiled  optimizer {opt and opt.name} {json.dumps(opt.config if opt else {})}, "
             f"seed {prov.seed}, metric {prov.scores and prov.scores.metric}"
         )
+        if opt and opt.chosen_by:
+            out.append(f"  strategy  {opt.chosen_by}")
         out.extend(_scores(prov))
         if spent:
             out.append(
