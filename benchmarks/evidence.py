@@ -47,6 +47,9 @@ class SeedsScore:
         means: its test score with each seed.
         mean: the mean of ``means``.
         compile_requests: mean LM requests of its compiles (0 for the uncompiled program).
+        optimism: the mean over seeds of its compile's best validation score minus its test
+            score (how much the choice on the validation rows overstated it: the winner's
+            curse); ``None`` when no compile reported a validation score.
     """
 
     task: str
@@ -55,6 +58,7 @@ class SeedsScore:
     means: tuple[float, ...]
     mean: float
     compile_requests: float
+    optimism: float | None = None
 
     def to_json(self) -> JSON:
         return {
@@ -64,6 +68,7 @@ class SeedsScore:
             "means": list(self.means),
             "mean": self.mean,
             "compile_requests": self.compile_requests,
+            "optimism": self.optimism,
         }
 
 
@@ -171,6 +176,12 @@ def over_seeds(rows: Sequence[ResultRow]) -> list[SeedsScore]:
             continue
         means = tuple(r.result.test.scores.mean for r in tested if r.result.test)
         spent = [r.result.compile.lm_requests if r.result.compile else 0 for r in tested]
+        gaps = [
+            val - r.result.test.scores.mean
+            for r in tested
+            if r.result.compile and r.result.test
+            if (val := r.result.compile.val_best_mean) is not None
+        ]
         out.append(
             SeedsScore(
                 task,
@@ -179,6 +190,7 @@ def over_seeds(rows: Sequence[ResultRow]) -> list[SeedsScore]:
                 means,
                 sum(means) / len(means),
                 sum(spent) / len(spent),
+                sum(gaps) / len(gaps) if gaps else None,
             )
         )
     return out

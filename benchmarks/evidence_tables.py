@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 SEEDS_HEADER = (
-    "| task | system | test score, mean over seeds | per seed | compile LM requests (mean) |"
+    "| task | system | test score, mean over seeds | per seed | compile LM requests (mean) "
+    "| validation - test (mean) |"
 )
 PAIRED_HEADER = (
     "| task | promptc - DSPy | mean [95% CI over seeds and rows] | seeds | rows | verdict |"
@@ -50,12 +51,15 @@ def _signed(mean: float, ci: tuple[float, float]) -> str:
 
 
 def format_over_seeds(scores: Sequence[SeedsScore]) -> str:
-    """Each system's mean test score over seeds, per task."""
-    lines = [SEEDS_HEADER, "|---|---|---:|---|---:|"]
+    """Each system's mean test score over seeds, per task, and how much its validation score
+    overstated it."""
+    lines = [SEEDS_HEADER, "|---|---|---:|---|---:|---:|"]
     for s in scores:
         per_seed = ", ".join(f"{m:.3f}" for m in s.means)
+        optimism = "—" if s.optimism is None else f"{s.optimism:+.3f}"
         lines.append(
-            f"| {s.task} | {s.system} | {s.mean:.3f} | {per_seed} | {s.compile_requests:.0f} |"
+            f"| {s.task} | {s.system} | {s.mean:.3f} | {per_seed} | {s.compile_requests:.0f} "
+            f"| {optimism} |"
         )
     return "\n".join(lines)
 

@@ -92,6 +92,12 @@ def test_evidence_over_seeds_pairs_promptc_with_dspy_per_seed() -> None:
         2.5 / 3
     )
     assert scores["dspy-mipro"].compile_requests == 100 and scores["uncompiled"].seeds == (0, 1)
+    # validation 0.5 each time: the winner's curse, seed by seed (none without a compile)
+    assert scores["random"].optimism == pytest.approx((0.0 - 0.5 - 0.5) / 3)
+    assert scores["dspy-mipro"].optimism == 0.5 and scores["uncompiled"].optimism is None
+    table = evidence_tables.format_over_seeds(list(scores.values()))
+    assert "| t | random | 0.833 | 0.500, 1.000, 1.000 | 80 | -0.333 |" in table
+    assert "| t | uncompiled | 0.000 | 0.000, 0.000 | 0 | — |" in table
     (diff,) = evidence.paired_differences(rows)  # uncompiled is no side of a promptc - DSPy pair
     assert (diff.a, diff.b, diff.estimate.seeds, diff.estimate.rows) == (
         "random",
