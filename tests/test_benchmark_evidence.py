@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,8 +146,7 @@ def test_a_run_over_seeds_writes_cells_and_the_evidence(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
-    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+    _fake_lm(monkeypatch)
     out = tmp_path / "results"
     assert (
         _main(data_root, out, "--optimizer", "labeled", "--seeds", "0", "1", "--run-id", "a") == 0
@@ -198,23 +198,34 @@ class Counting:
         return Uncompiled(RunOptions(threads=2)).compile(task, lm, budget, seed)
 
 
+def _fake_lm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's LM: a fake that answers from the demos."""
+    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
+    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+
+
+def _count_compiles(
+    monkeypatch: pytest.MonkeyPatch, compiles: Compiles, names: Sequence[str] = ()
+) -> None:
+    """The run's systems: :class:`Counting` ones, named ``names`` (default: as asked)."""
+
+    def systems(
+        asked: list[str], options: RunOptions, *, dspy_adapter: str, proposer: object
+    ) -> list[System]:
+        return [Counting(name, compiles) for name in names or asked]
+
+    monkeypatch.setattr(compile_tasks, "make_systems", systems)
+
+
 def test_a_killed_run_resumes_with_only_the_missing_cells(
     data_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
-    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
-
+    _fake_lm(monkeypatch)
     compiles = Compiles(fail_at=5)
-
-    def systems(
-        names: list[str], options: RunOptions, *, dspy_adapter: str, proposer: object
-    ) -> list[System]:
-        return [Counting(name, compiles) for name in ("a", "b", "c")]
-
-    monkeypatch.setattr(compile_tasks, "make_systems", systems)
+    _count_compiles(monkeypatch, compiles, ("a", "b", "c"))
     out = tmp_path / "results"
     run = ["--seeds", "0", "1", "--run-id", "r"]
     with pytest.raises(KeyboardInterrupt):
@@ -242,8 +253,7 @@ def test_a_folder_refuses_other_settings(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
-    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+    _fake_lm(monkeypatch)
     out = tmp_path / "results"
     assert _main(data_root, out, "--run-id", "s", "--budget", "40") == 0
     with pytest.raises(SystemExit, match=r"budget: 40 in the folder, 41 now"):
@@ -261,16 +271,9 @@ def test_a_run_gains_seeds_and_systems_and_reports_its_finished_cells(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
-    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+    _fake_lm(monkeypatch)
     compiles = Compiles()
-
-    def systems(
-        names: list[str], options: RunOptions, *, dspy_adapter: str, proposer: object
-    ) -> list[System]:
-        return [Counting(name, compiles) for name in names]
-
-    monkeypatch.setattr(compile_tasks, "make_systems", systems)
+    _count_compiles(monkeypatch, compiles)
     out = tmp_path / "results"
     assert _main(data_root, out, "--run-id", "g", "--optimizer", "labeled") == 0
     assert compiles.log == ["labeled/0"]
