@@ -22,7 +22,7 @@ from promptc._compile.dryrun import Models, make_plan
 from promptc._compile.duel import DuelingOptimizer
 from promptc._compile.evaluate import program_inputs, program_name
 from promptc._compile.explain import TrialDescriber, overlapping_rows
-from promptc._compile.plan import CompilePlan, PlanShape, check_cost_budget
+from promptc._compile.plan import CompilePlan, PlanShape, check_cost_budget, holdout_reserve
 from promptc._compile.prefer import compile_from_preferences
 from promptc._compile.progress import CompileProgress
 from promptc._compile.records import finish
@@ -276,7 +276,7 @@ def compile_program(
     lm = lm or current_lm() or default_lm()
     held = [dict(r) for r in holdout or []]
     per_row = max(1, len(program.named_predictors()))
-    searchable = None if budget is None else max(0, budget - 2 * len(held) * per_row)
+    searchable = None if budget is None else max(0, budget - holdout_reserve(len(held), per_row))
     size = validation_size(len(trainset), searchable, per_row)
     train, val = split_train_val(trainset, valset, seed, val_rows=size)
     chosen_by = None
@@ -347,7 +347,7 @@ def _compile(
     chosen_by: str | None,
 ) -> CompileResult:
     val, spend = run.val, run.budget
-    reserve = 2 * len(held) * max(1, len(program.named_predictors()))
+    reserve = holdout_reserve(len(held), len(program.named_predictors()))
     with metering(spend) as meter:
         board = Board(program.get_params(), len(val))
         score_baseline(run, board, budget)
@@ -360,7 +360,7 @@ def _compile(
             board,
             run,
         )
-        with holding_back(spend, reserve if held else 0):
+        with holding_back(spend, reserve):
             winner = search(run, optimizer, space, board)
             credit = leave_one_out_credit(run, board, winner)
         holdout_results = score_holdout(run, winner, held) if held else {}

@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from promptc._compile.plan import CompilePlan, PhasePlan, PlanShape, model_price
+from promptc._compile.plan import (
+    CompilePlan,
+    PhasePlan,
+    PlanShape,
+    holdout_reserve,
+    model_price,
+)
 from promptc._compile.propose import proposal_prompt
 from promptc._lm.backend import Message
 from promptc._program.adapter import ChatAdapter
@@ -212,7 +218,7 @@ def make_plan(
     }
     shape = PlanShape(len(val), len(train), tuple(n for n, _ in predictors), pools)
     wanted, _ = _wanted(program, strategy, shape, len(held))
-    reserve = 2 * len(held) * max(1, len(predictors)) if held else 0
+    reserve = holdout_reserve(len(held), len(predictors))
     capped, problems = _cap(wanted, budget, reserve)
     k = int(strategy.config().get("k", 0) or 0)
     on_val = prompt_sizes(program, val, train, k)

@@ -20,6 +20,7 @@ __all__ = [
     "PhasePlan",
     "PlanShape",
     "check_cost_budget",
+    "holdout_reserve",
     "model_price",
 ]
 
@@ -189,6 +190,12 @@ def model_price(model: str) -> tuple[float, float] | None:
         if entry and entry.get("input_cost_per_token") is not None:
             return float(entry["input_cost_per_token"]), float(entry["output_cost_per_token"])
     return None
+
+
+def holdout_reserve(held_rows: int, predictors: int) -> int:
+    """LM requests a compile keeps back for re-scoring the uncompiled and the compiled program
+    on ``held_rows`` held-out rows (a request per predictor per row; at least one)."""
+    return 2 * held_rows * max(1, predictors)
 
 
 def check_cost_budget(
