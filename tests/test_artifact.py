@@ -161,6 +161,7 @@ def _rehash(data: dict[str, Any]) -> None:
         (_mutated(_set(["surprise"], 1)), "surprise: Extra inputs are not permitted"),
         (_mutated(_set(["predictors"], [])), "predictors"),
         (_mutated(_set(["predictors", 0, "lm", "temperature"], "hot")), "temperature"),
+        (_mutated(_set(["predictors", 0, "lm", "temperature"], float("nan"))), "finite number"),
         (_mutated(_set(["predictors", 0, "instruction"], "Be evil.")), "content hash mismatch"),
         (_mutated(_set(["content_hash"], "sha256:" + "0" * 64)), "content hash mismatch"),
     ],

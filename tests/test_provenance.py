@@ -127,6 +127,13 @@ def _set(*path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("trials", value=[{"candidate": "x" * 1001}]), "provenance.trials.0.candidate"),
         (_set("scores", "compiled", "ci95", value=[0.5]), "provenance.scores.compiled.ci95"),
         (_set("trials", value=[{"candidate": {"self": {"demos": 1}}}]), "provenance.trials.0"),
+        # yaml reads .nan and .inf as floats: a score that is not a number is refused, not shown
+        (_set("scores", "compiled", "mean", value=float("nan")), "provenance.scores.compiled.mean"),
+        (_set("spent", "cost_usd", value=float("inf")), "provenance.spent.cost_usd"),
+        (
+            _set("trials", value=[{"candidate": "baseline", "score": float("-inf")}]),
+            "provenance.trials.0.score",
+        ),
     ],
 )
 def test_provenance_refuses_what_its_schema_does_not_allow(

@@ -52,7 +52,7 @@ MAX_ARTIFACT_BYTES = 16 * 1024 * 1024
 
 
 class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FieldSpec(_Strict):

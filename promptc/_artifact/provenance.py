@@ -1,11 +1,12 @@
 """An artifact's provenance: how it was compiled, as typed, frozen records.
 
 Provenance is read from untrusted files like the rest of an artifact: every record refuses
-unknown keys, and names, texts and lists are bounded. It is never part of the content hash
-(it does not change behaviour); a signature covers it. Artifacts written by earlier versions
-lack some fields (``id`` of a trial, ``by_phase`` of the spend, the paired ``gain``): those
-fields are optional, and a record dumps exactly the fields it was given, so an artifact read
-and written again keeps its provenance (and its signature) byte for byte.
+unknown keys and numbers that are not finite, and names, texts and lists are bounded. It is
+never part of the content hash (it does not change behaviour); a signature covers it.
+Artifacts written by earlier versions lack some fields (``id`` of a trial, ``by_phase`` of the
+spend, the paired ``gain``): those fields are optional, and a record dumps exactly the fields
+it was given, so an artifact read and written again keeps its provenance (and its signature)
+byte for byte.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class Record(pydantic.BaseModel):
     ``holdout``).
     """
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    # A score, cost or interval that is not a finite number (YAML reads ``.nan``, ``.inf``)
+    # would print as one and sort or compare as nonsense: refused like any other bad value.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @pydantic.model_serializer(mode="wrap")
     def _given_fields(self, handler: pydantic.SerializerFunctionWrapHandler) -> Any:

@@ -4,6 +4,7 @@ re-score. The driver (:mod:`promptc._compile.driver`) sets it up and hands it to
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ def evaluate_trial(
             score=round(sum(scores) / len(scores), 6) if scores else None,
             errors=errors,
             requests=run.budget.used,
-            best=round(best, 6),
+            best=round(best, 6) if math.isfinite(best) else None,  # nan: nothing complete yet
         )
     )
     return scores
