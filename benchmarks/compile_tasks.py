@@ -72,7 +72,7 @@ from benchmarks.tasks import (
     load_task,
     spare_test_rows,
 )
-from promptc._compile.auto import AUTO
+from promptc.compiler import AUTO
 from promptc.exceptions import ConfigurationError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 

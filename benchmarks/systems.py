@@ -20,8 +20,7 @@ from benchmarks.metrics import metric_for
 from benchmarks.records import ExampleOutcome, PromptcCompile, Scores, SystemResult, TestRecord
 from benchmarks.spend import spend_of, trials_of
 from benchmarks.tasks import Task, program_for
-from promptc._compile.auto import AUTO
-from promptc.compiler import EvalResult
+from promptc.compiler import AUTO, EvalResult
 from promptc.exceptions import BudgetExhaustedError
 
 __all__ = [

@@ -10,10 +10,12 @@ pulled local models (:func:`model_path`).
 
 A compile's records are typed and frozen: each trial's :class:`TrialRecord`, the artifact's
 :class:`Provenance` (its :class:`Spent`, and the :class:`PairedGain` of the compiled program
-over the uncompiled one) and the :class:`CompileReport`.
+over the uncompiled one) and the :class:`CompileReport`. :data:`AUTO` names the default
+strategy (``optimizer="auto"``), chosen per compile from the budget, program and proposer.
 """
 
 from promptc._artifact.provenance import PairedGain, Provenance, Spent, TrialRecord
+from promptc._compile.auto import AUTO
 from promptc._compile.board import BoardView, CandidateKey
 from promptc._compile.driver import (
     Board,
@@ -45,6 +47,7 @@ from promptc._program.types import format_value
 from promptc._report.models import CompileReport
 
 __all__ = [
+    "AUTO",
     "PROMPT_FORMATS",
     "Board",
     "BoardView",
