@@ -132,6 +132,14 @@ def _request(text: str = "Say hi.", **kwargs: Any) -> LMRequest:
     return LMRequest.build("local/smollm2-135m", [{"role": "user", "content": text}], **kwargs)
 
 
+def test_a_rollout_is_the_default_seed_and_an_explicit_seed_wins() -> None:
+    reply = {"choices": [{"message": {"content": "Hi"}}]}
+    backend, server = _backend_on(reply)
+    backend.complete(_request(rollout=3))
+    backend.complete(_request(rollout=3, params={"seed": 7}))
+    assert [p["seed"] for p in server.payloads] == [3, 7]
+
+
 def test_complete_maps_payload_and_reply() -> None:
     reply = {
         "choices": [{"finish_reason": "length", "message": {"role": "assistant", "content": "Hi"}}],
@@ -244,6 +252,21 @@ def test_smollm2_is_deterministic_and_thread_safe(smol: LocalBackend) -> None:
     for thread in threads:
         thread.join()
     assert results == [first, first]
+
+
+@pytest.mark.local_model
+@needs_smollm2
+def test_rollouts_of_one_prompt_are_distinct_samples_each_reproducible(smol: LocalBackend) -> None:
+    # APE resamples one prompt as rollouts 0..n-1: with one fixed seed every sample was the same
+    prompt = "Write one short sentence about the sea."
+
+    def sample(rollout: int) -> str:
+        request = _request(prompt, max_tokens=24, temperature=1.0, rollout=rollout)
+        return smol.complete(request).text
+
+    samples = [sample(rollout) for rollout in range(4)]
+    assert len(set(samples)) >= 3, samples
+    assert sample(2) == samples[2]
 
 
 @pytest.mark.local_model

@@ -196,7 +196,10 @@ class LocalBackend(Backend):
             return self._server
 
     def complete(self, request: LMRequest) -> LMResponse:
-        """Return one completion; ``seed`` defaults to 0, other ``request.params`` pass through.
+        """Return one completion; other ``request.params`` pass through.
+
+        The sampling ``seed`` defaults to the request's rollout: a request is reproducible, and
+        the rollouts of one prompt (APE's samples at a temperature) are distinct samples.
 
         Raises:
             ModelNotAvailableError: the runtime or the model is missing or fails verification.
@@ -211,7 +214,7 @@ class LocalBackend(Backend):
             "messages": request.message_list,
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
-            "seed": params.get("seed", 0),
+            "seed": params.get("seed", request.rollout),
             "stream": False,
         }
         try:
