@@ -258,7 +258,7 @@ def test_make_lm_builds_the_proposer_as_the_task_lm(monkeypatch: pytest.MonkeyPa
     built: list[tuple[str, int]] = []
 
     class Backend:
-        def __init__(self, name: str, *, num_threads: int) -> None:
+        def __init__(self, name: str, *, num_threads: int, **options: int) -> None:
             built.append((name, num_threads))
 
     monkeypatch.setattr(promptc, "LocalBackend", Backend)
@@ -271,6 +271,24 @@ def test_make_lm_builds_the_proposer_as_the_task_lm(monkeypatch: pytest.MonkeyPa
     assert built == [("qwen2.5-coder-1.5b", 1)]
     with pytest.raises(SystemExit, match="local/ models only, not fake/p"):
         compile_tasks.make_proposer(compile_tasks.parse_args([*argv, "--proposer", "fake/p"]))
+
+
+def test_lm_slots_give_each_decoding_slot_the_default_context(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--tasks", "x", "--model", "local/smollm2-135m"]
+    backend = compile_tasks.make_lm(compile_tasks.parse_args([*argv, "--lm-slots", "3"])).backend
+    assert isinstance(backend, promptc.LocalBackend)
+    assert (backend.n_parallel, backend.n_ctx) == (3, 3 * 4096)
+    plain = compile_tasks.make_lm(compile_tasks.parse_args(argv)).backend
+    assert isinstance(plain, promptc.LocalBackend) and plain.n_parallel == 1
+    with pytest.raises(SystemExit, match="local/ models only, not fake/m"):
+        compile_tasks.make_lm(
+            compile_tasks.parse_args(["--tasks", "x", "--lm-slots", "2"]), "fake/m"
+        )
+    with pytest.raises(SystemExit):
+        compile_tasks.parse_args([*argv, "--lm-slots", "0"])
+    assert "--lm-slots must be at least 1" in capsys.readouterr().err
 
 
 # -- the module, for real ------------------------------------------------------------------------
