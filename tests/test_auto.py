@@ -70,6 +70,35 @@ def test_auto_searches_instructions_too_when_a_proposer_is_given() -> None:
     assert choice.optimizer.name == "tpe" and "proposer=" in choice.reason
 
 
+def test_auto_bootstraps_and_proposes_when_no_step_can_be_shown_labeled_demos() -> None:
+    choice = choose_strategy(
+        n_val=13, budget=200, per_row=3, proposer_given=False, labeled_demos=False
+    )
+    assert choice.optimizer.name == "tpe"
+    assert "no step's fields are all in the training rows" in choice.reason
+    # the budget still decides first: too little for a search is no search
+    small = choose_strategy(
+        n_val=13, budget=100, per_row=3, proposer_given=False, labeled_demos=False
+    )
+    assert small.optimizer.name == "labeled"
+
+
+def test_a_pipeline_whose_steps_the_rows_do_not_label_is_compiled_with_tpe() -> None:
+    from tests.pipeline_program import DraftThenPolish
+
+    rows = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(46)]
+    lm = LM("fake/words", backend=FakeBackend(WordTask(needs="demos")), cache=False)
+    plan = promptc.compile(DraftThenPolish(), rows, "exact_match", lm=lm, budget=300, dry_run=True)
+    assert plan.optimizer == "tpe"
+    assert "no step's fields are all in the training rows" in plan.assumptions[0]
+    # a step that the rows do label (polish, given drafts) keeps demo-set search
+    drafted = [{**row, "draft": "d"} for row in rows]
+    plan = promptc.compile(
+        DraftThenPolish(), drafted, "exact_match", lm=lm, budget=300, dry_run=True
+    )
+    assert plan.optimizer == "random"
+
+
 def _words(n: int) -> list[dict[str, str]]:
     return WordTask.rows(WordTask.words(n))
 

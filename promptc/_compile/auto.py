@@ -11,7 +11,11 @@ evidence of issue 16 (the README's "Which strategy: auto" has the measured figur
    that can write them. With Qwen2.5-Coder-1.5B proposing for the 0.5B task model, TPE tied
    demo-only random search (antonyms 0.475 vs 0.500, boolean_expressions 0.700 vs 0.650, 40
    test rows, within the CIs) and beat TPE with the 0.5B proposing on antonyms (0.175).
-3. **Demo sets** (``random``) otherwise: a small model cannot write instructions better than
+3. **Bootstrapped demos and instructions** (``tpe``) when no predictor can be shown labeled
+   demos, because the training rows lack its fields (a multi-hop pipeline's query steps and an
+   answer step that reads retrieved passages): demo-set search would have nothing to search
+   (it stopped after the uncompiled program's scoring on HotPotQA's multi-hop program).
+4. **Demo sets** (``random``) otherwise: a small model cannot write instructions better than
    the one the program has, and choosing its exemplars is what moves it ("Teach Better or
    Show Smarter?"). As many candidates as the budget pays for on every validation row, at most
    8: fewer candidates each scored on more rows is a smaller winner's curse than more
@@ -43,7 +47,12 @@ class AutoChoice:
 
 
 def choose_strategy(
-    *, n_val: int, budget: int | None, per_row: int, proposer_given: bool
+    *,
+    n_val: int,
+    budget: int | None,
+    per_row: int,
+    proposer_given: bool,
+    labeled_demos: bool = True,
 ) -> AutoChoice:
     """The strategy for a compile (see the module docstring).
 
@@ -53,6 +62,8 @@ def choose_strategy(
             rows keep back); ``None``: no cap.
         per_row: LM requests one validation row costs (the program's predictors).
         proposer_given: ``proposer=`` names an LM to write instructions.
+        labeled_demos: some predictor's fields are all in the training rows, so it can be
+            shown labeled demos (not so for a pipeline whose steps' fields the rows lack).
     """
     from promptc._compile.driver import resolve_optimizer
 
@@ -69,6 +80,13 @@ def choose_strategy(
             resolve_optimizer("tpe"),
             f"auto: {where}; proposer= writes instructions, so instructions and demos are "
             "searched together (tpe)",
+        )
+    if not labeled_demos:
+        return AutoChoice(
+            resolve_optimizer("tpe"),
+            f"auto: {where}; no step's fields are all in the training rows, so there are no "
+            "labeled demo sets to search: demos bootstrapped from passing runs and proposed "
+            "instructions are searched together (tpe)",
         )
     count = MAX_CANDIDATES if evals is None else min(MAX_CANDIDATES, evals - 1)
     return AutoChoice(

@@ -22,7 +22,13 @@ from promptc._compile.dryrun import Models, make_plan
 from promptc._compile.duel import DuelingOptimizer
 from promptc._compile.evaluate import program_inputs, program_name
 from promptc._compile.explain import TrialDescriber, overlapping_rows
-from promptc._compile.plan import CompilePlan, PlanShape, check_cost_budget, holdout_reserve
+from promptc._compile.plan import (
+    CompilePlan,
+    PlanShape,
+    check_cost_budget,
+    demo_pools,
+    holdout_reserve,
+)
 from promptc._compile.prefer import compile_from_preferences
 from promptc._compile.progress import CompileProgress
 from promptc._compile.records import finish
@@ -282,7 +288,11 @@ def compile_program(
     chosen_by = None
     if optimizer is None or optimizer == AUTO:
         choice = choose_strategy(
-            n_val=len(val), budget=searchable, per_row=per_row, proposer_given=proposer is not None
+            n_val=len(val),
+            budget=searchable,
+            per_row=per_row,
+            proposer_given=proposer is not None,
+            labeled_demos=any(demo_pools(program.named_predictors(), train).values()),
         )
         optimizer, chosen_by = choice.optimizer, choice.reason
     optimizer = resolve_optimizer(optimizer)

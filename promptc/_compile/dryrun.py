@@ -16,6 +16,7 @@ from promptc._compile.plan import (
     CompilePlan,
     PhasePlan,
     PlanShape,
+    demo_pools,
     holdout_reserve,
     model_price,
 )
@@ -213,10 +214,9 @@ def make_plan(
 ) -> CompilePlan:
     """The plan of a compile: requests, tokens and dollars per phase; no LM request is made."""
     predictors = program.named_predictors()
-    pools = {
-        n: sum(all(f in row for f in p.signature.fields()) for row in train) for n, p in predictors
-    }
-    shape = PlanShape(len(val), len(train), tuple(n for n, _ in predictors), pools)
+    shape = PlanShape(
+        len(val), len(train), tuple(n for n, _ in predictors), demo_pools(predictors, train)
+    )
     wanted, _ = _wanted(program, strategy, shape, len(held))
     reserve = holdout_reserve(len(held), len(predictors))
     capped, problems = _cap(wanted, budget, reserve)

@@ -192,6 +192,18 @@ def model_price(model: str) -> tuple[float, float] | None:
     return None
 
 
+def demo_pools(
+    predictors: Sequence[tuple[str, Any]], train: Sequence[Mapping[str, Any]]
+) -> dict[str, int]:
+    """Per predictor (``program.named_predictors()``), the training rows that carry every field
+    of its signature: the labeled demos it can be shown. A step inside a pipeline whose fields
+    the rows do not carry (a multi-hop query) has none; its demos can only be bootstrapped."""
+    return {
+        name: sum(all(f in row for f in p.signature.fields()) for row in train)
+        for name, p in predictors
+    }
+
+
 def holdout_reserve(held_rows: int, predictors: int) -> int:
     """LM requests a compile keeps back for re-scoring the uncompiled and the compiled program
     on ``held_rows`` held-out rows (a request per predictor per row; at least one)."""
