@@ -230,10 +230,8 @@ def split_train_val(
     elif val_rows is None:
         train, val = split_dataset(rows, [0.5, 0.5], seed=seed)
     else:
-        order = list(rows)
-        random.Random(seed).shuffle(order)
-        cut = len(rows) - min(max(1, val_rows), len(rows) - 1)
-        train, val = order[:cut], order[cut:]
+        kept = 1 - min(max(1, val_rows), len(rows) - 1) / len(rows)
+        train, val = split_dataset(rows, [kept, 1 - kept], seed=seed)
     if not train or not val:
         raise ConfigurationError("trainset and valset must both be non-empty")
     return train, val
