@@ -77,8 +77,8 @@ from promptc.exceptions import ConfigurationError
 from promptc.optimizers import OPTIMIZERS  # type: ignore[import-not-found,unused-ignore]
 
 DEFAULTS = {"n_train": 30, "n_val": 16, "n_test": 40, "budget": 200}
-_SLOT_CONTEXT = 4096  # tokens of context per decoding slot (--lm-slots), the backend's default
 QUICK = {"n_train": 8, "n_val": 4, "n_test": 6, "budget": 40}
+_SLOT_CONTEXT = 4096  # tokens of context per decoding slot (--lm-slots), the backend's default
 DEFAULT_OPTIMIZERS = ["labeled"]
 #: A DSPy system alone (``dspy-mipro``) runs with DSPy's default adapter and --dspy-adapter's;
 #: with its adapter (``dspy-mipro+best``), with that adapter only.
