@@ -192,16 +192,20 @@ def model_price(model: str) -> tuple[float, float] | None:
     return None
 
 
+def labeled_demos(predictor: Any, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows that carry every field of ``predictor``'s signature, reduced to those fields:
+    the labeled demos it can be shown. A step inside a pipeline whose fields the rows do not
+    carry (a multi-hop query) has none; its demos can only be bootstrapped."""
+    fields = list(predictor.signature.fields())
+    return [{f: row[f] for f in fields} for row in rows if all(f in row for f in fields)]
+
+
 def demo_pools(
     predictors: Sequence[tuple[str, Any]], train: Sequence[Mapping[str, Any]]
 ) -> dict[str, int]:
-    """Per predictor (``program.named_predictors()``), the training rows that carry every field
-    of its signature: the labeled demos it can be shown. A step inside a pipeline whose fields
-    the rows do not carry (a multi-hop query) has none; its demos can only be bootstrapped."""
-    return {
-        name: sum(all(f in row for f in p.signature.fields()) for row in train)
-        for name, p in predictors
-    }
+    """Per predictor (``program.named_predictors()``), how many labeled demos ``train`` gives
+    it (:func:`labeled_demos`)."""
+    return {name: len(labeled_demos(p, train)) for name, p in predictors}
 
 
 def holdout_reserve(held_rows: int, predictors: int) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from promptc._compile.board import Board, BoardView, Candidate
 from promptc._compile.fingerprint import Fingerprint
-from promptc._compile.plan import PlanShape
+from promptc._compile.plan import PlanShape, labeled_demos
 from promptc._compile.propose import bootstrap_demos, propose_instructions, resample_instructions
 from promptc._program.module import Params, Predict
 
@@ -96,10 +96,7 @@ class SearchSpace:
 
     def demo_pool(self, name: str) -> list[dict[str, Any]]:
         """Training rows that carry every field of predictor ``name``, reduced to those fields."""
-        fields = list(self.predictors[name].signature.fields())
-        return [
-            {f: row[f] for f in fields} for row in self.trainset if all(f in row for f in fields)
-        ]
+        return labeled_demos(self.predictors[name], self.trainset)
 
     def sample_demos(self, name: str, k: int, rng: random.Random) -> tuple[dict[str, Any], ...]:
         """``k`` distinct labeled demos for predictor ``name``, in random order."""
