@@ -89,7 +89,7 @@ def _instructions(
         seed = space.base[name].instruction
         # Without demo sets of its own (APE), each proposal gets its own sample of examples,
         # as in APE's forward generation: one sample shown to every proposal yields one
-        # instruction from a greedy or fixed-seed proposer (the local backend's seed is 0).
+        # instruction from a greedy proposer, and near-copies from a sampling one.
         shown = [d for d in demo_sets[name] if d] or [
             space.sample_demos(name, pool.k, rng) for _ in range(pool.num_instructions)
         ]
