@@ -5,7 +5,9 @@ evidence of issue 16 (the README's "Which strategy: auto" has the measured figur
 
 1. **No search** (``labeled``: the first ``k`` training rows as demos, scored once) when the
    budget pays for fewer than four evaluations of the validation rows: the uncompiled program
-   and at most two candidates, too few for a choice between candidates to beat its noise.
+   and at most two candidates, too few for a choice between candidates to beat its noise. A
+   program none of whose steps the rows label then stays as written, and the reason says the
+   budget that would pay for a search.
 2. **Instructions and demos together** (``tpe``) when ``proposer=`` names an LM to write
    instructions: asked for, instruction search is worth its requests only with a proposer
    that can write them. With Qwen2.5-Coder-1.5B proposing for the 0.5B task model, TPE tied
@@ -71,6 +73,15 @@ def choose_strategy(
     paid = "no budget cap" if evals is None else f"the budget pays for {evals} evaluations"
     where = f"{paid} of the {n_val} validation rows"
     if evals is not None and evals < MIN_EVALUATIONS:
+        if not labeled_demos:
+            needed = MIN_EVALUATIONS * max(1, per_row) * max(1, n_val)
+            return AutoChoice(
+                resolve_optimizer("labeled"),
+                f"auto: {where}, too few to choose between candidates, and no step's fields "
+                "are all in the training rows, so there are no labeled demos to show: the "
+                f"program stays as written; a search budget of at least {needed} requests "
+                "pays for bootstrapping demos and proposing instructions (tpe)",
+            )
         return AutoChoice(
             resolve_optimizer("labeled"),
             f"auto: {where}, too few to choose between candidates; labeled demos, no search",
