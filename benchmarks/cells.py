@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,15 @@ from typing import Any
 from benchmarks.records import JSON, ResultRow, row_from_json
 from promptc.exceptions import ConfigurationError
 
-__all__ = ["Cell", "CellResult", "Progress", "RunFolder", "format_seconds", "run_cells"]
+__all__ = [
+    "Cell",
+    "CellResult",
+    "Progress",
+    "RunFolder",
+    "format_seconds",
+    "ran_at",
+    "run_cells",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +66,39 @@ class Cell:
 
 @dataclass(frozen=True)
 class CellResult:
-    """A finished cell: its result row, the record of its task's splits, its wall time."""
+    """A finished cell: its result row, the record of its task's splits, its wall time, and
+    the code it ran with (``source``: its git commit and whether the tree was dirty; ``None``
+    for cells written before cells recorded it)."""
 
     row: ResultRow
     task: Mapping[str, Any]
     wall_s: float
+    source: Mapping[str, Any] | None = None
 
     def to_json(self) -> JSON:
-        return {"row": self.row.to_json(), "task": dict(self.task), "wall_s": self.wall_s}
+        data: JSON = {"row": self.row.to_json(), "task": dict(self.task), "wall_s": self.wall_s}
+        if self.source is not None:
+            data["source"] = dict(self.source)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CellResult:
-        return cls(row_from_json(data["row"]), dict(data["task"]), float(data["wall_s"]))
+        source = data.get("source")
+        return cls(
+            row_from_json(data["row"]),
+            dict(data["task"]),
+            float(data["wall_s"]),
+            None if source is None else dict(source),
+        )
+
+    @property
+    def ran_at(self) -> str:
+        """The short commit the cell ran at (``+dirty`` if the tree differed from it), or
+        ``unrecorded``."""
+        commit = None if self.source is None else self.source.get("git_commit")
+        if not commit:
+            return "unrecorded"
+        return f"{commit[:7]}{'+dirty' if self.source and self.source.get('git_dirty') else ''}"
 
 
 def _write_whole(path: Path, text: str) -> None:
@@ -213,16 +243,21 @@ Work = Callable[[], tuple[ResultRow, Mapping[str, Any]]]
 
 
 def run_cells(
-    folder: RunFolder, plan: Sequence[tuple[Cell, Work]], *, finished_only: bool = False
-) -> list[ResultRow]:
+    folder: RunFolder,
+    plan: Sequence[tuple[Cell, Work]],
+    *,
+    finished_only: bool = False,
+    source: Mapping[str, Any] | None = None,
+) -> list[CellResult]:
     """Run, in order, every cell of ``plan`` that ``folder`` does not hold finished, writing
-    each as it finishes and logging progress; return the rows of all cells, in plan order
-    (with ``finished_only``, run none and return the rows of the finished cells)."""
+    each (with ``source``, the code it runs with) as it finishes and logging progress; return
+    the results of all cells, in plan order (with ``finished_only``, run none and return the
+    finished cells' results)."""
     done = {cell: found for cell, _ in plan if (found := folder.finished(cell)) is not None}
     progress = Progress([cell for cell, _ in plan], {c: r.wall_s for c, r in done.items()})
     logger.info("results folder %s: %s before this session", folder.path, progress.status())
     if finished_only:
-        return [done[cell].row for cell, _ in plan if cell in done]
+        return [done[cell] for cell, _ in plan if cell in done]
     for cell, work in plan:
         if cell in done:
             continue
@@ -232,7 +267,12 @@ def run_cells(
             continue
         started = time.perf_counter()
         row, task = work()
-        done[cell] = CellResult(row, task, round(time.perf_counter() - started, 2))
+        done[cell] = CellResult(row, task, round(time.perf_counter() - started, 2), source)
         folder.write(cell, done[cell])
         logger.info("%s", progress.finished(cell, done[cell].wall_s))
-    return [done[cell].row for cell, _ in plan]
+    return [done[cell] for cell, _ in plan]
+
+
+def ran_at(results: Sequence[CellResult]) -> dict[str, int]:
+    """How many of ``results`` ran at each commit (:attr:`CellResult.ran_at`), most first."""
+    return dict(Counter(r.ran_at for r in results).most_common())

@@ -51,17 +51,17 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import promptc
 from benchmarks import evidence, evidence_tables, plot
-from benchmarks.cells import Cell, RunFolder, run_cells
+from benchmarks.cells import Cell, RunFolder, ran_at, run_cells
 from benchmarks.dspy_adapters import ADAPTER_CHOICES
 from benchmarks.dspy_baseline import DSPY_SYSTEMS, DSPySystem
 from benchmarks.records import ResultRow, rows_to_json
-from benchmarks.run_env import environment, log_to_stderr, task_record
+from benchmarks.run_env import environment, log_to_stderr, source_state, task_record
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
 from benchmarks.table import differences, format_differences, format_table
 from benchmarks.tasks import (
@@ -345,10 +345,12 @@ def _write_results(
     tasks: Sequence[Task],
     rows: Sequence[ResultRow],
     folder: Path,
+    ran: Mapping[str, int],
 ) -> tuple[Path, str]:
     """The JSON results file beside the run's ``folder``, its ``.md`` and ``.svg`` plots
-    beside it; ``lms`` are the task LM and the proposer (``None``: the task LM); returns
-    the path and the printed report (summary and tables)."""
+    beside it; ``lms`` are the task LM and the proposer (``None``: the task LM); ``ran``
+    counts the rows' cells by the commit they ran at; returns the path and the printed
+    report (summary and tables)."""
     (lm, proposer), (table, diffs) = lms, (format_table(rows), differences(rows))
     path = folder.with_name(f"{folder.name}.json")
     payload = {
@@ -358,6 +360,7 @@ def _write_results(
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round(wall, 1),
         "environment": environment(lm, proposer),
+        "cells_ran_at": dict(ran),
         "tasks": [task_record(t) for t in tasks],
         "results": rows_to_json(rows),
         "table": table,
@@ -377,7 +380,8 @@ def _write_results(
     summary = (
         f"LM {lm.settings()}; {proposed}seed{'s' if len(args.seeds) > 1 else ''} {seeds}; budget "
         f"{args.budget} LM requests per compile; rows train/val/test: {sizes}; "
-        f"total wall {wall:.0f} s"
+        f"total wall {wall:.0f} s; cells ran at "
+        + ", ".join(f"{commit} ({n})" for commit, n in ran.items())
     )
     report = f"{summary}\n\n{table}\n\n{format_differences(diffs)}"
     report += "".join(f"\n\n{part}" for part in evidence_tables.format_evidence(rows))
@@ -424,12 +428,15 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         for t in by_seed[seed]
         for s in systems
     ]
-    rows = run_cells(run, plan, finished_only=args.finished_only)
+    results = run_cells(run, plan, finished_only=args.finished_only, source=source_state())
+    rows = [r.row for r in results]
     if not rows:
         raise ConfigurationError(f"--finished-only: {run.path} holds none of the asked cells")
     tasks = [t for seed in args.seeds for t in by_seed[seed]]
     wall = time.perf_counter() - clock
-    path, report = _write_results(args, argv, started, wall, (lm, proposer), tasks, rows, run.path)
+    path, report = _write_results(
+        args, argv, started, wall, (lm, proposer), tasks, rows, run.path, ran_at(results)
+    )
     print(report)
     print(f"\nresults: {path}\ntable: {path.with_suffix('.md')}\nplot: {path.with_suffix('.svg')}")
     return 1 if any(r.result.error is not None for r in rows) else 0

@@ -19,7 +19,7 @@ from typing import Any
 import promptc
 from benchmarks.tasks import REPO_ROOT, Task
 
-__all__ = ["environment", "log_to_stderr", "task_record"]
+__all__ = ["environment", "log_to_stderr", "source_state", "task_record"]
 
 
 def _git(*args: str) -> str | None:
@@ -32,13 +32,21 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
-def environment(lm: promptc.LM, proposer: promptc.LM | None = None) -> dict[str, Any]:
-    """Versions, commit, machine, and the settings of the task LM and the proposer."""
+def source_state() -> dict[str, Any]:
+    """The commit the code runs at and whether the work tree differs from it (``None``:
+    not a git checkout)."""
     status = _git("status", "--porcelain")
     return {
-        "promptc_version": promptc.__version__,
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
+    }
+
+
+def environment(lm: promptc.LM, proposer: promptc.LM | None = None) -> dict[str, Any]:
+    """Versions, commit, machine, and the settings of the task LM and the proposer."""
+    return {
+        "promptc_version": promptc.__version__,
+        **source_state(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),

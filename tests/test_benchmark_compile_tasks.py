@@ -322,6 +322,10 @@ def test_module_quick_run_on_smollm2(data_root: Path, tmp_path: Path) -> None:
     payload = json.loads(path.read_text(encoding="utf-8"))
     assert payload["table"] in done.stdout
     assert payload["environment"]["lm"]["model"] == "local/smollm2-135m"
+    # every cell of this run ran at the checkout's commit, and the report says so
+    commit, dirty = payload["environment"]["git_commit"], payload["environment"]["git_dirty"]
+    ran = f"{commit[:7]}{'+dirty' if dirty else ''}" if commit else "unrecorded"
+    assert payload["cells_ran_at"] == {ran: 4} and f"cells ran at {ran} (4)" in done.stdout
     assert [t["sizes"] for t in payload["tasks"]] == [{"train": 8, "val": 4, "test": 6}] * 2
     assert [(d["a"], d["b"]) for d in payload["differences"]] == [("labeled", "uncompiled")] * 2
     for record, row in zip(payload["results"], rows, strict=True):

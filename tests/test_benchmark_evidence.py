@@ -306,8 +306,12 @@ def test_a_cell_another_process_finished_is_not_run_again(tmp_path: Path) -> Non
         ran.append("b")
         return row, {"name": "t"}
 
-    rows = cells.run_cells(folder, [(first, work_a), (second, work_b)])
-    assert ran == ["a"] and [r.system for r in rows] == ["a", "b"]
+    source = {"git_commit": "0123456789abcdef", "git_dirty": True}
+    results = cells.run_cells(folder, [(first, work_a), (second, work_b)], source=source)
+    assert ran == ["a"] and [r.row.system for r in results] == ["a", "b"]
+    # the cell this process ran records the code it ran with; the other process's cell does not
+    assert folder.finished(first) == results[0] and results[0].source == source
+    assert cells.ran_at(results) == {"0123456+dirty": 1, "unrecorded": 1}
 
 
 def test_progress_estimates_each_system_from_its_own_finished_cells() -> None:
