@@ -33,9 +33,12 @@ def _git(*args: str) -> str | None:
 
 
 def source_state() -> dict[str, Any]:
-    """The commit the code runs at and whether the work tree differs from it (``None``:
-    not a git checkout)."""
-    status = _git("status", "--porcelain")
+    """The commit the code runs at and whether its tracked files differ from it, results
+    aside (``None``: not a git checkout); results and other untracked files a run writes do
+    not make it dirty."""
+    status = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
+    )
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
