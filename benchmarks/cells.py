@@ -95,10 +95,11 @@ class CellResult:
     def ran_at(self) -> str:
         """The short commit the cell ran at (``+dirty`` if the tree differed from it), or
         ``unrecorded``."""
-        commit = None if self.source is None else self.source.get("git_commit")
+        source = self.source or {}
+        commit = source.get("git_commit")
         if not commit:
             return "unrecorded"
-        return f"{commit[:7]}{'+dirty' if self.source and self.source.get('git_dirty') else ''}"
+        return f"{commit[:7]}{'+dirty' if source.get('git_dirty') else ''}"
 
 
 def _write_whole(path: Path, text: str) -> None:
