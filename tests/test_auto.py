@@ -70,12 +70,20 @@ def test_auto_searches_instructions_too_when_a_proposer_is_given() -> None:
     assert choice.optimizer.name == "tpe" and "proposer=" in choice.reason
 
 
-def test_auto_bootstraps_and_proposes_when_no_step_can_be_shown_labeled_demos() -> None:
+def test_auto_bootstraps_demos_when_no_step_can_be_shown_labeled_demos() -> None:
     choice = choose_strategy(
         n_val=13, budget=200, per_row=3, proposer_given=False, labeled_demos=False
     )
     assert choice.optimizer.name == "tpe"
     assert "no step's fields are all in the training rows" in choice.reason
+    # the task model proposes no instructions (rule 4's evidence): demos, order, format only
+    config = choice.optimizer.config()
+    assert (config["num_instructions"], config["num_variants"], config["bootstrap"]) == (0, 0, 8)
+    assert "instructions kept" in choice.reason and "pass proposer=" in choice.reason
+    proposing = choose_strategy(
+        n_val=13, budget=200, per_row=3, proposer_given=True, labeled_demos=False
+    )
+    assert proposing.optimizer.config()["num_instructions"] == 3
     # the budget still decides first: too little for a search is no search
     small = choose_strategy(
         n_val=13, budget=100, per_row=3, proposer_given=False, labeled_demos=False

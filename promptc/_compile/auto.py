@@ -13,10 +13,13 @@ evidence of issue 16 (the README's "Which strategy: auto" has the measured figur
    that can write them. With Qwen2.5-Coder-1.5B proposing for the 0.5B task model, TPE tied
    demo-only random search (antonyms 0.475 vs 0.500, boolean_expressions 0.700 vs 0.650, 40
    test rows, within the CIs) and beat TPE with the 0.5B proposing on antonyms (0.175).
-3. **Bootstrapped demos and instructions** (``tpe``) when no predictor can be shown labeled
-   demos, because the training rows lack its fields (a multi-hop pipeline's query steps and an
-   answer step that reads retrieved passages): demo-set search would have nothing to search
-   (it stopped after the uncompiled program's scoring on HotPotQA's multi-hop program).
+3. **Bootstrapped demos, their order and the prompt format** (``tpe`` without instruction
+   proposals) when no predictor can be shown labeled demos, because the training rows lack its
+   fields (a multi-hop pipeline's query steps and an answer step that reads retrieved
+   passages): random demo-set search would have nothing to search (it stopped after the
+   uncompiled program's scoring on HotPotQA's multi-hop program), and, as in rule 4, the task
+   model's proposed instructions are not worth their requests (on HotPotQA and GSM8K the
+   0.5B's proposals restated a training question or told the answer step to "write query").
 4. **Demo sets** (``random``) otherwise: a small model cannot write instructions better than
    the one the program has, and choosing its exemplars is what moves it ("Teach Better or
    Show Smarter?"). As many candidates as the budget pays for on every validation row, at most
@@ -94,10 +97,11 @@ def choose_strategy(
         )
     if not labeled_demos:
         return AutoChoice(
-            resolve_optimizer("tpe"),
+            resolve_optimizer("tpe", num_instructions=0, num_variants=0),
             f"auto: {where}; no step's fields are all in the training rows, so there are no "
-            "labeled demo sets to search: demos bootstrapped from passing runs and proposed "
-            "instructions are searched together (tpe)",
+            "labeled demo sets to search: demos bootstrapped from passing runs, their order "
+            "and the prompt format are searched (tpe, instructions kept); pass proposer= to "
+            "search instructions too",
         )
     count = MAX_CANDIDATES if evals is None else min(MAX_CANDIDATES, evals - 1)
     return AutoChoice(
