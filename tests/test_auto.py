@@ -91,7 +91,7 @@ def test_auto_bootstraps_demos_when_no_step_can_be_shown_labeled_demos() -> None
     assert small.optimizer.name == "labeled"
     # ... and says so, with the budget that would pay for a search (4 x 3 requests x 13 rows)
     assert "no labeled demos to show: the program stays as written" in small.reason
-    assert "at least 156 requests" in small.reason
+    assert "at least 156 requests pays for searching bootstrapped demos (tpe)" in small.reason
     ample = choose_strategy(
         n_val=13, budget=156, per_row=3, proposer_given=False, labeled_demos=False
     )

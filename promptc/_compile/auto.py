@@ -83,7 +83,7 @@ def choose_strategy(
                 f"auto: {where}, too few to choose between candidates, and no step's fields "
                 "are all in the training rows, so there are no labeled demos to show: the "
                 f"program stays as written; a search budget of at least {needed} requests "
-                "pays for bootstrapping demos and proposing instructions (tpe)",
+                "pays for searching bootstrapped demos (tpe)",
             )
         return AutoChoice(
             resolve_optimizer("labeled"),
