@@ -135,18 +135,24 @@ def test_matched_spend_reads_both_curves_at_the_smaller_spend() -> None:
 # -- a whole run over seeds, with a fake LM ------------------------------------------------------
 
 
+@pytest.fixture
+def fake_lm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's LM: a fake that answers from the demos."""
+    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
+    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
+
+
 def _main(data_root: Path, out: Path, *extra: str) -> int:
     argv = ["--tasks", ANTONYMS, "--quick", "--data-dir", str(data_root), "--out", str(out)]
     return compile_tasks.main([*argv, *extra])
 
 
+@pytest.mark.usefixtures("fake_lm")
 def test_a_run_over_seeds_writes_cells_and_the_evidence(
     data_root: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _fake_lm(monkeypatch)
     out = tmp_path / "results"
     assert (
         _main(data_root, out, "--optimizer", "labeled", "--seeds", "0", "1", "--run-id", "a") == 0
@@ -198,12 +204,6 @@ class Counting:
         return Uncompiled(RunOptions(threads=2)).compile(task, lm, budget, seed)
 
 
-def _fake_lm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The run's LM: a fake that answers from the demos."""
-    lm = promptc.LM("fake/t", backend=FakeBackend(demo_reader), cache=False)
-    monkeypatch.setattr(compile_tasks, "make_lm", lambda args: lm)
-
-
 def _count_compiles(
     monkeypatch: pytest.MonkeyPatch, compiles: Compiles, names: Sequence[str] = ()
 ) -> None:
@@ -217,13 +217,13 @@ def _count_compiles(
     monkeypatch.setattr(compile_tasks, "make_systems", systems)
 
 
+@pytest.mark.usefixtures("fake_lm")
 def test_a_killed_run_resumes_with_only_the_missing_cells(
     data_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _fake_lm(monkeypatch)
     compiles = Compiles(fail_at=5)
     _count_compiles(monkeypatch, compiles, ("a", "b", "c"))
     out = tmp_path / "results"
@@ -247,13 +247,12 @@ def test_a_killed_run_resumes_with_only_the_missing_cells(
     assert compiles.log == ["b/1", "c/1"]  # all finished: nothing ran again
 
 
+@pytest.mark.usefixtures("fake_lm")
 def test_a_folder_refuses_other_settings(
     data_root: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _fake_lm(monkeypatch)
     out = tmp_path / "results"
     assert _main(data_root, out, "--run-id", "s", "--budget", "40") == 0
     with pytest.raises(SystemExit, match=r"budget: 40 in the folder, 41 now"):
@@ -265,13 +264,13 @@ def test_a_folder_refuses_other_settings(
     assert "give --resume DIR or --run-id, not both" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("fake_lm")
 def test_a_run_gains_seeds_and_systems_and_reports_its_finished_cells(
     data_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _fake_lm(monkeypatch)
     compiles = Compiles()
     _count_compiles(monkeypatch, compiles)
     out = tmp_path / "results"
