@@ -238,7 +238,8 @@ def make_systems(
 
     A DSPy optimizer runs with DSPy's default adapter (``chat``) and, when ``dspy_adapter``
     is another (``xml``, ``json``, ``best``), with that one too, as a second system; a name
-    with its adapter (``dspy-mipro+best``) runs with that adapter only.
+    with its adapter (``dspy-mipro+best``) runs with that adapter only. A system named twice
+    (``--system dspy-mipro --system dspy-mipro+best``) runs, and is reported, once.
     ``proposer`` (default: the task LM) proposes the instructions of every compile.
     """
     systems: list[System] = [Uncompiled(options)]
@@ -253,7 +254,10 @@ def make_systems(
         systems.append(DSPySystem(name, options, proposer=proposer))
         if dspy_adapter != "chat":
             systems.append(DSPySystem(name, options, dspy_adapter, proposer=proposer))
-    return systems
+    unique: dict[str, System] = {}
+    for system in systems:
+        unique.setdefault(system.name, system)
+    return list(unique.values())
 
 
 def run_task(

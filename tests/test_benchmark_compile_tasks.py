@@ -197,6 +197,12 @@ def test_a_dspy_system_runs_with_one_adapter_when_named_with_it() -> None:
     assert args.systems == ["dspy-mipro+json"]
 
 
+def test_a_system_named_twice_runs_once() -> None:
+    names = ["random", "dspy-mipro", "dspy-mipro+best", "random"]
+    systems = compile_tasks.make_systems(names, RunOptions(threads=1), dspy_adapter="best")
+    assert [s.name for s in systems] == ["uncompiled", "random", "dspy-mipro", "dspy-mipro+best"]
+
+
 def _proposer_reader(request: LMRequest) -> str:
     """A fake proposer: one instruction per proposal, a rewording per variation request."""
     system = request.message_list[0]["content"]
