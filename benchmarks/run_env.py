@@ -32,13 +32,15 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+# Tracked files that cannot change what a run computes: its results, the tests and the prose.
+_NOT_SOURCE = (":!benchmarks/results", ":!tests", ":!*.md")
+
+
 def source_state() -> dict[str, Any]:
-    """The commit the code runs at and whether its tracked files differ from it, results
-    aside (``None``: not a git checkout); results and other untracked files a run writes do
-    not make it dirty."""
-    status = _git(
-        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
-    )
+    """The commit the code runs at and whether its tracked files differ from it (``None``:
+    not a git checkout). Only files that can change a result count: editing results, tests
+    or prose (README, notes) beside a run does not make it dirty, nor do untracked files."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *_NOT_SOURCE)
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),

@@ -17,7 +17,7 @@ import pytest
 from benchmark_support import demo_reader, load, make_data_root
 
 import promptc
-from benchmarks import compile_tasks, table
+from benchmarks import compile_tasks, run_env, table
 from benchmarks.records import ResultRow, SystemResult, TestRecord, row_from_json
 from benchmarks.spend import spend_of
 from benchmarks.systems import PromptcStrategy, RunOptions, System, Uncompiled
@@ -302,6 +302,44 @@ def test_lm_slots_give_each_decoding_slot_the_default_context(
 
 @pytest.mark.local_model
 @pytest.mark.requires_model("smollm2-135m")
+def test_a_run_is_dirty_only_when_a_file_that_can_change_results_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "promptc/core.py": "x = 1\n",
+        "benchmarks/results/cells/a.json": "{}\n",
+        "tests/test_core.py": "def test(): ...\n",
+        "README.md": "# r\n",
+        "pyproject.toml": "[project]\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    monkeypatch.setattr(run_env, "REPO_ROOT", tmp_path)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert run_env.source_state() == {"git_commit": head, "git_dirty": False}
+
+    for name in ("benchmarks/results/cells/a.json", "tests/test_core.py", "README.md"):
+        (tmp_path / name).write_text("edited\n", encoding="utf-8")
+    (tmp_path / "untracked.py").write_text("y = 2\n", encoding="utf-8")
+    assert run_env.source_state()["git_dirty"] is False
+
+    for name in ("pyproject.toml", "promptc/core.py"):
+        (tmp_path / name).write_text("edited\n", encoding="utf-8")
+        assert run_env.source_state()["git_dirty"] is True
+        subprocess.run([*git, "checkout", "-q", "--", name], check=True)
+    assert run_env.source_state()["git_dirty"] is False
+
+    monkeypatch.setattr(run_env, "REPO_ROOT", tmp_path / "not-a-checkout")
+    assert run_env.source_state() == {"git_commit": None, "git_dirty": None}
+
+
 def test_module_quick_run_on_smollm2(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     command = [sys.executable, "-m", "benchmarks.compile_tasks"]
