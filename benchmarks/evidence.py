@@ -15,6 +15,7 @@ From the rows of a run (:class:`~benchmarks.records.ResultRow`, one per task, sy
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,9 +169,11 @@ def _kinds(rows: Sequence[ResultRow]) -> tuple[list[str], list[str]]:
 
 
 def over_seeds(rows: Sequence[ResultRow]) -> list[SeedsScore]:
-    """Each (task, system)'s test score over seeds, in the order the rows came."""
+    """Each (task, system)'s test score over seeds: tasks in the order they came, each with
+    its systems in the order systems came (a system one seed lacks stays beside the others)."""
     out = []
-    for task, system in dict.fromkeys((r.task, r.system) for r in rows):
+    systems = list(dict.fromkeys(r.system for r in rows))
+    for task, system in itertools.product(dict.fromkeys(r.task for r in rows), systems):
         tested = [r for r in rows if (r.task, r.system) == (task, system) and r.result.test]
         if not tested:
             continue

@@ -63,7 +63,9 @@ def test_test_rows_give_way_so_val_and_train_keep_theirs(data_root: Path) -> Non
 # -- the evidence of rows ------------------------------------------------------------------------
 
 
-def _row(system: str, seed: int, scores: list[float], *, ids: str = "r") -> ResultRow:
+def _row(
+    system: str, seed: int, scores: list[float], *, ids: str = "r", task: str = "t"
+) -> ResultRow:
     examples = tuple(ExampleOutcome(f"{ids}{i}", s, None, None) for i, s in enumerate(scores))
     mean = sum(scores) / len(scores)
     test = TestRecord(Scores(mean, (0.0, 1.0), len(scores), 0), 0, {}, 0.0, examples)
@@ -74,7 +76,28 @@ def _row(system: str, seed: int, scores: list[float], *, ids: str = "r") -> Resu
         val = Scores(0.5, (0.0, 1.0), 4, 0)
         trials = ({"requests": 40, "best": 0.5}, {"requests": 80, "best": 0.75})
         compiled = PromptcCompile(80, {}, {}, 1.0, val, val, trials, {})
-    return ResultRow("t", "g", "exact_match", system, SystemResult(compiled, test), seed)
+    return ResultRow(task, "g", "exact_match", system, SystemResult(compiled, test), seed)
+
+
+def test_scores_over_seeds_keep_a_tasks_systems_together_when_a_seed_lacks_one() -> None:
+    """Rows come seed by seed; a system missing from a task's first seed still sits with it."""
+    rows = [
+        _row("uncompiled", 0, [0.0], task="a"),
+        _row("random", 0, [1.0], task="a"),
+        _row("uncompiled", 0, [0.0], task="b"),
+        _row("random", 0, [1.0], task="b"),
+        _row("dspy-mipro", 0, [0.0], task="b"),
+        _row("dspy-mipro", 1, [1.0], task="a"),
+    ]
+    order = [(s.task, s.system, s.seeds) for s in evidence.over_seeds(rows)]
+    assert order == [
+        ("a", "uncompiled", (0,)),
+        ("a", "random", (0,)),
+        ("a", "dspy-mipro", (1,)),
+        ("b", "uncompiled", (0,)),
+        ("b", "random", (0,)),
+        ("b", "dspy-mipro", (0,)),
+    ]
 
 
 def test_evidence_over_seeds_pairs_promptc_with_dspy_per_seed() -> None:
