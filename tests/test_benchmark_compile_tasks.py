@@ -300,8 +300,6 @@ def test_lm_slots_give_each_decoding_slot_the_default_context(
 # -- the module, for real ------------------------------------------------------------------------
 
 
-@pytest.mark.local_model
-@pytest.mark.requires_model("smollm2-135m")
 def test_a_run_is_dirty_only_when_a_file_that_can_change_results_differs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -340,6 +338,8 @@ def test_a_run_is_dirty_only_when_a_file_that_can_change_results_differs(
     assert run_env.source_state() == {"git_commit": None, "git_dirty": None}
 
 
+@pytest.mark.local_model
+@pytest.mark.requires_model("smollm2-135m")
 def test_module_quick_run_on_smollm2(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     command = [sys.executable, "-m", "benchmarks.compile_tasks"]
