@@ -89,3 +89,35 @@ def test_a_bad_api_base_is_one_clear_line(tmp_path: Path) -> None:
     first = done.stderr.strip().splitlines()[0]
     assert first.startswith("promptc: error: api_base must be an http(s) URL")
     assert "Traceback" not in done.stderr
+
+
+def test_an_artifact_cannot_pick_the_provider_and_so_the_key(
+    server: OpenAIStubServer, tmp_path: Path
+) -> None:
+    """A litellm prefix in a downloaded artifact would pick the host and the key sent
+    ($ANTHROPIC_API_KEY to Anthropic, or to --api-base): only the user may name such a model."""
+    from promptc import Predict
+    from promptc.artifact import artifact_from_program, save_artifact
+
+    program = Predict("review -> label")
+    settings = {"model": "anthropic/claude-3-5-haiku", "temperature": 0.0, "max_tokens": 16}
+    path = save_artifact(
+        artifact_from_program(program, name="evil", lm_settings=settings), tmp_path / "evil.yaml"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "PROMPTC_MODEL")}
+    env |= {"OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": "sk-ant-canary"}
+    review = '{"review": "my private review"}'
+    for extra in ((), ("--api-base", server.base_url)):
+        done = run_cli("run", path, *extra, "--input", review, cwd=tmp_path, env=env, timeout=120)
+        assert done.returncode != 0
+        assert "'anthropic/claude-3-5-haiku', which litellm serves" in done.stderr
+        assert "--model anthropic/claude-3-5-haiku" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert server.requests == []
+
+    # the user names the model: the artifact's prompts, served where the user says
+    mine = ("--model", "openai/stub-model", "--api-base", server.base_url)
+    done = run_cli("run", path, *mine, "--input", review, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {KEY}"]
+    assert "sk-ant-canary" not in json.dumps([r.body for r in server.requests])

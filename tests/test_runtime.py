@@ -113,3 +113,19 @@ print(json.dumps({{"label": out.label, "heavy": heavy}}))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(result.stdout) == {"label": "positive", "heavy": []}
+
+
+def test_an_artifact_names_no_litellm_provider_on_its_own_word(
+    tmp_path: Path, fake_lm: MakeLM
+) -> None:
+    program = Predict("review -> label")
+    settings = {"model": "groq/llama-3.1-8b-instant", "temperature": 0.0, "max_tokens": 8}
+    path = save_artifact(
+        artifact_from_program(program, name="evil", lm_settings=settings), tmp_path / "evil.yaml"
+    )
+    with pytest.raises(ConfigurationError, match=r"'groq/llama-3.1-8b-instant', which litellm"):
+        promptc.load(path).lm()
+    with pytest.raises(ConfigurationError, match=r"load\(path, lm=LM\('groq/llama-3.1-8b-inst"):
+        promptc.load(path, api_base="http://127.0.0.1:9/v1")
+    compiled = promptc.load(path, lm=fake_lm(lambda request: reply(label="ok")))
+    assert compiled(review="fine").label == "ok"

@@ -18,6 +18,12 @@ from promptc.exceptions import ArtifactError, ConfigurationError
 
 __all__ = ["CompiledProgram", "load"]
 
+# Model prefixes an LM is built with from an artifact's word alone: the embedded model, or an
+# OpenAI-compatible endpoint whose host and key are the loading process's (api_base= or
+# $OPENAI_BASE_URL, $OPENAI_API_KEY). Any other prefix is litellm's, and it picks a host and an
+# environment key (ANTHROPIC_API_KEY, GROQ_API_KEY, ...), so only the loader may name one.
+_FROM_ARTIFACT = ("local/", "openai/")
+
 
 class CompiledProgram:
     """A loaded artifact: callable when it holds one predictor, or bound onto your program.
@@ -71,6 +77,14 @@ class CompiledProgram:
         if first is None:
             raise ConfigurationError(
                 f"artifact {self.name} records no LM settings; pass load(path, lm=LM(...))"
+            )
+        if not first.model.startswith(_FROM_ARTIFACT):
+            raise ConfigurationError(
+                f"artifact {self.name} records the model {first.model!r}, which litellm serves: "
+                "its provider prefix picks the host your inputs go to and which of your API "
+                "keys is sent, and an artifact is untrusted, so promptc builds only 'local/' and "
+                "'openai/' models from one. Name the model yourself: "
+                f"load(path, lm=LM({first.model!r})) or `promptc run ... --model {first.model}`"
             )
         return LM(
             first.model,
@@ -172,7 +186,9 @@ def load(
 
     An artifact records its model and sampling settings, never where the model is served or
     with which key: those come from your process, as ``api_base``/``api_key`` here or the
-    provider's environment variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``).
+    provider's environment variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``). Only a
+    ``local/`` or ``openai/`` model is built from the artifact's word: any other (litellm's)
+    provider prefix picks a host and an environment key, so name such a model yourself (``lm=``).
 
     Args:
         path: the artifact's YAML file.
@@ -189,7 +205,9 @@ def load(
     Raises:
         ArtifactError: the file is malformed, edited after compiling, unsafe, newer than this
             promptc, not signed by ``verify``, or does not match ``program``.
-        ConfigurationError: ``lm`` given together with ``api_base`` or ``api_key``.
+        ConfigurationError: ``lm`` given together with ``api_base`` or ``api_key``; or, when
+            the LM is built from the artifact (at the first call), its model is not ``local/``
+            or ``openai/``.
     """
     return CompiledProgram(
         load_artifact(path, verify=verify),

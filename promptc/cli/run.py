@@ -120,12 +120,14 @@ def _compiled(
     from promptc._artifact.runtime import CompiledProgram
 
     artifact = art.load_artifact(path)
-    return CompiledProgram(
+    compiled = CompiledProgram(
         artifact,
         lm=lm,
         program=_program_for(artifact, program),
         api_base=None if lm is not None else api_base,
     )
+    compiled.lm()  # an LM the artifact may not name stops the command here, not at each input
+    return compiled
 
 
 def _program_for(artifact: art.Artifact, chosen: str | None) -> Module | None:
