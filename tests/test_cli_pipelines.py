@@ -222,8 +222,11 @@ def test_single_predictor_artifact_runs_without_importing_its_entry(
         (".hidden/evil.py:program", "no '..', hidden or dotted directories"),
         ("venv/lib/python3.12/site-packages/evil.py:program", "hidden or dotted directories"),
         ("os:getcwd", "it names a module"),
-        ("pipeline_program.py:not_a_program", "is a function, not a promptc Module"),
-        ("pipeline_program.py:__loader__", "not a promptc Module"),
+        ("pipeline_program.py:not_a_program", "no class or top-level assignment named"),
+        ("pipeline_program.py:__loader__", "no class or top-level assignment named"),
+        # a project script: importing it would run its top-level code, so it is only read
+        ("scripts/cleanup.py:program", "does not import promptc or dspy"),
+        ("scripts/typed.py:program", "is a int, not a promptc Module"),
     ],
 )
 def test_hostile_recorded_entries_are_refused_with_one_line(
@@ -235,6 +238,9 @@ def test_hostile_recorded_entries_are_refused_with_one_line(
     (project / "link").symlink_to(outside)
     (project / ".hidden").mkdir()
     (project / ".hidden" / "evil.py").write_text(MARKER_CODE)
+    (project / "scripts").mkdir()
+    (project / "scripts" / "cleanup.py").write_text(MARKER_CODE + "program = 1\n")
+    (project / "scripts" / "typed.py").write_text("import promptc\n\nprogram = 1\n")
     if entry == "ABSOLUTE":
         entry = f"{outside / 'evil.py'}:program"
     save_pipeline(project / "hostile.yaml", entry)

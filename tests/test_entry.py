@@ -61,8 +61,33 @@ def test_recorded_entries_outside_the_rule_are_refused(
 
 def test_a_plain_project_file_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "my-app" / "sub_dir").mkdir(parents=True)
-    (tmp_path / "my-app" / "sub_dir" / "prog_1.py").write_text("")
+    source = "import promptc\n\nprogram = promptc.Predict('q -> a')\n"
+    (tmp_path / "my-app" / "sub_dir" / "prog_1.py").write_text(source)
     assert entry_refusal("my-app/sub_dir/prog_1.py:program", tmp_path) is None
+    (tmp_path / "two.py").write_text("from dspy import Module\n\nclass Two(Module):\n    pass\n")
+    assert entry_refusal("two.py:Two", tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "entry", "reason"),
+    [
+        # a project script with import-time effects: never imported on an artifact's word
+        ("import os\n\ndef main():\n    pass\n\nos.remove('db')\n", "main", "not import promptc"),
+        ("import promptc\n\ndef main():\n    pass\n", "main", "no class or top-level"),
+        ("import promptc\nif True:\n    program = 1\n", "program", "no class or top-level"),
+        ("from .promptc import x\nprogram = x\n", "program", "not import promptc"),
+        ("import promptc\nprogram = (\n", "program", "cannot be read as Python (SyntaxError)"),
+        ("import promptc\nx = " + "(" * 100_000 + ")" * 100_000 + "\n", "x", "cannot be read"),
+        ("import promptc\nprogram = 1\n" + "#" * (1024 * 1024), "program", "over 1024 KiB"),
+    ],
+)
+def test_a_file_that_is_not_a_program_file_is_refused_before_it_runs(
+    tmp_path: Path, source: str, entry: str, reason: str
+) -> None:
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "tool.py").write_text(source)
+    refusal = entry_refusal(f"scripts/tool.py:{entry}", tmp_path)
+    assert refusal is not None and reason in refusal
 
 
 def test_installed_code_is_refused_even_from_a_directory_above_it() -> None:

@@ -9,7 +9,10 @@ the project the command runs in:
   ``_``, ``-``; so no ``..``, no hidden directory such as ``.venv``, no dotted one such as
   ``python3.12``), the object a Python identifier;
 - resolving, symlinks followed, to a regular file inside the current directory and outside the
-  interpreter's installed code (standard library, site-packages).
+  interpreter's installed code (standard library, site-packages);
+- a file that, read and parsed but not run, imports ``promptc`` or ``dspy`` at top level and
+  defines ``NAME`` there as a class or an assignment: importing a file runs its top-level code,
+  so an artifact must not be able to pick any script of the project (``scripts/reset_db.py``).
 
 A recorded ``MODULE:NAME`` is never imported on the artifact's word: importing an installed module
 runs its import-time code (``unittest.__main__`` starts a test run, ``antigravity`` opens a web
@@ -22,6 +25,7 @@ never imported here (a file that defines a DSPy program has imported it).
 
 from __future__ import annotations
 
+import ast
 import re
 import site
 import sys
@@ -38,6 +42,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DIRECTORY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 _FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\.py")
 _MAX_ENTRY = 500
+_MAX_SOURCE = 1024 * 1024
 _INSTALL_DIRS = frozenset({"site-packages", "dist-packages"})
 
 
@@ -119,10 +124,10 @@ def entry_refusal(entry: str | None, root: Path | None = None) -> str | None:
         return "it lies in installed code (site-packages), not in a project file"
     if not _FILE.fullmatch(name):
         return "its file name is not a plain NAME.py"
-    return _location_refusal(path, (root or Path.cwd()).resolve())
+    return _location_refusal(path, attr, (root or Path.cwd()).resolve())
 
 
-def _location_refusal(path: str, base: Path) -> str | None:
+def _location_refusal(path: str, attr: str, base: Path) -> str | None:
     resolved = (base / path).resolve()
     if not resolved.is_relative_to(base):
         return f"it resolves outside the current directory ({base})"
@@ -130,6 +135,35 @@ def _location_refusal(path: str, base: Path) -> str | None:
         return f"there is no file {path} in the current directory"
     if any(resolved.is_relative_to(d) for d in _installed_code()):
         return "it is installed code (standard library or site-packages), not a project file"
+    return _source_refusal(resolved, attr)
+
+
+def _source_refusal(resolved: Path, attr: str) -> str | None:
+    """Read, never run: importing a project file runs its top-level code, so the file must look
+    like the program file a compile recorded (it imports promptc or DSPy, and defines ``attr``
+    at top level as a class or an assignment) before it is imported."""
+    try:
+        if resolved.stat().st_size > _MAX_SOURCE:
+            return f"the file is over {_MAX_SOURCE // 1024} KiB, larger than a program file"
+        tree = ast.parse(resolved.read_bytes(), filename=resolved.name)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return f"the file cannot be read as Python ({type(exc).__name__})"
+    imported: set[str] = set()
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            imported.update(a.name.partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported.add(node.module.partition(".")[0])
+        elif isinstance(node, ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined.update(t.id for t in targets if isinstance(t, ast.Name))
+    if not imported & {"promptc", "dspy"}:
+        return "the file does not import promptc or dspy, so it is not a program file"
+    if attr not in defined:
+        return f"the file defines no class or top-level assignment named {attr}"
     return None
 
 
