@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,6 +27,7 @@ from promptc._artifact.artifact import (
     predictor_from_spec,
     save_artifact,
 )
+from promptc._artifact.loader import MAX_NODES
 from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, ConfigurationError
 
@@ -260,6 +264,46 @@ def test_yaml_aliases_are_refused() -> None:
         parse_artifact(bomb)
 
 
+def _rehashed(edit: Any) -> str:
+    def and_rehash(data: dict[str, Any]) -> None:
+        edit(data)
+        blob = json.dumps(
+            {k: data[k] for k in ("schema_version", "program", "predictors")},
+            sort_keys=True,
+            ensure_ascii=False,
+        )  # by hand: a lone surrogate cannot be hashed through the model either
+        digest = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+        data["content_hash"] = f"sha256:{digest}"
+
+    return _mutated(and_rehash)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # about 1 KiB and 30 us per value in PyYAML: 16 MiB of them took minutes and 5.6 GiB
+        ("x: [" + ",".join(["0"] * (MAX_NODES + 1)) + "]\n", f"over {MAX_NODES} YAML values"),
+        (
+            _rehashed(
+                _set(["predictors", 0, "signature", "outputs", 0, "type"], "list[" * 3000 + "str]")
+            ),
+            "nested too deeply",
+        ),
+        (_rehashed(_set(["predictors", 0, "instruction"], "\ud800")), "not valid Unicode"),
+    ],
+)
+def test_loading_stays_bounded_and_every_refusal_is_an_artifact_error(
+    text: str, message: str
+) -> None:
+    with pytest.raises(ArtifactError, match=re.escape(message)):
+        parse_artifact(text)
+
+
+def test_an_artifact_with_hundreds_of_demos_is_far_below_the_value_limit() -> None:
+    demos = [{"review": f"review {i}", "label": "positive"} for i in range(2000)]
+    assert len(parse_artifact(dump_artifact(build(demos))).predictors[0].demos) == 2000
+
+
 def test_huge_and_missing_files_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * (MAX_ARTIFACT_BYTES + 1))
@@ -267,6 +311,8 @@ def test_huge_and_missing_files_are_refused(tmp_path: Path) -> None:
         load_artifact(big)
     with pytest.raises(ArtifactError, match="does not exist"):
         load_artifact(tmp_path / "nope.yaml")
+    with pytest.raises(ArtifactError, match="is not a regular file"):
+        load_artifact(tmp_path)
 
 
 def test_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -306,12 +306,16 @@ def load_artifact(
             carries unsafe templates or LM settings.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ArtifactError(f"artifact {p} does not exist")
+    if not p.is_file():
+        raise ArtifactError(f"artifact {p} is not a regular file (a directory, device or pipe)")
     size = p.stat().st_size
     if size > MAX_ARTIFACT_BYTES:
         raise ArtifactError(f"artifact {p} is {size} bytes; the limit is {MAX_ARTIFACT_BYTES}")
-    return parse_artifact(p.read_bytes(), source=str(p), verify_hash=verify_hash, verify=verify)
+    with p.open("rb") as fh:  # at most one byte past the limit, should the file grow meanwhile
+        text = fh.read(MAX_ARTIFACT_BYTES + 1)
+    return parse_artifact(text, source=str(p), verify_hash=verify_hash, verify=verify)
 
 
 def parse_artifact(
@@ -325,9 +329,18 @@ def parse_artifact(
     if len(text) > MAX_ARTIFACT_BYTES:
         raise ArtifactError(f"{source}: {len(text)} bytes; the limit is {MAX_ARTIFACT_BYTES}")
     try:
-        art = _validate(_read_yaml(text, source), source)
-    except RecursionError:
+        return _parse(text, source, verify_hash, verify)
+    except RecursionError:  # deep YAML, or a type such as list[list[...]] nested thousands deep
         raise ArtifactError(f"{source}: nested too deeply to be an artifact") from None
+    except UnicodeError:  # e.g. the escape "\ud800" (a lone surrogate) in a double-quoted string
+        raise ArtifactError(
+            f"{source}: holds text that is not valid Unicode (a lone surrogate such as "
+            '"\\ud800"); artifact text must be encodable as UTF-8'
+        ) from None
+
+
+def _parse(text: bytes | str, source: str, verify_hash: bool, verify: KeySource | None) -> Artifact:
+    art = _validate(_read_yaml(text, source), source)
     if verify is not None:
         from promptc._artifact.signing import verify_signature
 

@@ -1,8 +1,9 @@
 """YAML for artifacts: plain data only, written readably and read defensively.
 
 Reading has ``yaml.safe_load`` semantics minus everything plain data does not need: no anchors or
-aliases (no "billion laughs"), no merge keys, no tags beyond JSON's types, no duplicate keys (a
-reviewer reads the first, PyYAML would keep the last), no integers longer than a few dozen digits.
+aliases (no "billion laughs"), at most :data:`MAX_NODES` values, no merge keys, no tags beyond
+JSON's types, no duplicate keys (a reviewer reads the first, PyYAML would keep the last), no
+integers longer than a few dozen digits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import yaml
 
 from promptc.exceptions import ArtifactError
 
-__all__ = ["Dumper", "Loader"]
+__all__ = ["MAX_NODES", "Dumper", "Loader"]
 
 
 class Dumper(yaml.SafeDumper):
@@ -48,6 +49,9 @@ _PLAIN_TAGS = {
 
 
 _MAX_NUMBER_CHARS = 40
+# Values (scalars, lists, mappings) an artifact may hold: a compile writes hundreds to a few
+# thousand; at the limit, reading stops after ~3 s and ~100 MiB.
+MAX_NODES = 100_000
 
 
 class Loader(yaml.SafeLoader):
@@ -59,6 +63,10 @@ class Loader(yaml.SafeLoader):
         for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
         if tag in _PLAIN_TAGS or tag is None
     } | {"tag:yaml.org,2002:int": lambda loader, node: loader.construct_yaml_int(node)}
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._nodes = 0
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         # A reviewer reads the first of two equal keys, PyYAML keeps the last: refuse both.
@@ -92,6 +100,15 @@ class Loader(yaml.SafeLoader):
         return int(super().construct_yaml_int(node))
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        # PyYAML builds the whole node tree before any check (about 1 KiB and 30 us per node in
+        # the pure-Python loader): 16 MiB of "[0,0,...]" would take minutes and gigabytes.
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+            raise ArtifactError(
+                f"artifact has over {MAX_NODES} YAML values (at line {line}); a compiled "
+                "artifact has hundreds to a few thousand, so this is not one"
+            )
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
             raise ArtifactError(
