@@ -64,6 +64,20 @@ def test_broken_jsonl_line_names_path_and_line_counting_blank_lines(tmp_path: Pa
     assert str(info.value).startswith(f"{path}:4: ")
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "JSON nested too deeply to be a row"),
+        ('{"a": ' + "9" * 5000 + "}", "JSON Python cannot read (Exceeds the limit"),
+    ],
+)
+def test_jsonl_python_cannot_read_is_a_data_error(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"a": 1}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: {message}")):
+        load_dataset(path)
+
+
 def test_non_object_jsonl_line_is_rejected_with_its_type(tmp_path: Path) -> None:
     path = tmp_path / "data.jsonl"
     path.write_text('{"a": 1}\n[1, 2]\n', encoding="utf-8")

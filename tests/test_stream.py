@@ -39,14 +39,18 @@ def test_every_bad_line_gets_an_error_object_and_the_stream_goes_on(fake_lm: Mak
         b'"abc"\n',
         b'{"word": "abc", "extra": 1}\n',
         b'{"word": "garbage"}\n',
+        b'{"word": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        b'{"word": ' + b"9" * 5000 + b"}\n",
         b'{"word": "hello"}\n',
     ]
     stream, out = answerer(fake_lm(counter))
     failed = stream.answer_lines(enumerate(lines, 1))
     got = [json.loads(x) for x in out.getvalue().splitlines()]
-    assert failed == 5
+    assert failed == 7
     assert got[0] == {"count": 3} and got[-1] == {"count": 5}
-    assert [g.get("line") for g in got[1:-1]] == [3, 4, 5, 6, 7]
+    assert [g.get("line") for g in got[1:-1]] == [3, 4, 5, 6, 7, 8, 9]
+    assert got[6]["error"] == "JSON nested too deeply to be a row of input fields"
+    assert got[7]["error"].startswith("JSON Python cannot read (Exceeds the limit")
     assert got[1]["error"] == "not UTF-8 text"
     assert got[2]["error"].startswith("not valid JSON")
     assert got[3]["error"] == "expected a JSON object of input fields, got str"

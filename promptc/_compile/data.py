@@ -95,6 +95,10 @@ def _read_jsonl(path: Path) -> list[Example]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise DataError(f"{path}:{number}: JSON nested too deeply to be a row") from None
+            except ValueError as exc:  # e.g. an integer past the 4300-digit conversion limit
+                raise DataError(f"{path}:{number}: JSON Python cannot read ({exc})") from None
             if not isinstance(row, dict):
                 raise DataError(
                     f"{path}:{number}: expected a JSON object, got {type(row).__name__}"

@@ -110,6 +110,10 @@ def parse_line(raw: bytes) -> dict[str, Any]:
         raise LineError(
             f'not valid JSON ({exc.msg}); give an object: {{"field": "value"}}'
         ) from None
+    except RecursionError:
+        raise LineError("JSON nested too deeply to be a row of input fields") from None
+    except ValueError as exc:  # e.g. an integer past Python's 4300-digit conversion limit
+        raise LineError(f"JSON Python cannot read ({exc})") from None
     if not isinstance(value, dict):
         raise LineError(f"expected a JSON object of input fields, got {type(value).__name__}")
     return value
