@@ -434,3 +434,116 @@ def test_an_lm_serves_one_event_loop_after_another(server: OpenAIStubServer) -> 
     for _ in range(4):  # each asyncio.run is a new loop, which may reuse a closed one's id
         assert asyncio.run(two()) == ["<answer>4</answer>"] * 2
     assert len(lm._async_sems) == 1  # closed loops' semaphores are dropped
+
+
+class RawServer:
+    """A hostile HTTP server on 127.0.0.1: answers every request with ``write(socket)``."""
+
+    def __init__(self, write: Any) -> None:
+        self._write = write
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += conn.recv(65536)
+            try:
+                self._write(conn, self._stop)
+            except OSError:
+                pass  # the client hung up, as it should
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+def _head(extra: str = "") -> bytes:
+    return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}".encode()
+
+
+def _trickle(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(_head("Content-Length: 100000\r\n\r\n"))
+    while not stop.wait(0.05):
+        conn.sendall(b" ")  # each read well within the timeout, the whole call never ending
+
+
+def _endless(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(_head("Transfer-Encoding: chunked\r\n\r\n"))
+    chunk = b"x" * 2**20
+    while not stop.is_set():
+        conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+
+def _gzip_bomb(conn: socket.socket, stop: threading.Event) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (64 * 2**20))  # 64 KiB on the wire, 64 MiB inflated
+    conn.sendall(_head(f"Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n") + bomb)
+
+
+def _body(content: bytes) -> Any:
+    def write(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(_head(f"Content-Length: {len(content)}\r\n\r\n") + content)
+
+    return write
+
+
+def _completion(usage: str) -> bytes:
+    return b'{"choices": [{"message": {"content": "hi"}}], "usage": {%s}}' % usage.encode()
+
+
+@pytest.mark.parametrize(
+    ("write", "error", "text"),
+    [
+        (_trickle, LMTimeoutError, r"within 0\.5s"),
+        (_endless, ServerError, "over 16 MiB"),
+        (_gzip_bomb, ServerError, r"over 16 MiB \(decompressed\)"),
+        (_body(b"[" * 200_000 + b"]" * 200_000), ServerError, "not a chat completion"),
+        (_body(_completion('"prompt_tokens": 1e999')), ServerError, "not a chat completion"),
+        (_body(_completion('"prompt_tokens": -50')), ServerError, "not a chat completion"),
+        (_body(_completion('"completion_tokens": 2.5')), ServerError, "not a chat completion"),
+    ],
+)
+def test_a_hostile_endpoint_cannot_hang_flood_or_crash_a_call(
+    write: Any, error: type[LMError], text: str
+) -> None:
+    server = RawServer(write)
+    backend = OpenAIBackend(api_base=server.base_url)
+    try:
+        request = LMRequest.build("openai/m", MSG, timeout=0.5)
+        with pytest.raises(error, match=text):
+            backend.complete(request)
+        with pytest.raises(error, match=text):
+            asyncio.run(backend.acomplete(request))
+    finally:
+        backend.close()
+        server.close()
+
+
+def test_a_well_formed_reply_keeps_its_token_counts() -> None:
+    server = RawServer(_body(_completion('"prompt_tokens": 7, "completion_tokens": 3.0')))
+    backend = OpenAIBackend(api_base=server.base_url)
+    try:
+        got = backend.complete(LMRequest.build("openai/m", MSG))
+        assert (got.text, got.prompt_tokens, got.completion_tokens) == ("hi", 7, 3)
+    finally:
+        backend.close()
+        server.close()

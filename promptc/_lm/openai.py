@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import urllib.parse
 import weakref
 from collections.abc import AsyncGenerator
@@ -35,11 +36,16 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["DEFAULT_BASE_URL", "OpenAIBackend"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_REPLY_BYTES", "OpenAIBackend"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _KEY_VAR, _BASE_VAR = "OPENAI_API_KEY", "OPENAI_BASE_URL"
 _USER_AGENT = "promptc"
+# A reply body is read up to this size, counted after decompression (a 4 MB gzip body can
+# inflate to 4 GiB): replies are kilobytes, a server sending more is broken or hostile.
+MAX_REPLY_BYTES = 16 * 2**20
+# Token counts a reply may report; anything else is a malformed body, not a huge bill.
+_MAX_TOKENS_REPORTED = 2**31
 
 
 def _httpx() -> Any:
@@ -165,25 +171,35 @@ class OpenAIBackend(Backend):
         body = self._body(request)
         client = self._client or self._sync_client()
         httpx = _httpx()
+        deadline = _deadline(request)
         try:
-            reply = client.post(self._url, content=body, timeout=request.timeout)
+            with client.stream("POST", self._url, content=body, timeout=request.timeout) as reply:
+                reader = _BoundedBody(self, request, deadline)
+                for chunk in reply.iter_bytes():
+                    reader.add(chunk)
+                return self._response(request, reply.status_code, reader.content())
         except httpx.TimeoutException as exc:
             raise self._timeout(request) from exc
         except httpx.HTTPError as exc:
             raise self._unreachable(request, exc) from exc
-        return self._response(request, reply.status_code, reply.content)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         body = self._body(request)
         client = await self._async_client()
         httpx = _httpx()
+        deadline = _deadline(request)
         try:
-            reply = await client.post(self._url, content=body, timeout=request.timeout)
+            async with client.stream(
+                "POST", self._url, content=body, timeout=request.timeout
+            ) as reply:
+                reader = _BoundedBody(self, request, deadline)
+                async for chunk in reply.aiter_bytes():
+                    reader.add(chunk)
+                return self._response(request, reply.status_code, reader.content())
         except httpx.TimeoutException as exc:
             raise self._timeout(request) from exc
         except httpx.HTTPError as exc:
             raise self._unreachable(request, exc) from exc
-        return self._response(request, reply.status_code, reply.content)
 
     def close(self) -> None:
         """Close the sync client's connections; async clients close when their loop ends."""
@@ -204,6 +220,13 @@ class OpenAIBackend(Backend):
     def _timeout(self, request: LMRequest) -> LMTimeoutError:
         return LMTimeoutError(
             f"{request.model}: no answer from {self.endpoint} within {request.timeout}s",
+            model=request.model,
+        )
+
+    def _too_large(self, request: LMRequest) -> ServerError:
+        return ServerError(
+            f"{request.model}: {self.endpoint} sent a reply over {MAX_REPLY_BYTES // 2**20} MiB "
+            "(decompressed); a chat completion is far smaller, so the reply was dropped",
             model=request.model,
         )
 
@@ -230,13 +253,15 @@ class OpenAIBackend(Backend):
             prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
             return LMResponse(
                 text=str(text),
-                prompt_tokens=int(prompt or 0),
-                completion_tokens=int(completion or 0),
+                prompt_tokens=_token_count(prompt),
+                completion_tokens=_token_count(completion),
                 cost=None,
                 finish_reason=choice.get("finish_reason"),
                 model=str(data.get("model") or request.model),
             )
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        except (
+            ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError, RecursionError
+        ):  # fmt: skip
             shown = self._redact(content[:200].decode("utf-8", "replace"))
             raise ServerError(
                 f"{request.model}: {self.endpoint} answered 200 with a body that is not a chat "
@@ -274,3 +299,42 @@ class OpenAIBackend(Backend):
         except (ValueError, KeyError, TypeError):
             detail = content[:300].decode("utf-8", "replace")
         return self._redact(detail)[:300]
+
+
+def _deadline(request: LMRequest) -> float | None:
+    """When the whole call must be over: ``timeout`` bounds each read, so a server trickling a
+    byte at a time would otherwise hold the call for ever."""
+    return None if request.timeout is None else time.monotonic() + request.timeout
+
+
+class _BoundedBody:
+    """A reply body gathered chunk by chunk, refused past :data:`MAX_REPLY_BYTES` or the
+    call's deadline."""
+
+    def __init__(self, backend: OpenAIBackend, request: LMRequest, deadline: float | None):
+        self._backend, self._request, self._deadline = backend, request, deadline
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > MAX_REPLY_BYTES:
+            raise self._backend._too_large(self._request)
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise self._backend._timeout(self._request)
+        self._chunks.append(chunk)
+
+    def content(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+def _token_count(value: Any) -> int:
+    """A reported token count: a whole number in [0, 2**31); missing means 0."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"token count {value!r}")
+    count = int(value)
+    if not 0 <= count < _MAX_TOKENS_REPORTED:
+        raise ValueError(f"token count {value!r}")
+    return count
