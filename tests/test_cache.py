@@ -7,6 +7,7 @@ import logging
 import os
 import pickle
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -402,3 +403,24 @@ def test_an_unusable_cache_is_a_miss_and_the_answer_is_still_served(tmp_path: Pa
     assert backend.calls == 3
     assert lm.usage.total().cache_errors == 6  # each call: a failed read and a failed write
     assert lm.cache is not None and lm.cache.stats.errors == 6
+
+
+def test_the_database_is_private_also_in_a_directory_others_can_read(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)  # e.g. made by `promptc models pull`, or a team's cache dir
+    shared.chmod(0o755)
+    old = shared / "lm_cache.db"
+    Cache(old).put(_request("a"), _response("x"))
+    old.chmod(0o644)  # as an earlier promptc left it
+    (shared / "lm_cache.db-wal").touch(0o644)
+    cache = Cache(old)
+    cache.put(_request("b"), _response("y"))
+    assert cache.get(_request("a")) is not None
+    for name in ("lm_cache.db", "lm_cache.db-wal", "lm_cache.db-shm"):
+        path = shared / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    new = Cache(tmp_path / "other" / "fresh.db")
+    new.put(_request("c"), _response("z"))
+    assert stat.S_IMODE((tmp_path / "other" / "fresh.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "other").stat().st_mode) == 0o700

@@ -11,6 +11,7 @@ and a failing write as not cached, so a cache never costs an answer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -331,6 +332,24 @@ class Cache:
             ) from exc
         if not os.access(parent, os.W_OK | os.X_OK):
             raise CacheError(f"The LM cache directory {parent} is not writable. {hint}")
+        self._make_private()
+
+    def _make_private(self) -> None:
+        """The database and its sidecars readable by their owner only (0600), also when the
+        directory already existed with wider permissions (``promptc models pull`` creates it,
+        and anyone may set PROMPTC_CACHE_DIR to a shared one): SQLite gives its -wal and -shm
+        files the database's permissions."""
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError:
+            return  # reported by the checks that follow, with their own hint
+        if os.name != "posix":
+            return
+        for path in (self.path.with_name(self.path.name + s) for s in _SIDECARS):
+            stat = _stat(path)
+            if stat is not None and stat.st_uid == os.getuid() and stat.st_mode & 0o077:
+                with contextlib.suppress(OSError):
+                    path.chmod(0o600)
 
     def _inspect(self) -> tuple[str | None, os.stat_result | None]:
         """Check the file and create the schema; return what is wrong with it, if anything."""

@@ -46,6 +46,10 @@ _USER_AGENT = "promptc"
 MAX_REPLY_BYTES = 16 * 2**20
 # Token counts a reply may report; anything else is a malformed body, not a huge bill.
 _MAX_TOKENS_REPORTED = 2**31
+# What reading a body that is not a chat completion raises (1e999 tokens: OverflowError).
+_MALFORMED = (
+    ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError, RecursionError
+)  # fmt: skip
 
 
 def _httpx() -> Any:
@@ -259,9 +263,7 @@ class OpenAIBackend(Backend):
                 finish_reason=choice.get("finish_reason"),
                 model=str(data.get("model") or request.model),
             )
-        except (
-            ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError, RecursionError
-        ):  # fmt: skip
+        except _MALFORMED:
             shown = self._redact(content[:200].decode("utf-8", "replace"))
             raise ServerError(
                 f"{request.model}: {self.endpoint} answered 200 with a body that is not a chat "
