@@ -23,6 +23,7 @@ from promptc.artifact import (
 )
 from promptc.compiler import Provenance
 from promptc.exceptions import ArtifactError, ConfigurationError
+from promptc.testing import OpenAIStubServer
 
 SETTINGS = {"model": "openai/gpt-4o-mini", "temperature": 0.0, "max_tokens": 16}
 
@@ -216,3 +217,31 @@ def test_loading_without_verify_needs_no_cryptography(artifact: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "pip install 'promptc[sign]'" in out.stdout
+
+
+def test_run_and_eval_require_the_signature_when_asked(tmp_path: Path, artifact: Path) -> None:
+    private, public = new_keys(tmp_path / "k")
+    signed = save_artifact(sign_artifact(load_artifact(artifact), private), tmp_path / "s.yaml")
+    data = tmp_path / "dev.jsonl"
+    data.write_text('{"review": "fine", "label": "positive"}\n', "utf-8")
+    with OpenAIStubServer(lambda body: "<label>positive</label>") as stub:
+        mine = ("--model", "openai/m", "--api-base", stub.base_url)
+        ok = cli("run", signed, "--verify", public, "--input", '{"review": "fine"}', *mine)
+        assert ok.returncode == 0 and '"positive"' in ok.stdout, ok.stderr
+        answered = len(stub.requests)
+    assert answered == 1
+    env_free = ("--model", "openai/m", "--api-base", "http://127.0.0.1:9/v1")  # never reached
+    for command in (
+        ["run", "--verify", public, "--input", '{"review": "fine"}', *env_free],
+        ["eval", "--verify", public, "--data", data, *env_free],
+    ):
+        unsigned = cli(command[0], artifact, *command[1:])
+        assert unsigned.returncode == 3, unsigned.stderr
+        assert "not signed" in unsigned.stderr and "Traceback" not in unsigned.stderr
+        bad_key = cli(command[0], signed, "--verify", private, *command[3:])
+        assert bad_key.returncode == 2 and "not a PEM public key" in bad_key.stderr
+    _edit(signed, "seed: 1", "seed: 7")
+    tampered = cli("run", signed, "--verify", public, "--input", '{"review": "x"}', *env_free)
+    assert tampered.returncode == 3 and "changed after it was signed" in tampered.stderr
+    program = cli("eval", "examples/sentiment.py:program", "--verify", public, "--data", data)
+    assert program.returncode == 2 and "is a program, not an artifact" in program.stderr

@@ -36,6 +36,11 @@ _PROGRAM_HELP = (
     "(default: the artifact's recorded entry, when it is a .py file inside the current directory)"
 )
 
+_VERIFY_HELP = (
+    "require the artifact to carry a valid signature by this Ed25519 public key (PEM file; "
+    "promptc sign makes one) before anything of it is used; needs promptc[sign]"
+)
+
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score an artifact or a program on ``--data``; print the summary line."""
@@ -43,14 +48,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from promptc.metrics import resolve_metric
 
     if args.target.endswith((".yaml", ".yml")):
-        compiled = _compiled(
-            args.target, build_lm(args) if args.model else None, args.program, args.api_base
-        )
+        lm = build_lm(args) if args.model else None
+        compiled = _compiled(args.target, lm, args.program, args.api_base, args.verify)
         program, name, lm = compiled._target(), compiled.name, compiled.lm()
     elif args.program:
         raise CLIError(
             f"--program binds an artifact's prompts, and {args.target} is a program already",
             "give ARTIFACT.yaml --program FILE.py:OBJECT, or only FILE.py:OBJECT",
+        )
+    elif args.verify:
+        raise CLIError(
+            f"--verify checks an artifact's signature, and {args.target} is a program, not an "
+            "artifact",
+            "give ARTIFACT.yaml --verify PUBLIC_KEY, or drop --verify",
         )
     else:
         program, name, lm = load_program(args.target), args.target, build_lm(args)
@@ -84,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from promptc.cli.stream import LineAnswerer
 
     lm = LM(args.model, api_base=args.api_base, cache=False) if args.model else None
-    compiled = _compiled(args.artifact, lm, args.program, args.api_base)
+    compiled = _compiled(args.artifact, lm, args.program, args.api_base, args.verify)
     answerer = LineAnswerer(compiled, sys.stdout)
     if args.input is not None:
         answered = answerer.answer(_json_line(args.input, "--input"))
@@ -111,15 +121,20 @@ def _json_line(text: str, where: str) -> dict[str, Any]:
 
 
 def _compiled(
-    path: str, lm: LM | None, program: str | None, api_base: str | None = None
+    path: str, lm: LM | None, program: str | None, api_base: str | None, verify: str | None
 ) -> CompiledProgram:
-    """Load an artifact, bound onto the program its prompts run in when it needs one.
+    """Load an artifact (signed by ``verify``, when given), bound onto the program its prompts
+    run in when it needs one.
 
     Without ``lm``, the LM is built from the artifact's settings, served at ``api_base``.
     """
     from promptc._artifact.runtime import CompiledProgram
 
-    artifact = art.load_artifact(path)
+    if verify:
+        from promptc._artifact.signing import check_public_key
+
+        check_public_key(verify)  # a bad key is a usage error, not a bad artifact
+    artifact = art.load_artifact(path, verify=verify)
     compiled = CompiledProgram(
         artifact,
         lm=lm,
@@ -170,6 +185,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     e.add_argument("target", help="ARTIFACT.yaml or FILE.py:OBJECT")
     e.add_argument("--data", required=True)
     e.add_argument("--program", help=_PROGRAM_HELP)
+    e.add_argument("--verify", metavar="PUBLIC_KEY", help=_VERIFY_HELP)
     e.add_argument(
         "--metric", default="exact_match", help="built-in name, MODULE:FUNCTION or FILE.py:FUNCTION"
     )
@@ -181,6 +197,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     r = sub.add_parser("run", help="run an artifact on one input or a JSONL stream")
     r.add_argument("artifact")
     r.add_argument("--program", help=_PROGRAM_HELP)
+    r.add_argument("--verify", metavar="PUBLIC_KEY", help=_VERIFY_HELP)
     r.add_argument("--input", help='one input as JSON, e.g. {"review": "great"}')
     r.add_argument(
         "--jsonl",

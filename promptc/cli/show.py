@@ -58,7 +58,7 @@ def show_artifact(a: Artifact) -> str:
     if a.signature is not None:
         out.append(
             f"signed    {a.signature.algorithm} key {a.signature.key_id} "
-            "(checked only with: promptc validate --verify PUBLIC_KEY)"
+            "(checked with --verify PUBLIC_KEY: promptc validate, run, eval)"
         )
     prov = a.provenance
     if prov.model_fields_set:
