@@ -9,6 +9,7 @@ from typing import Any
 
 from promptc._artifact.artifact import Artifact, PredictorSpec
 from promptc._artifact.provenance import Provenance, ScoreRecord
+from promptc._program.adapter import PROMPT_FORMATS, format_templates
 
 __all__ = ["diff_artifacts", "show_artifact"]
 
@@ -82,15 +83,35 @@ def show_artifact(a: Artifact) -> str:
         out.append("")
         out.append(f"predictor {spec.name}  [{sig.name}: {ins} -> {outs}]")
         if spec.lm:
+            params = f", params {json.dumps(spec.lm.params)}" if spec.lm.params else ""
             out.append(
                 f"  lm          {spec.lm.model}, temperature {spec.lm.temperature}, "
-                f"max_tokens {spec.lm.max_tokens}"
+                f"max_tokens {spec.lm.max_tokens}{params}"
             )
+        out.extend(_templates_lines(spec.adapter.templates))
         out.append("  instruction")
         out.extend(textwrap.indent(spec.instruction, "    ").splitlines())
         out.append(f"  demos ({len(spec.demos)})")
         out.extend(f"    {i}. {_demo_line(spec, d)}" for i, d in enumerate(spec.demos, 1))
     return "\n".join(out)
+
+
+def _format_of(templates: dict[str, str]) -> str | None:
+    """The built-in prompt format these templates are, if any."""
+    return next((f for f in PROMPT_FORMATS if format_templates(f) == templates), None)
+
+
+def _templates_lines(templates: dict[str, str]) -> list[str]:
+    """The format's name when built in; else every template in full: they shape each prompt,
+    and a reviewer must see text a stranger put there."""
+    known = _format_of(templates)
+    if known is not None:
+        return [f"  format      {known} (built in)"]
+    lines = ["  format      custom templates:"]
+    for part, source in templates.items():
+        lines.append(f"    [{part}]")
+        lines.extend(textwrap.indent(source, "      ").splitlines())
+    return lines
 
 
 def _key(demo: dict[str, Any]) -> str:
@@ -118,7 +139,14 @@ def _diff_predictor(old: PredictorSpec, new: PredictorSpec) -> list[str]:
         order = [common_old.index(k) + 1 for k in common_new]
         lines.append(f"  demos reordered: now in old order {order}")
     if old.adapter != new.adapter:
-        lines.append("  templates changed")
+        before, after = _format_of(old.adapter.templates), _format_of(new.adapter.templates)
+        lines.append(f"  format: {before or 'custom'} -> {after or 'custom'}")
+        for part in sorted(old.adapter.templates.keys() | new.adapter.templates.keys()):
+            a, b = old.adapter.templates.get(part, ""), new.adapter.templates.get(part, "")
+            if a != b:
+                diff = difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=1)
+                lines.append(f"  template {part}:")
+                lines.extend("    " + ln for ln in list(diff)[2:])
     if old.lm != new.lm:
         lines.append(f"  lm: {old.lm and old.lm.model_dump()} -> {new.lm and new.lm.model_dump()}")
     return lines
@@ -130,6 +158,10 @@ def diff_artifacts(old: Artifact, new: Artifact) -> str:
     Returns an empty string when the two behave the same (same content hash) and scored the same.
     """
     lines: list[str] = []
+    if old.program.entry != new.program.entry:  # the code `promptc run` imports
+        lines.append(f"program entry: {old.program.entry} -> {new.program.entry}")
+    if old.program.name != new.program.name:
+        lines.append(f"program name: {old.program.name} -> {new.program.name}")
     old_p = {p.name: p for p in old.predictors}
     new_p = {p.name: p for p in new.predictors}
     for name in old_p.keys() - new_p.keys():
@@ -141,6 +173,11 @@ def diff_artifacts(old: Artifact, new: Artifact) -> str:
         if body:
             lines.append(f"predictor {name}:")
             lines.extend(body)
+    if not lines and old.compute_hash() != new.compute_hash():
+        lines.append(
+            f"content hash: {old.compute_hash()} -> {new.compute_hash()} (a change not itemized "
+            "above, e.g. in the program's module tree)"
+        )
     old_s, new_s = _scores(old.provenance), _scores(new.provenance)
     if (lines and (old_s or new_s)) or old_s != new_s:
         lines.append("scores (old):")
