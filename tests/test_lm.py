@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,13 +14,14 @@ import promptc
 from promptc import LM, Cache, LiteLLMBackend, LMRequest, Predict
 from promptc.exceptions import (
     ConfigurationError,
+    LMError,
     LMRequestError,
     LMTimeoutError,
     RateLimitError,
     RetriesExhaustedError,
     ServerError,
 )
-from promptc.testing import FakeBackend, RecordingBackend, ReplayBackend
+from promptc.testing import FakeBackend, OpenAIStubServer, RecordingBackend, ReplayBackend
 
 MakeLM = Callable[..., LM]
 MSG = [{"role": "user", "content": "hi"}]
@@ -199,3 +201,52 @@ def test_lm_uses_given_cache_object(tmp_path: Path) -> None:
     lm = LM("fake/m", backend=FakeBackend(lambda r: "x"), cache=cache)
     lm(MSG)
     assert len(cache) == 1
+
+
+def _no_base_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.endswith(("_API_BASE", "_BASE_URL")):
+            monkeypatch.delenv(name)
+
+
+def test_a_litellm_base_from_the_environment_keys_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_base_variables(monkeypatch)
+    assert LiteLLMBackend().endpoint is None  # a plain setup keeps the keys it always had
+    cache = tmp_path / "c.db"
+    first = LM("gpt-4o-mini", cache=cache, backend=LiteLLMBackend(mock_response="first"))
+    assert first(MSG).text == "first"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://user:pw@127.0.0.1:1/v1?api-key=s3cret")
+    backend = LiteLLMBackend(mock_response="second")
+    assert backend.endpoint == "env OPENAI_BASE_URL=http://127.0.0.1:1/v1"
+    assert LM("gpt-4o-mini", cache=cache, backend=backend)(MSG).text == "second"
+    given = LiteLLMBackend(api_base="http://user:pw@host:8/v1?api-key=s3cret", api_key="sk-x")
+    assert given.endpoint == "http://host:8/v1"
+    assert "pw" not in repr(given) and "s3cret" not in repr(given) and "sk-x" not in repr(given)
+
+
+def test_a_fakes_answers_never_come_back_for_a_real_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_base_variables(monkeypatch)
+    cache = tmp_path / "c.db"
+    fake = LM("gpt-4o-mini", cache=cache, backend=FakeBackend(lambda request: "from a test"))
+    assert fake(MSG).text == "from a test"
+    real = LM("gpt-4o-mini", cache=cache, backend=LiteLLMBackend(mock_response="real"))
+    assert real(MSG).text == "real"
+
+
+def test_a_providers_error_quoting_the_key_never_shows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key, other = "sk-given-0123456789", "sk-environment-0123456789"
+    monkeypatch.setenv("SOME_PROVIDER_API_KEY", other)
+    message = f"Incorrect API key provided: {key} (also tried {other})"
+    with OpenAIStubServer(lambda body: (401, {"error": {"message": message}})) as stub:
+        lm = LM("hosted_vllm/m", api_base=stub.base_url, api_key=key, cache=False, num_retries=0)
+        with pytest.raises(LMError) as info:
+            lm(MSG)
+    text = str(info.value)
+    assert "Incorrect API key provided: ***" in text, text
+    assert key not in text and other not in text and info.value.__cause__ is None

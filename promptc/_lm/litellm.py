@@ -8,7 +8,9 @@ promptc's own :class:`~promptc._lm.openai.OpenAIBackend` serves them.
 from __future__ import annotations
 
 import os
+import re
 import threading
+import urllib.parse
 from typing import Any
 
 from promptc._lm.backend import Backend, LMRequest, LMResponse
@@ -24,6 +26,30 @@ from promptc.exceptions import (
 __all__ = ["LiteLLMBackend", "import_litellm"]
 
 _IMPORT_LOCK = threading.Lock()
+# Environment variables litellm takes a provider's base URL from (OPENAI_BASE_URL,
+# OLLAMA_API_BASE, AZURE_API_BASE, ...): they change where a request goes, so they key the cache.
+_BASE_VAR = re.compile(r"(_API_BASE|_BASE_URL|_API_BASE_URL)$")
+_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$")
+
+
+def _shown(base: str) -> str:
+    """A base URL without user:password, query or fragment (it is shown and keys the cache)."""
+    try:
+        parts = urllib.parse.urlsplit(base.strip())
+        host = parts.hostname
+    except ValueError:
+        return "<an api_base that is not a URL>"
+    if not parts.scheme or not host:
+        return "<an api_base that is not a URL>"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _environment_bases() -> str | None:
+    """The base URLs set in the environment, as one string (None when there are none, so the
+    cache keys of a plain setup stay what they were)."""
+    found = sorted((k, _shown(v)) for k, v in os.environ.items() if _BASE_VAR.search(k) and v)
+    return "env " + " ".join(f"{k}={v}" for k, v in found) if found else None
 
 
 def import_litellm() -> Any:
@@ -46,9 +72,10 @@ def import_litellm() -> Any:
         return litellm
 
 
-def _map_error(litellm: Any, exc: Exception, model: str) -> LMError:
-    """Sort litellm's exceptions into retryable and final ones."""
-    msg = f"{model}: {type(exc).__name__}: {str(exc)[:500]}"
+def _map_error(litellm: Any, exc: Exception, model: str, redact: Any) -> LMError:
+    """Sort litellm's exceptions into retryable and final ones (``redact`` blanks secrets out
+    of the message: a provider's error may quote the key it was sent)."""
+    msg = f"{model}: {type(exc).__name__}: {redact(str(exc))[:500]}"
     if isinstance(exc, litellm.Timeout):
         return LMTimeoutError(msg, model=model)
     if isinstance(exc, litellm.AuthenticationError) or "Missing credentials" in str(exc):
@@ -95,7 +122,8 @@ class LiteLLMBackend(Backend):
     def __init__(
         self, *, api_base: str | None = None, api_key: str | None = None, **extra: Any
     ) -> None:
-        self.endpoint = api_base
+        self.endpoint = _shown(api_base) if api_base is not None else _environment_bases()
+        self._secrets = [api_key] if api_key else []
         self._auth = {
             k: v for k, v in (("api_base", api_base), ("api_key", api_key)) if v is not None
         }
@@ -103,7 +131,16 @@ class LiteLLMBackend(Backend):
         self._checked: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"LiteLLMBackend(api_base={self.endpoint!r})"
+        return f"LiteLLMBackend(endpoint={self.endpoint!r})"
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the key given here or any secret-named environment variable's value."""
+        secrets = self._secrets + [
+            v for k, v in os.environ.items() if _SECRET_VAR.search(k) and len(v) >= 8
+        ]
+        for secret in sorted(set(secrets), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     def _check_environment(self, litellm: Any, request: LMRequest) -> None:
         """Fail fast, naming the variable, when the provider's API key is not set.
@@ -147,7 +184,7 @@ class LiteLLMBackend(Backend):
         try:
             raw = litellm.completion(**self._kwargs(request))
         except Exception as exc:
-            raise _map_error(litellm, exc, request.model) from exc
+            raise _map_error(litellm, exc, request.model, self._redact) from None
         return _to_response(litellm, raw, request.model)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
@@ -156,7 +193,7 @@ class LiteLLMBackend(Backend):
         try:
             raw = await litellm.acompletion(**self._kwargs(request))
         except Exception as exc:
-            raise _map_error(litellm, exc, request.model) from exc
+            raise _map_error(litellm, exc, request.model, self._redact) from None
         return _to_response(litellm, raw, request.model)
 
 

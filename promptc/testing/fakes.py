@@ -50,7 +50,11 @@ class FakeBackend(Backend):
 
     Attributes:
         requests: every request received, in arrival order.
+        endpoint: ``"promptc.testing.FakeBackend"``: it keys the cache, so a fake's answers
+            never come back from a shared cache for a real model of the same name.
     """
+
+    endpoint = "promptc.testing.FakeBackend"
 
     def __init__(self, handler: Handler, *, latency: Latency = 0.0) -> None:
         self.handler = handler
