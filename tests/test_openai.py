@@ -383,6 +383,22 @@ def test_a_server_echoing_the_key_does_not_put_it_in_errors() -> None:
     assert KEY not in str(info.value) and "***" in str(info.value)
 
 
+def test_a_server_echoing_its_url_does_not_put_a_query_key_or_password_in_errors() -> None:
+    def echo_url(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 404, {"error": {"message": f"no route {base}/chat/completions"}}
+
+    with OpenAIStubServer(echo_url) as stub:
+        host = stub.base_url.removeprefix("http://")
+        base = f"http://me:pa55word@{host}?api-version=1&api-key={KEY}"
+        with pytest.raises(LMConfigurationError) as info:
+            LM("openai/m", api_base=base, cache=False, num_retries=0)(MSG)
+    text = str(info.value)
+    assert KEY not in text and "pa55word" not in text and "api-key=***" in text
+    with pytest.raises(ConfigurationError) as bad:
+        OpenAIBackend(api_base=f"me:pa55word@{host}")
+    assert "pa55word" not in str(bad.value)
+
+
 def test_a_provider_without_litellm_gives_the_install_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

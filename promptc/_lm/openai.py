@@ -66,14 +66,24 @@ def _split_base(base: str) -> tuple[str, str]:
     """
     parts = urllib.parse.urlsplit(base.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = base if "@" not in base and "?" not in base else "a string with '@' or '?'"
         raise ConfigurationError(
-            f"api_base must be an http(s) URL such as 'http://localhost:8000/v1', got {base!r}"
+            f"api_base must be an http(s) URL such as 'http://localhost:8000/v1', got {shown!r}"
         )
     path = parts.path.rstrip("/")
     url = urllib.parse.urlunsplit(parts._replace(path=path + "/chat/completions", fragment=""))
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     netloc = host if parts.port is None else f"{host}:{parts.port}"
     return url, urllib.parse.urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _url_secrets(url: str) -> list[str]:
+    """What in ``url`` may be a credential: its password and its query values (a server that
+    echoes the URL it was asked for must not put them into an error message)."""
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.password or ""]
+    found += [v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=False)]
+    return [s for s in found if len(s) >= 4]
 
 
 async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
@@ -111,6 +121,7 @@ class OpenAIBackend(Backend):
     def __init__(self, *, api_base: str | None = None, api_key: str | None = None) -> None:
         base = api_base or os.environ.get(_BASE_VAR) or DEFAULT_BASE_URL
         self._url, self.endpoint = _split_base(base)
+        self._secrets = _url_secrets(self._url)  # a key in the query, a user:password
         self._needs_key = urllib.parse.urlsplit(self._url).hostname == "api.openai.com"
         key = api_key if api_key is not None else os.environ.get(_KEY_VAR)
         self._headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
@@ -244,7 +255,10 @@ class OpenAIBackend(Backend):
     def _redact(self, text: str) -> str:
         """``text`` with the API key blanked out (a server may echo what it was sent)."""
         auth = self._headers.get("Authorization")
-        return text.replace(auth.removeprefix("Bearer "), "***") if auth else text
+        secrets = [*self._secrets, auth.removeprefix("Bearer ")] if auth else self._secrets
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     def _response(self, request: LMRequest, status: int, content: bytes) -> LMResponse:
         if status != 200:
