@@ -114,6 +114,8 @@ def test_validate_reports_tampering_with_exit_3(tmp_path: Path) -> None:
             "unknown optimizer",
         ),
         (["validate", "missing.yaml"], "does not exist"),
+        (["validate", "."], "is not a regular file"),
+        (["keys", "new", "--out", "README.md"], "README.md is a file, and a key pair is written"),
     ],
 )
 def test_bad_input_gives_one_clear_line(tmp_path: Path, args: list[str | Path], text: str) -> None:
@@ -202,3 +204,9 @@ def test_readme_example_runs_on_the_default_model(tmp_path: Path) -> None:
     assert lines[0] in ("positive", "negative")
     assert "95% CI" in lines[1] and "->" in lines[1]
     assert lines[2] in ("positive", "negative")
+
+
+def test_a_thread_count_below_one_is_a_usage_error() -> None:
+    result = promptc_cli("eval", "x.yaml", "--data", "d.jsonl", "--threads", "0", cwd=ROOT)
+    assert result.returncode == 2
+    assert "argument --threads: expected a whole number of at least 1, got 0" in result.stderr

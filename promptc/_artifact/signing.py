@@ -131,10 +131,15 @@ def new_keys(out: str | Path) -> tuple[Path, Path]:
     """
     serialization, ed25519 = _crypto()
     folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(
+            f"{folder} is a file, and a key pair is written into a directory: give --out a "
+            "directory (new or existing)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     private, public = folder / f"{KEY_FILE}.key", folder / f"{KEY_FILE}.pub"
     for path in (private, public):
-        if path.exists():
+        if path.exists() or path.is_symlink():
             raise ConfigurationError(f"{path} exists; keys are never overwritten: choose --out")
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(

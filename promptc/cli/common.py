@@ -68,7 +68,7 @@ def positive(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
     return value
 
 
@@ -87,7 +87,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     """The LM and dataset options of the commands that run a program over rows."""
     p.add_argument("--model", help="LM model string (default: $PROMPTC_MODEL or local)")
     add_api_base(p)
-    p.add_argument("--threads", type=int, default=4, help="examples run at once")
+    p.add_argument("--threads", type=positive, default=4, help="examples run at once")
     p.add_argument(
         "--limit", type=positive, help="use only the first N rows of each dataset (N >= 1)"
     )
