@@ -536,6 +536,13 @@ def _completion(usage: str) -> bytes:
         (_body(_completion('"prompt_tokens": 1e999')), ServerError, "not a chat completion"),
         (_body(_completion('"prompt_tokens": -50')), ServerError, "not a chat completion"),
         (_body(_completion('"completion_tokens": 2.5')), ServerError, "not a chat completion"),
+        (_body(b'{"choices": [{"message": {"content": {"a": 1}}}]}'), ServerError, "not a chat"),
+        (_body(b'{"choices": [{"message": {}, "finish_reason": [1]}]}'), ServerError, "not a"),
+        (
+            _body(b'{"choices": [{"message": {"content": "x"}}], "model": ["m"]}'),
+            ServerError,
+            "not",
+        ),
     ],
 )
 def test_a_hostile_endpoint_cannot_hang_flood_or_crash_a_call(

@@ -418,6 +418,11 @@ def _check_templates(source: str, spec: PredictorSpec) -> None:
 def signature_from_spec(spec: SignatureSpec, instruction: str) -> type[Signature]:
     """Rebuild a signature class from its stored spec."""
 
+    names = [f.name for f in (*spec.inputs, *spec.outputs)]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # a dict would keep one silently; a reviewer reading the file sees both
+        raise ArtifactError(f"signature {spec.name}: field {twice[0]!r} is declared twice")
+
     def fields(items: list[FieldSpec], kind: str) -> dict[str, Field]:
         out = {}
         for f in items:

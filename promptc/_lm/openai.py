@@ -267,15 +267,18 @@ class OpenAIBackend(Backend):
             data = json.loads(content)
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
+            finish, model = choice.get("finish_reason"), data.get("model")
+            if not all(isinstance(v, str | None) for v in (text, finish, model)):
+                raise TypeError("content, finish_reason and model must be strings")
             usage = data.get("usage") or {}
             prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
             return LMResponse(
-                text=str(text),
+                text=text,
                 prompt_tokens=_token_count(prompt),
                 completion_tokens=_token_count(completion),
                 cost=None,
-                finish_reason=choice.get("finish_reason"),
-                model=str(data.get("model") or request.model),
+                finish_reason=finish,
+                model=model or request.model,
             )
         except _MALFORMED:
             shown = self._redact(content[:200].decode("utf-8", "replace"))

@@ -237,6 +237,10 @@ def _for(node: nodes.For, scope: _Scope) -> None:
     _statements(node.body, replace(scope, item=name, items_of=it.name))
 
 
+# Names Jinja2 binds itself (``self``: the template reference; ``loop``: the loop object).
+_JINJA_OWN = frozenset({"self", "loop"})
+
+
 def _value(node: nodes.Node, scope: _Scope) -> None:
     """A printed or compared value: a documented scalar, item key or loop key, maybe filtered."""
     if isinstance(node, nodes.Filter):
@@ -248,6 +252,12 @@ def _value(node: nodes.Node, scope: _Scope) -> None:
             raise _Refused(node, f"the filter {node.name!r} as a block")
         _value(node.node, scope)
     elif isinstance(node, nodes.Name):
+        if node.name in _JINJA_OWN:  # a field called so would print Jinja2's object, not itself
+            raise _Refused(
+                node,
+                f"the name {node.name!r}, which is Jinja2's own (print a field called so "
+                "with {% for f in fields %}{{ f.value }}{% endfor %})",
+            )
         if not scope.is_scalar(node.name):
             raise _Refused(node, f"{_show(node)} (readable: {scope.allowed()})")
     elif isinstance(node, nodes.Getattr):

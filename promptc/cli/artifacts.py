@@ -24,7 +24,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print a readable view of one artifact."""
     from promptc.cli.show import show_artifact
 
-    print(terminal_safe(show_artifact(art.load_artifact(args.artifact))))
+    print(terminal_safe(show_artifact(art.load_artifact(args.artifact), full=args.full)))
     return EXIT_OK
 
 
@@ -93,6 +93,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Declare the artifact commands and their options on the subcommand set ``sub``."""
     s = sub.add_parser("show", help="a readable view of an artifact")
     s.add_argument("artifact")
+    s.add_argument("--full", action="store_true", help="print demo values uncut")
     s.set_defaults(func=cmd_show)
 
     d = sub.add_parser("diff", help="what changed between two artifacts (exit 1 if anything)")

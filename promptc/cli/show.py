@@ -14,16 +14,25 @@ from promptc._program.adapter import PROMPT_FORMATS, format_templates
 __all__ = ["diff_artifacts", "show_artifact"]
 
 
-def _short(value: Any, width: int = 70) -> str:
+def _short(value: Any, width: int | None = 70) -> str:
+    """``value`` on one line, cut at ``width`` (None: never) with how much was cut said, so a
+    reviewer knows there is more (a demo's tail can carry an injected instruction)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    if width is None or len(text) <= width:
+        return text
+    return f"{text[: width - 3]}... (+{len(text) - width + 3} chars; --full shows all)"
 
 
-def _demo_line(spec: PredictorSpec, demo: dict[str, Any]) -> str:
-    ins = [f"{f.name}: {_short(demo[f.name], 50)}" for f in spec.signature.inputs if f.name in demo]
+def _demo_line(spec: PredictorSpec, demo: dict[str, Any], full: bool = False) -> str:
+    cut_in, cut_out = (None, None) if full else (50, 30)
+    ins = [
+        f"{f.name}: {_short(demo[f.name], cut_in)}" for f in spec.signature.inputs if f.name in demo
+    ]
     outs = [
-        f"{f.name}: {_short(demo[f.name], 30)}" for f in spec.signature.outputs if f.name in demo
+        f"{f.name}: {_short(demo[f.name], cut_out)}"
+        for f in spec.signature.outputs
+        if f.name in demo
     ]
     return "; ".join(ins) + " -> " + "; ".join(outs)
 
@@ -49,8 +58,8 @@ def _scores(provenance: Provenance) -> list[str]:
     return lines
 
 
-def show_artifact(a: Artifact) -> str:
-    """A readable, reviewable view of an artifact."""
+def show_artifact(a: Artifact, full: bool = False) -> str:
+    """A readable, reviewable view of an artifact (``full``: demo values uncut)."""
     out = [
         f"program   {a.program.name}" + (f"  ({a.program.entry})" if a.program.entry else ""),
         f"hash      {a.content_hash}",
@@ -92,7 +101,7 @@ def show_artifact(a: Artifact) -> str:
         out.append("  instruction")
         out.extend(textwrap.indent(spec.instruction, "    ").splitlines())
         out.append(f"  demos ({len(spec.demos)})")
-        out.extend(f"    {i}. {_demo_line(spec, d)}" for i, d in enumerate(spec.demos, 1))
+        out.extend(f"    {i}. {_demo_line(spec, d, full)}" for i, d in enumerate(spec.demos, 1))
     return "\n".join(out)
 
 
@@ -131,8 +140,8 @@ def _diff_predictor(old: PredictorSpec, new: PredictorSpec) -> list[str]:
     old_keys, new_keys = [_key(d) for d in old.demos], [_key(d) for d in new.demos]
     removed = [d for d, k in zip(old.demos, old_keys, strict=True) if k not in new_keys]
     added = [d for d, k in zip(new.demos, new_keys, strict=True) if k not in old_keys]
-    lines.extend(f"  - demo {_demo_line(old, d)}" for d in removed)
-    lines.extend(f"  + demo {_demo_line(new, d)}" for d in added)
+    lines.extend(f"  - demo {_demo_line(old, d, full=True)}" for d in removed)  # every word
+    lines.extend(f"  + demo {_demo_line(new, d, full=True)}" for d in added)
     common_old = [k for k in old_keys if k in new_keys]
     common_new = [k for k in new_keys if k in old_keys]
     if not removed and not added and common_old != common_new:
