@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,3 +212,25 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release resources held by the backend."""
+
+
+def public_base(base: str) -> str | None:
+    """``base`` as backends show it and key the cache by: scheme, host, port and path, without
+    user:password, query or fragment (which may carry credentials); None if it names no host."""
+    try:
+        parts = urllib.parse.urlsplit(base.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not host:
+        return None
+    host = host if ":" not in host else f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def blank_out(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret replaced by ``***`` (longest first, so none is left half)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import re
 import threading
-import urllib.parse
 from typing import Any
 
-from promptc._lm.backend import Backend, LMRequest, LMResponse
+from promptc._lm.backend import Backend, LMRequest, LMResponse, blank_out, public_base
 from promptc.exceptions import (
     LMConfigurationError,
     LMError,
@@ -33,16 +32,8 @@ _SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$")
 
 
 def _shown(base: str) -> str:
-    """A base URL without user:password, query or fragment (it is shown and keys the cache)."""
-    try:
-        parts = urllib.parse.urlsplit(base.strip())
-        host = parts.hostname
-    except ValueError:
-        return "<an api_base that is not a URL>"
-    if not parts.scheme or not host:
-        return "<an api_base that is not a URL>"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """A base URL as shown and keyed (:func:`public_base`), or a placeholder for a non-URL."""
+    return public_base(base) or "<an api_base that is not a URL>"
 
 
 def _environment_bases() -> str | None:
@@ -135,12 +126,8 @@ class LiteLLMBackend(Backend):
 
     def _redact(self, text: str) -> str:
         """``text`` without the key given here or any secret-named environment variable's value."""
-        secrets = self._secrets + [
-            v for k, v in os.environ.items() if _SECRET_VAR.search(k) and len(v) >= 8
-        ]
-        for secret in sorted(set(secrets), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        named = [v for k, v in os.environ.items() if _SECRET_VAR.search(k) and len(v) >= 8]
+        return blank_out(text, [*self._secrets, *named])
 
     def _check_environment(self, litellm: Any, request: LMRequest) -> None:
         """Fail fast, naming the variable, when the provider's API key is not set.

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-from promptc._lm.backend import Backend, LMRequest, LMResponse
+from promptc._lm.backend import Backend, LMRequest, LMResponse, blank_out, public_base
 from promptc.exceptions import (
     ConfigurationError,
     LMConfigurationError,
@@ -65,16 +65,15 @@ def _split_base(base: str) -> tuple[str, str]:
     which must never carry a credential.
     """
     parts = urllib.parse.urlsplit(base.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    endpoint = public_base(base)
+    if parts.scheme not in ("http", "https") or endpoint is None:
         shown = base if "@" not in base and "?" not in base else "a string with '@' or '?'"
         raise ConfigurationError(
             f"api_base must be an http(s) URL such as 'http://localhost:8000/v1', got {shown!r}"
         )
     path = parts.path.rstrip("/")
     url = urllib.parse.urlunsplit(parts._replace(path=path + "/chat/completions", fragment=""))
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return url, urllib.parse.urlunsplit((parts.scheme, netloc, path, "", ""))
+    return url, endpoint
 
 
 def _url_secrets(url: str) -> list[str]:
@@ -255,10 +254,7 @@ class OpenAIBackend(Backend):
     def _redact(self, text: str) -> str:
         """``text`` with the API key blanked out (a server may echo what it was sent)."""
         auth = self._headers.get("Authorization")
-        secrets = [*self._secrets, auth.removeprefix("Bearer ")] if auth else self._secrets
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return blank_out(text, [*self._secrets, auth.removeprefix("Bearer ") if auth else ""])
 
     def _response(self, request: LMRequest, status: int, content: bytes) -> LMResponse:
         if status != 200:
