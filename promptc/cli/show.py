@@ -127,16 +127,19 @@ def _key(demo: dict[str, Any]) -> str:
     return json.dumps(demo, sort_keys=True, ensure_ascii=False)
 
 
+def _text_diff(old: str, new: str) -> list[str]:
+    """The changed lines of ``old`` -> ``new`` (unified, one line of context), indented."""
+    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
+    return ["    " + ln for ln in list(diff)[2:]]
+
+
 def _diff_predictor(old: PredictorSpec, new: PredictorSpec) -> list[str]:
     lines: list[str] = []
     if old.signature != new.signature:
         lines.append("  signature changed")
     if old.instruction != new.instruction:
         lines.append("  instruction:")
-        diff = difflib.unified_diff(
-            old.instruction.splitlines(), new.instruction.splitlines(), lineterm="", n=1
-        )
-        lines.extend("    " + ln for ln in list(diff)[2:])
+        lines.extend(_text_diff(old.instruction, new.instruction))
     old_keys, new_keys = [_key(d) for d in old.demos], [_key(d) for d in new.demos]
     removed = [d for d, k in zip(old.demos, old_keys, strict=True) if k not in new_keys]
     added = [d for d, k in zip(new.demos, new_keys, strict=True) if k not in old_keys]
@@ -153,9 +156,8 @@ def _diff_predictor(old: PredictorSpec, new: PredictorSpec) -> list[str]:
         for part in sorted(old.adapter.templates.keys() | new.adapter.templates.keys()):
             a, b = old.adapter.templates.get(part, ""), new.adapter.templates.get(part, "")
             if a != b:
-                diff = difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=1)
                 lines.append(f"  template {part}:")
-                lines.extend("    " + ln for ln in list(diff)[2:])
+                lines.extend(_text_diff(a, b))
     if old.lm != new.lm:
         lines.append(f"  lm: {old.lm and old.lm.model_dump()} -> {new.lm and new.lm.model_dump()}")
     return lines
@@ -182,10 +184,11 @@ def diff_artifacts(old: Artifact, new: Artifact) -> str:
         if body:
             lines.append(f"predictor {name}:")
             lines.extend(body)
-    if not lines and old.compute_hash() != new.compute_hash():
+    old_hash, new_hash = (old.compute_hash(), new.compute_hash()) if not lines else ("", "")
+    if old_hash != new_hash:
         lines.append(
-            f"content hash: {old.compute_hash()} -> {new.compute_hash()} (a change not itemized "
-            "above, e.g. in the program's module tree)"
+            f"content hash: {old_hash} -> {new_hash} (a change not itemized above, e.g. in the "
+            "program's module tree)"
         )
     old_s, new_s = _scores(old.provenance), _scores(new.provenance)
     if (lines and (old_s or new_s)) or old_s != new_s:
